@@ -1,0 +1,270 @@
+"""Issuing throughput: build → TED → XML-DSig → envelope → XSD validation, in one process.
+
+    python bench/issue_throughput.py            # pure pipeline + dte_issue through the database
+    DATABASE_URL=postgres://… python bench/issue_throughput.py   # the database part on PostgreSQL
+
+Prints documents per second for N = 1, 100, 1000 factura 33 documents of 3 lines, the cost of
+each stage, peak memory (RSS), and, with the same keys in the same run, the ceiling set by RSA
+alone (one 512-bit CAF signature and one 2048-bit certificate signature per document). Then the
+throughput of `dte.services.dte_issue` through the database, in a throwaway test database.
+The last line is one JSON object for comparing runs.
+"""
+
+import json
+import os
+import resource
+import sys
+import time
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ops.settings")
+
+from cryptography.hazmat.primitives import hashes  # noqa: E402
+from cryptography.hazmat.primitives.asymmetric import padding  # noqa: E402
+
+from dte.core import schemas  # noqa: E402
+from dte.core.caf import parse_caf  # noqa: E402
+from dte.core.certificate import load_pkcs12  # noqa: E402
+from dte.core.domain import Documento, Emisor, Linea, Receptor, Resolucion  # noqa: E402
+from dte.core.envelope import EnvelopeItem, build_envelope  # noqa: E402
+from dte.core.issue import canonical_caf  # noqa: E402
+from dte.core.signing import sign_documento  # noqa: E402
+from dte.core.ted import build_ted  # noqa: E402
+from dte.core.xml import append_raw, build_documento, format_timestamp  # noqa: E402
+from erp.doctypes import TipoDte  # noqa: E402
+
+KEYS = ROOT / "tests" / "data" / "keys"
+NOW = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)
+EMISOR = Emisor(
+    "76086428-5",
+    "Empresa Demo Facturación SpA",
+    "Desarrollo de software",
+    (620200,),
+    "Av. Providencia 1208",
+    "Providencia",
+    "Santiago",
+)
+RECEPTOR = Receptor(
+    "96790240-3",
+    "Distribuidora Los Andes S.A.",
+    "Mayorista",
+    "Av. Apoquindo 4501",
+    "Las Condes",
+    "Santiago",
+)
+LINES = (
+    Linea("Servicio de consultoría", Decimal(12), Decimal(45000), unidad="HR"),
+    Linea("Licencia de software anual", Decimal(1), Decimal(120000), Decimal(10)),
+    Linea("Resma papel carta", Decimal("2.5"), Decimal("4290.5")),
+)
+STAGES = ("build", "ted", "xmldsig", "envelope", "validation")
+
+
+def rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def pipeline(n: int, caf, cert, timings: dict[str, float]) -> bytes:
+    """The same steps as dte.core.issue.stamp_and_sign, timed one by one."""
+    clock = time.perf_counter
+    caf_text, caf_key = canonical_caf(caf.caf_xml), caf.private_key()
+    items = []
+    for folio in range(1, n + 1):
+        t0 = clock()
+        doc = Documento(
+            TipoDte.FACTURA, folio, date(2026, 11, 23), EMISOR, RECEPTOR, LINES, forma_pago=1
+        )
+        documento = build_documento(doc)
+        t1 = clock()
+        ted = build_ted(
+            doc,
+            caf_xml=caf_text,
+            caf_key=caf_key,
+            caf_rut=caf.rut_emisor,
+            caf_tipo=caf.tipo_dte,
+            caf_desde=caf.folio_desde,
+            caf_hasta=caf.folio_hasta,
+            timestamp=NOW,
+        )
+        append_raw(documento, [ted.xml, f"<TmstFirma>{format_timestamp(NOW)}</TmstFirma>"])
+        t2 = clock()
+        items.append(EnvelopeItem(doc.tipo, sign_documento(documento, cert).xml))
+        t3 = clock()
+        timings["build"] += t1 - t0
+        timings["ted"] += t2 - t1
+        timings["xmldsig"] += t3 - t2
+    t3 = clock()
+    envelope = build_envelope(
+        items,
+        rut_emisor=EMISOR.rut,
+        rut_envia=cert.rut,
+        resolucion=Resolucion(date(2014, 8, 22), 80),
+        timestamp=NOW,
+        key=cert,
+    )
+    t4 = clock()
+    problems = schemas.validate(schemas.SchemaKind.ENVIO_DTE, envelope)
+    t5 = clock()
+    if problems:
+        raise SystemExit(f"invalid envelope: {problems[0]}")
+    timings["envelope"] += t4 - t3
+    timings["validation"] += t5 - t4
+    return envelope
+
+
+def rsa_ceiling(caf, cert, rounds: int = 2000) -> float:
+    caf_key, cert_key = caf.private_key(), cert.private_key
+    message = b"<DD>" + b"x" * 600 + b"</DD>"
+    t0 = time.perf_counter()
+    for _ in range(rounds):
+        caf_key.sign(message, padding.PKCS1v15(), hashes.SHA1())
+        cert_key.sign(message, padding.PKCS1v15(), hashes.SHA1())
+    return rounds / (time.perf_counter() - t0)
+
+
+def bench_pipeline(caf, cert) -> dict:
+    pipeline(20, caf, cert, dict.fromkeys(STAGES, 0.0))  # warm-up: schema compile, caches
+    results = {}
+    for n in (1, 100, 1000):
+        timings = dict.fromkeys(STAGES, 0.0)
+        t0 = time.perf_counter()
+        envelope = pipeline(n, caf, cert, timings)
+        elapsed = time.perf_counter() - t0
+        results[n] = (elapsed, timings, len(envelope))
+        per_doc = " ".join(f"{s} {1000 * timings[s] / n:.3f}" for s in STAGES)
+        print(
+            f"N={n:<5} {n / elapsed:8.1f} docs/s  {1000 * elapsed:9.1f} ms total  "
+            f"per doc ms: {per_doc}  envelope {len(envelope) / 1024:.0f} KiB"
+        )
+    return results
+
+
+def bench_database(n: int = 200) -> tuple[str, float]:
+    """dte_issue through the ORM in a throwaway test database (DATABASE_URL's engine)."""
+    import django
+
+    django.setup()
+    from django.db import connection
+    from django.test.utils import setup_databases, teardown_databases
+
+    old = setup_databases(verbosity=0, interactive=False)
+    try:
+        from cryptography.hazmat.primitives import serialization
+
+        from dte import services, vault
+        from dte.core.testmaterial import SANDBOX_IDK
+        from dte.models import SandboxAuthority
+        from erp import services as erp_services
+        from erp.models import Company, Partner
+
+        sii_key = serialization.load_pem_private_key(
+            (KEYS / "sandbox_sii_key.pem").read_bytes(), None
+        )
+        SandboxAuthority.objects.create(
+            idk=SANDBOX_IDK,
+            private_key_encrypted=vault.encrypt(
+                sii_key.private_bytes(
+                    serialization.Encoding.PEM,
+                    serialization.PrivateFormat.PKCS8,
+                    serialization.NoEncryption(),
+                )
+            ),
+        )
+        company = Company.objects.create(
+            rut=EMISOR.rut,
+            razon_social=EMISOR.razon_social,
+            giro=EMISOR.giro,
+            actecos=[620200],
+            direccion=EMISOR.direccion,
+            comuna=EMISOR.comuna,
+            ciudad=EMISOR.ciudad,
+            resolution_number=80,
+            resolution_date=date(2014, 8, 22),
+        )
+        services.certificate_upload(
+            company=company,
+            actor=None,
+            password="clave-de-prueba",
+            data=(KEYS / "firmante_12345678-5.p12").read_bytes(),
+            now=NOW,
+        )
+        services.caf_upload(
+            company=company,
+            actor=None,
+            today=date(2026, 11, 23),
+            data=(KEYS / "caf_76086428-5_33_1-1000.xml").read_bytes(),
+        )
+        partner = Partner.objects.create(
+            company=company, rut=RECEPTOR.rut, razon_social=RECEPTOR.razon_social
+        )
+        data = {
+            "tipo_dte": 33,
+            "fecha_emision": date(2026, 11, 23),
+            "partner": partner.pk,
+            "lines": [
+                {
+                    "name": ln.nombre,
+                    "quantity": ln.cantidad,
+                    "unit_price": ln.precio,
+                    "discount_pct": ln.descuento_pct,
+                }
+                for ln in LINES
+            ],
+        }
+        drafts = [
+            erp_services.sales_document_create(company=company, actor=None, data=data)
+            for _ in range(n)
+        ]
+        t0 = time.perf_counter()
+        outcomes, envelopes = services.dte_issue_many(documents=drafts, actor=None, now=NOW)
+        elapsed = time.perf_counter() - t0
+        assert all(o.dte for o in outcomes) and len(envelopes) == 1
+        return connection.vendor, n / elapsed
+    finally:
+        teardown_databases(old, verbosity=0)
+
+
+def main() -> None:
+    caf = parse_caf((KEYS / "caf_76086428-5_33_1-1000.xml").read_bytes())
+    cert = load_pkcs12((KEYS / "firmante_12345678-5.p12").read_bytes(), "clave-de-prueba")
+    print(
+        f"CAF key {caf.private_key().key_size} bits, certificate key "
+        f"{cert.private_key.key_size} bits; Python {sys.version.split()[0]}"
+    )
+    results = bench_pipeline(caf, cert)
+    peak = rss_mb()  # before Django and the database part are loaded
+    ceiling = rsa_ceiling(caf, cert)
+    elapsed, _, _ = results[1000]
+    docs_per_s = 1000 / elapsed
+    single_ms = 1000 * results[1][0]
+    print(
+        f"RSA ceiling: {ceiling:.0f} docs/s (512-bit TED + 2048-bit XML-DSig per document); "
+        f"pipeline at N=1000 reaches {docs_per_s / ceiling:.0%} of it"
+    )
+    print(f"single document with its envelope: {single_ms:.2f} ms; peak RSS {peak:.1f} MB")
+    vendor, db_rate = bench_database()
+    print(
+        f"dte_issue through the database ({vendor}), batch of 200 with one envelope: "
+        f"{db_rate:.1f} docs/s"
+    )
+    print(
+        json.dumps(
+            {
+                "docs_per_s": round(docs_per_s, 1),
+                "single_doc_ms": round(single_ms, 3),
+                "peak_mb": round(peak, 1),
+                "rsa_ceiling_docs_per_s": round(ceiling, 1),
+                "ratio_to_ceiling": round(docs_per_s / ceiling, 3),
+                "db_docs_per_s": round(db_rate, 1),
+                "db_vendor": vendor,
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,179 @@
+"""Django admin for dte. CAFs and certificates are added through the upload services (so every
+check runs and secrets are encrypted); signed documents and envelopes are read-only."""
+
+from django import forms
+from django.contrib import admin
+
+from dte import services
+from dte.models import Caf, Certificate, Dte, DteEvent, Envelope, IssuerSettings
+from erp import tenancy
+from erp.admin import ReadOnlyTenantAdmin, TenantAdmin
+from erp.errors import DomainError
+from erp.tenancy import Perm
+
+
+class _UploadForm(forms.ModelForm):
+    upload = forms.FileField(label="Archivo")
+
+    def __init__(self, *args, request=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.request = request
+
+    def clean(self):
+        cleaned = super().clean()
+        company = cleaned.get("company")
+        upload = cleaned.get("upload")
+        if self.errors or company is None or upload is None:
+            return cleaned
+        if not tenancy.user_can_in_object_company(
+            self.request.user, company.pk, Perm.MANAGE_CREDENTIALS
+        ):
+            raise forms.ValidationError("Solo un administrador de la empresa puede hacerlo.")
+        try:
+            self.instance = self.upload(company, upload.read())
+        except DomainError as exc:
+            raise forms.ValidationError(exc.message) from exc
+        return cleaned
+
+
+class CafAdminForm(_UploadForm):
+    class Meta:
+        model = Caf
+        fields = ("company",)
+
+    def upload(self, company, data):
+        return services.caf_upload(company=company, actor=self.request.user, data=data)
+
+
+class CertificateAdminForm(_UploadForm):
+    password = forms.CharField(widget=forms.PasswordInput, strip=False, label="Contraseña")
+
+    class Meta:
+        model = Certificate
+        fields = ("company",)
+
+    def upload(self, company, data):
+        return services.certificate_upload(
+            company=company,
+            actor=self.request.user,
+            data=data,
+            password=self.cleaned_data.get("password", ""),
+        )
+
+
+class UploadAdmin(TenantAdmin):
+    perm = Perm.MANAGE_CREDENTIALS
+    add_form_class: type[_UploadForm]
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        if obj is None:
+            form_class = self.add_form_class
+
+            class RequestForm(form_class):
+                def __init__(self, *args, **kw):
+                    super().__init__(*args, request=request, **kw)
+
+            return RequestForm
+        return super().get_form(request, obj, change, **kwargs)
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return [f for f in self.add_form_class.base_fields] + ["company"]
+        return super().get_fields(request, obj)
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            super().save_model(request, obj, form, change)
+        # on add, the upload service already saved the row in the form's clean()
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # folios and signatures already used must stay on record
+
+
+@admin.register(Caf)
+class CafAdmin(UploadAdmin):
+    add_form_class = CafAdminForm
+    list_display = ("tipo_dte", "folio_desde", "folio_hasta", "next_folio", "expires_on", "company")
+    list_filter = ("tipo_dte", "is_test", ("company", admin.RelatedOnlyFieldListFilter))
+    readonly_fields = (
+        "company",
+        "tipo_dte",
+        "folio_desde",
+        "folio_hasta",
+        "next_folio",
+        "fecha_autorizacion",
+        "expires_on",
+        "idk",
+        "is_test",
+        "uploaded_by",
+        "created_at",
+    )
+
+
+@admin.register(Certificate)
+class CertificateAdmin(UploadAdmin):
+    add_form_class = CertificateAdminForm
+    list_display = ("holder_name", "holder_rut", "not_after", "is_active", "company")
+    list_filter = ("is_active", "is_test", ("company", admin.RelatedOnlyFieldListFilter))
+    search_fields = ("holder_name", "holder_rut")
+    fields = (
+        "company",
+        "holder_name",
+        "holder_rut",
+        "not_before",
+        "not_after",
+        "is_active",
+        "allowed_users",
+        "is_test",
+    )
+    readonly_fields = ("company", "holder_name", "holder_rut", "not_before", "not_after", "is_test")
+    filter_horizontal = ("allowed_users",)
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        if db_field.name == "allowed_users" and not request.user.is_superuser:
+            from django.contrib.auth import get_user_model
+
+            kwargs["queryset"] = (
+                get_user_model()
+                .objects.filter(memberships__company__in=tenancy.companies_for(request.user))
+                .distinct()
+            )
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+
+class EventInline(admin.TabularInline):
+    model = DteEvent
+    extra = 0
+    can_delete = False
+    fields = ("at", "status", "message", "actor")
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_view_permission(self, request, obj=None):
+        return True
+
+
+@admin.register(Dte)
+class DteAdmin(ReadOnlyTenantAdmin):
+    perm = Perm.ISSUE_DOCUMENTS
+    inlines = (EventInline,)
+    list_display = ("tipo_dte", "folio", "fecha_emision", "rut_receptor", "monto_total", "status")
+    list_filter = ("tipo_dte", "status", ("company", admin.RelatedOnlyFieldListFilter))
+    search_fields = ("folio", "rut_receptor")
+    exclude = ("xml", "ted")
+
+
+@admin.register(Envelope)
+class EnvelopeAdmin(ReadOnlyTenantAdmin):
+    perm = Perm.ISSUE_DOCUMENTS
+    list_display = ("id", "kind", "company", "track_id", "created_at")
+    list_filter = ("kind", ("company", admin.RelatedOnlyFieldListFilter))
+    exclude = ("xml",)
+
+
+@admin.register(IssuerSettings)
+class IssuerSettingsAdmin(TenantAdmin):
+    perm = Perm.MANAGE_CREDENTIALS
+    list_display = ("company", "caf_low_threshold")

@@ -1,0 +1,135 @@
+"""The documents this system issues, as frozen values. Pure: no Django, no I/O, no clock.
+
+`dte.mapping` turns erp models into these; the builders in this package turn these into XML.
+Field limits cite DTE_v10.xsd / EnvioBOLETA_v11.xsd.
+"""
+
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from enum import StrEnum
+
+from erp.doctypes import ANONYMOUS_RECEIVER_RUT, TipoDte
+from erp.totals import GlobalAdjustment, LineInput, Totals, compute_totals
+
+SII_RUT = "60803000-K"
+SIIDTE_NS = "http://www.sii.cl/SiiDte"
+DSIG_NS = "http://www.w3.org/2000/09/xmldsig#"
+XSI_NS = "http://www.w3.org/2001/XMLSchema-instance"
+
+# Types whose folios expire six months after the CAF's authorization (DOMAIN.md §6).
+EXPIRING_TYPES = frozenset({33, 43, 46, 56, 61})
+
+
+@dataclass(frozen=True, slots=True)
+class Emisor:
+    rut: str
+    razon_social: str  # RznSoc ≤100 (RznSocEmisor ≤100 in boletas)
+    giro: str  # GiroEmis ≤80
+    actecos: tuple[int, ...]  # Acteco 1..4
+    direccion: str  # DirOrigen ≤70
+    comuna: str  # CmnaOrigen ≤20
+    ciudad: str = ""  # CiudadOrigen ≤20
+    cdg_sii_sucur: int | None = None
+    telefono: str = ""
+    correo: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Receptor:
+    rut: str
+    razon_social: str  # RznSocRecep ≤100
+    giro: str = ""  # GiroRecep ≤40
+    direccion: str = ""  # DirRecep ≤70
+    comuna: str = ""  # CmnaRecep ≤20
+    ciudad: str = ""  # CiudadRecep ≤20
+    contacto: str = ""  # Contacto ≤80
+    correo: str = ""  # CorreoRecep ≤80
+
+
+ANONYMOUS_RECEPTOR = Receptor(rut=ANONYMOUS_RECEIVER_RUT, razon_social="Consumidor final")
+
+
+@dataclass(frozen=True, slots=True)
+class Linea:
+    nombre: str  # NmbItem ≤80
+    cantidad: Decimal  # QtyItem Dec12_6
+    precio: Decimal  # PrcItem Dec12_6
+    descuento_pct: Decimal = Decimal(0)  # DescuentoPct PctType
+    exento: bool = False  # IndExe=1
+    unidad: str = ""  # UnmdItem ≤4
+    descripcion: str = ""  # DscItem ≤1000
+    codigo: str = ""  # CdgItem/VlrCodigo ≤35 (TpoCodigo INT1)
+
+
+@dataclass(frozen=True, slots=True)
+class Referencia:
+    tipo_doc_ref: str  # TpoDocRef: a DTE type, 801 OC, "SET"…
+    folio_ref: str  # FolioRef ≤18
+    fecha_ref: date
+    cod_ref: int | None = None  # 1 anula, 2 corrige texto, 3 corrige montos
+    razon_ref: str = ""  # RazonRef ≤90
+
+
+@dataclass(frozen=True, slots=True)
+class Documento:
+    tipo: TipoDte
+    folio: int
+    fecha_emision: date
+    emisor: Emisor
+    receptor: Receptor
+    lineas: tuple[Linea, ...]
+    referencias: tuple[Referencia, ...] = ()
+    ajustes: tuple[GlobalAdjustment, ...] = ()
+    forma_pago: int | None = None
+    fecha_vencimiento: date | None = None
+    ind_servicio: int = 3  # boletas: 3 = ventas y servicios
+    ind_traslado: int = 1  # guías: 1 = operación constituye venta
+    totales: Totals = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        totals = compute_totals(
+            [LineInput(ln.cantidad, ln.precio, ln.descuento_pct, ln.exento) for ln in self.lineas],
+            tipo_dte=self.tipo,
+            adjustments=self.ajustes,
+        )
+        object.__setattr__(self, "totales", totals)
+
+    @property
+    def id(self) -> str:
+        """The Documento's XML ID, as in the SII's examples (`F60T33`)."""
+        return f"F{self.folio}T{int(self.tipo)}"
+
+
+@dataclass(frozen=True, slots=True)
+class Resolucion:
+    """The company's SII authorization: certification uses NroResol 0."""
+
+    fecha: date
+    numero: int
+
+
+class DteStatus(StrEnum):
+    SIGNED = "signed"
+    QUEUED = "queued"  # waiting for its envelope to be uploaded
+    SENT = "sent"  # the SII gave a track id; waiting for its verdict
+    ACCEPTED = "accepted"
+    ACCEPTED_WITH_OBJECTIONS = "accepted_with_objections"
+    REJECTED = "rejected"
+    NEEDS_ATTENTION = "needs_attention"  # retries exhausted or an answer nobody expected
+
+
+_VERDICTS = frozenset({DteStatus.ACCEPTED, DteStatus.ACCEPTED_WITH_OBJECTIONS, DteStatus.REJECTED})
+ALLOWED_TRANSITIONS: dict[DteStatus, frozenset[DteStatus]] = {
+    DteStatus.SIGNED: frozenset({DteStatus.QUEUED}),
+    DteStatus.QUEUED: frozenset({DteStatus.SENT, DteStatus.REJECTED, DteStatus.NEEDS_ATTENTION}),
+    DteStatus.SENT: _VERDICTS | {DteStatus.NEEDS_ATTENTION},
+    DteStatus.NEEDS_ATTENTION: _VERDICTS | {DteStatus.QUEUED, DteStatus.SENT},
+    DteStatus.ACCEPTED: frozenset(),
+    DteStatus.ACCEPTED_WITH_OBJECTIONS: frozenset(),
+    DteStatus.REJECTED: frozenset(),
+}
+
+
+def can_transition(current: DteStatus, new: DteStatus) -> bool:
+    return new in ALLOWED_TRANSITIONS[current]

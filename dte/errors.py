@@ -1,0 +1,11 @@
+"""dte's error codes (DomainError from erp.errors carries them to the API and the UI)."""
+
+NO_CERTIFICATE = "no_certificate"
+CERTIFICATE_EXPIRED = "certificate_expired"
+CERTIFICATE_INVALID = "certificate_invalid"
+CERTIFICATE_DUPLICATE = "certificate_duplicate"
+CAF_INVALID = "caf_invalid"
+CAF_OVERLAP = "caf_overlap"
+NO_FOLIOS = "no_folios"
+NOT_ISSUABLE = "not_issuable"
+SCHEMA_INVALID = "schema_invalid"

@@ -1,0 +1,109 @@
+"""The only place that turns erp models into dte.core dataclasses."""
+
+from dte.core.domain import ANONYMOUS_RECEPTOR, Documento, Emisor, Linea, Receptor, Referencia
+from erp.doctypes import TipoDte
+from erp.models import Company, Partner, SalesDocument
+from erp.totals import GlobalAdjustment, Movement, ValueType
+
+
+class MappingError(ValueError):
+    """The stored document cannot become a DTE as it is (field, message)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def emisor_from(company: Company) -> Emisor:
+    return Emisor(
+        rut=company.rut,
+        razon_social=company.razon_social,
+        giro=company.giro,
+        actecos=tuple(company.actecos or ()),
+        direccion=company.direccion,
+        comuna=company.comuna,
+        ciudad=company.ciudad,
+        cdg_sii_sucur=company.cdg_sii_sucur,
+        telefono=company.telefono,
+        correo=company.email,
+    )
+
+
+def receptor_from(partner: Partner | None) -> Receptor:
+    if partner is None:
+        return ANONYMOUS_RECEPTOR
+    return Receptor(
+        rut=partner.rut,
+        razon_social=partner.razon_social,
+        giro=partner.giro,
+        direccion=partner.direccion,
+        comuna=partner.comuna,
+        ciudad=partner.ciudad,
+        contacto=partner.contacto,
+        correo=partner.email_dte,
+    )
+
+
+def _adjustments(document: SalesDocument) -> tuple[GlobalAdjustment, ...]:
+    result = []
+    for kind, value, movement in (
+        (document.global_discount_type, document.global_discount_value, Movement.DISCOUNT),
+        (document.global_surcharge_type, document.global_surcharge_value, Movement.SURCHARGE),
+    ):
+        if kind and value:
+            result.append(GlobalAdjustment(movement, ValueType(kind), value))
+    return tuple(result)
+
+
+def documento_from(document: SalesDocument, *, folio: int) -> Documento:
+    """The core Documento for a stored draft; its totals must equal the stored ones."""
+    tipo = TipoDte(document.tipo_dte)
+    company = document.company
+    if not company.actecos and not tipo.gross_prices:
+        raise MappingError("actecos", "La empresa no tiene códigos de actividad económica.")
+    if not company.comuna:
+        raise MappingError("comuna", "La empresa no tiene comuna de origen.")
+    if document.partner is None and not tipo.receiver_optional:
+        raise MappingError("partner", "El documento no tiene receptor.")
+    lines = [
+        Linea(
+            nombre=line.name,
+            cantidad=line.quantity,
+            precio=line.unit_price,
+            descuento_pct=line.discount_pct,
+            exento=line.is_exempt,
+            unidad=line.unit,
+            descripcion=line.description,
+            codigo=line.product.code if line.product_id else "",
+        )
+        for line in document.lines.select_related("product")
+    ]
+    if not lines:
+        raise MappingError("lines", "El documento no tiene líneas.")
+    documento = Documento(
+        tipo=tipo,
+        folio=folio,
+        fecha_emision=document.fecha_emision,
+        emisor=emisor_from(company),
+        receptor=receptor_from(document.partner),
+        lineas=tuple(lines),
+        referencias=tuple(
+            Referencia(
+                tipo_doc_ref=ref.tipo_doc_ref,
+                folio_ref=ref.folio_ref,
+                fecha_ref=ref.fecha_ref,
+                cod_ref=ref.cod_ref,
+                razon_ref=ref.razon_ref,
+            )
+            for ref in document.references.all()
+        ),
+        ajustes=_adjustments(document),
+        forma_pago=document.forma_pago,
+        fecha_vencimiento=document.fecha_vencimiento,
+    )
+    if documento.totales.monto_total != document.monto_total:
+        raise MappingError(
+            "monto_total",
+            "Los totales guardados no coinciden con las líneas; guarde el borrador de nuevo.",
+        )
+    return documento

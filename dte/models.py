@@ -1,0 +1,262 @@
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+
+from dte.core.domain import DteStatus
+from erp.doctypes import TipoDte
+from erp.models import Company, RutField, SalesDocument
+
+TIPO_CHOICES = [(t.value, f"{t.value} · {t.label}") for t in TipoDte]
+STATUS_LABELS = {
+    DteStatus.SIGNED: "Firmado",
+    DteStatus.QUEUED: "En cola para el SII",
+    DteStatus.SENT: "Enviado al SII",
+    DteStatus.ACCEPTED: "Aceptado por el SII",
+    DteStatus.ACCEPTED_WITH_OBJECTIONS: "Aceptado con reparos",
+    DteStatus.REJECTED: "Rechazado por el SII",
+    DteStatus.NEEDS_ATTENTION: "Requiere atención",
+}
+
+
+class SandboxAuthority(models.Model):
+    """The local SII sandbox's own CAF-signing key (test material, encrypted like any secret)."""
+
+    idk = models.PositiveIntegerField(unique=True)
+    private_key_encrypted = models.BinaryField(editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = "autoridad del SII de pruebas"
+        verbose_name_plural = "autoridad del SII de pruebas"
+
+    def __str__(self) -> str:
+        return f"SII sandbox IDK {self.idk}"
+
+    def private_key(self):
+        from cryptography.hazmat.primitives import serialization
+
+        from dte import vault
+
+        return serialization.load_pem_private_key(vault.decrypt(self.private_key_encrypted), None)
+
+
+class IssuerSettings(models.Model):
+    """DTE settings of one issuer."""
+
+    company = models.OneToOneField(Company, on_delete=models.CASCADE, related_name="dte_settings")
+    caf_low_threshold = models.PositiveIntegerField(
+        "aviso de folios bajos", default=50, help_text="Avisar cuando queden menos folios."
+    )
+
+    class Meta:
+        verbose_name = "configuración DTE"
+        verbose_name_plural = "configuraciones DTE"
+
+    def __str__(self) -> str:
+        return f"DTE · {self.company.rut}"
+
+
+class Certificate(models.Model):
+    """A digital certificate (PKCS#12) that signs for the company; file and password encrypted."""
+
+    company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="certificates")
+    holder_name = models.CharField("titular", max_length=200)
+    holder_rut = RutField("RUT del titular")
+    not_before = models.DateTimeField("válido desde")
+    not_after = models.DateTimeField("válido hasta")
+    fingerprint = models.CharField("huella SHA-256", max_length=64)
+    pfx_encrypted = models.BinaryField(editable=False)
+    password_encrypted = models.BinaryField(editable=False)
+    allowed_users = models.ManyToManyField(
+        settings.AUTH_USER_MODEL,
+        blank=True,
+        related_name="+",
+        verbose_name="usuarios autorizados",
+        help_text="Vacío: cualquier usuario de la empresa que pueda emitir.",
+    )
+    is_active = models.BooleanField("activo", default=True)
+    is_test = models.BooleanField("material de prueba", default=False)
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = "certificado digital"
+        verbose_name_plural = "certificados digitales"
+        ordering = ["-not_after"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["company", "fingerprint"], name="certificate_unique_per_company"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.holder_name} ({self.holder_rut}) hasta {self.not_after:%d-%m-%Y}"
+
+
+class Caf(models.Model):
+    """A range of folios authorized by the SII for one company and document type."""
+
+    company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="cafs")
+    tipo_dte = models.PositiveSmallIntegerField("tipo de documento", choices=TIPO_CHOICES)
+    folio_desde = models.PositiveBigIntegerField("desde")
+    folio_hasta = models.PositiveBigIntegerField("hasta")
+    next_folio = models.PositiveBigIntegerField("próximo folio")
+    fecha_autorizacion = models.DateField("fecha de autorización")
+    expires_on = models.DateField("vence", null=True, blank=True)
+    idk = models.PositiveIntegerField("IDK")
+    caf_xml = models.BinaryField(editable=False)  # the public <CAF> element (DA + FRMA)
+    file_encrypted = models.BinaryField(editable=False)  # the whole file, RSASK included
+    is_test = models.BooleanField("material de prueba", default=False)
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = "CAF (rango de folios)"
+        verbose_name_plural = "CAF (rangos de folios)"
+        ordering = ["tipo_dte", "folio_desde"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["company", "tipo_dte", "folio_desde"], name="caf_unique_range_start"
+            ),
+            models.CheckConstraint(
+                condition=Q(folio_hasta__gte=F("folio_desde")), name="caf_range_ordered"
+            ),
+            models.CheckConstraint(
+                condition=Q(next_folio__gte=F("folio_desde"))
+                & Q(next_folio__lte=F("folio_hasta") + 1),
+                name="caf_next_folio_in_range",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"CAF {self.tipo_dte} {self.folio_desde}-{self.folio_hasta}"
+
+    @property
+    def remaining(self) -> int:
+        return self.folio_hasta - self.next_folio + 1
+
+
+class Envelope(models.Model):
+    """An EnvioDTE or EnvioBOLETA as signed and validated; the outbox row for sending.
+
+    QUEUED → UPLOADING (committed before the upload starts) → SENT (track id) → PROCESSED
+    (verdicts on its DTEs) or REJECTED (the SII refused the whole envelope). An UPLOADING row
+    without track id after a crash is checked against the SII before any new upload.
+    """
+
+    class Kind(models.TextChoices):
+        ENVIO_DTE = "EnvioDTE", "EnvioDTE"
+        ENVIO_BOLETA = "EnvioBOLETA", "EnvioBOLETA"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "En cola"
+        UPLOADING = "uploading", "Subiendo"
+        SENT = "sent", "Enviado, esperando al SII"
+        PROCESSED = "processed", "Procesado por el SII"
+        REJECTED = "rejected", "Rechazado por el SII"
+        NEEDS_ATTENTION = "needs_attention", "Requiere atención"
+
+    company = models.ForeignKey(Company, on_delete=models.PROTECT, related_name="envelopes")
+    kind = models.CharField(max_length=16, choices=Kind)
+    xml = models.BinaryField(editable=False)
+    rut_receptor = RutField("RUT receptor del sobre", default="60803000-K")
+    certificate = models.ForeignKey(Certificate, on_delete=models.PROTECT, related_name="envelopes")
+    track_id = models.CharField(max_length=32, blank=True)
+    status = models.CharField(max_length=16, choices=Status, default=Status.QUEUED)
+    attempts = models.PositiveIntegerField("intentos de envío", default=0)
+    polls = models.PositiveIntegerField("consultas de estado", default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    upload_started_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    sii_estado = models.CharField("estado SII", max_length=16, blank=True)
+    sii_glosa = models.TextField("glosa SII", blank=True)
+    last_error = models.TextField("último error", blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = "sobre de envío"
+        verbose_name_plural = "sobres de envío"
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["status", "next_attempt_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.kind} #{self.pk}"
+
+
+def public_token() -> str:
+    import secrets
+
+    return secrets.token_urlsafe(24)
+
+
+class Dte(models.Model):
+    """A signed electronic tax document."""
+
+    company = models.ForeignKey(Company, on_delete=models.PROTECT, related_name="dtes")
+    sales_document = models.OneToOneField(
+        SalesDocument, on_delete=models.PROTECT, related_name="dte", null=True, blank=True
+    )
+    tipo_dte = models.PositiveSmallIntegerField("tipo", choices=TIPO_CHOICES)
+    folio = models.PositiveBigIntegerField()
+    caf = models.ForeignKey(Caf, on_delete=models.PROTECT, related_name="dtes")
+    envelope = models.ForeignKey(
+        Envelope, on_delete=models.SET_NULL, null=True, blank=True, related_name="dtes"
+    )
+    fecha_emision = models.DateField()
+    rut_receptor = RutField()
+    monto_total = models.BigIntegerField()
+    xml = models.BinaryField(editable=False)  # the DTE alone, ISO-8859-1 with its declaration
+    signature_value = models.TextField(editable=False)
+    ted = models.BinaryField(editable=False)  # for the PDF417 barcode
+    # The QR's public verification link: unguessable, one per document.
+    public_token = models.CharField(max_length=40, unique=True, default=public_token)
+    pdf = models.BinaryField(null=True, blank=True, editable=False)
+    pdf_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(
+        "estado", max_length=32, choices=[(s.value, STATUS_LABELS[s]) for s in DteStatus]
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = "DTE"
+        verbose_name_plural = "DTE"
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["company", "tipo_dte", "folio"], name="dte_unique_folio"
+            )
+        ]
+        indexes = [models.Index(fields=["company", "status"])]
+
+    def __str__(self) -> str:
+        return f"DTE {self.tipo_dte} N° {self.folio}"
+
+    @property
+    def filename(self) -> str:
+        rut = self.company.rut
+        return f"DTE--{rut}--{self.tipo_dte}--{self.folio}.xml"
+
+
+class DteEvent(models.Model):
+    """One step in a DTE's life, with the SII's own words when it was the SII that spoke."""
+
+    dte = models.ForeignKey(Dte, on_delete=models.CASCADE, related_name="events")
+    status = models.CharField(max_length=32)
+    sii_code = models.CharField("código SII", max_length=16, blank=True)
+    message = models.TextField(blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+        verbose_name = "evento DTE"
+        verbose_name_plural = "eventos DTE"
+
+    def __str__(self) -> str:
+        return f"{self.dte} → {self.status}"

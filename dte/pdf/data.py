@@ -1,0 +1,184 @@
+"""What a printed DTE shows, read back from its signed XML: the paper says exactly what was
+signed and stamped. Pure: lxml only."""
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+from lxml import etree
+
+from dte.core.schemas import safe_parse
+
+
+@dataclass(frozen=True)
+class Party:
+    rut: str
+    razon_social: str
+    giro: str = ""
+    direccion: str = ""
+    comuna: str = ""
+    ciudad: str = ""
+    contacto: str = ""
+    actecos: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Line:
+    number: int
+    code: str
+    name: str
+    description: str
+    quantity: Decimal | None
+    unit: str
+    price: Decimal | None
+    discount_pct: Decimal | None
+    discount: int
+    amount: int
+    exempt: bool
+
+
+@dataclass(frozen=True)
+class Reference:
+    tipo: str
+    folio: str
+    fecha: date | None
+    cod_ref: str
+    razon: str
+
+
+@dataclass(frozen=True)
+class Adjustment:
+    movement: str  # D / R
+    value_type: str  # % / $
+    value: Decimal
+    glosa: str
+
+
+@dataclass(frozen=True)
+class PrintData:
+    tipo: int
+    folio: int
+    fecha_emision: date
+    fecha_vencimiento: date | None
+    forma_pago: str
+    emisor: Party
+    receptor: Party
+    lines: tuple[Line, ...]
+    adjustments: tuple[Adjustment, ...]
+    references: tuple[Reference, ...]
+    neto: int
+    exento: int
+    tasa_iva: int
+    iva: int
+    iva_retenido: int
+    total: int
+    ted: bytes  # the <TED>…</TED> as the PDF417 carries it (ISO-8859-1, no xmlns)
+
+
+def _t(node: etree._Element | None, path: str) -> str:
+    if node is None:
+        return ""
+    return (node.findtext("/".join(f"{{*}}{p}" for p in path.split("/"))) or "").strip()
+
+
+def _int(text: str) -> int:
+    return int(Decimal(text)) if text else 0
+
+
+def _dec(text: str) -> Decimal | None:
+    return Decimal(text) if text else None
+
+
+def _date(text: str) -> date | None:
+    return date.fromisoformat(text) if text else None
+
+
+FORMA_PAGO = {"1": "Contado", "2": "Crédito", "3": "Sin costo"}
+
+
+def _ted_bytes(ted: etree._Element) -> bytes:
+    """The TED element as text without namespace declarations (DOMAIN.md §13)."""
+    copy = etree.fromstring(etree.tostring(ted))
+    for element in copy.iter():
+        element.tag = etree.QName(element).localname
+    etree.cleanup_namespaces(copy)
+    return etree.tostring(copy, encoding="iso-8859-1", xml_declaration=False)
+
+
+def read_dte(xml: bytes) -> PrintData:
+    root = safe_parse(xml)
+    documento = next(root.iter("{*}Documento"))
+    enc = documento.find("{*}Encabezado")
+    emisor = enc.find("{*}Emisor")
+    receptor = enc.find("{*}Receptor")
+    totales = enc.find("{*}Totales")
+    lines = tuple(
+        Line(
+            number=_int(_t(d, "NroLinDet")),
+            code=_t(d, "CdgItem/VlrCodigo"),
+            name=_t(d, "NmbItem"),
+            description=_t(d, "DscItem"),
+            quantity=_dec(_t(d, "QtyItem")),
+            unit=_t(d, "UnmdItem"),
+            price=_dec(_t(d, "PrcItem")),
+            discount_pct=_dec(_t(d, "DescuentoPct")),
+            discount=_int(_t(d, "DescuentoMonto")),
+            amount=_int(_t(d, "MontoItem")),
+            exempt=_t(d, "IndExe") == "1",
+        )
+        for d in documento.findall("{*}Detalle")
+    )
+    retained = sum(
+        _int(_t(r, "MontoImp"))
+        for r in totales.findall("{*}ImptoReten")
+        if _t(r, "TipoImp") == "15"
+    )
+    return PrintData(
+        tipo=_int(_t(enc, "IdDoc/TipoDTE")),
+        folio=_int(_t(enc, "IdDoc/Folio")),
+        fecha_emision=_date(_t(enc, "IdDoc/FchEmis")),
+        fecha_vencimiento=_date(_t(enc, "IdDoc/FchVenc")),
+        forma_pago=FORMA_PAGO.get(_t(enc, "IdDoc/FmaPago"), ""),
+        emisor=Party(
+            rut=_t(emisor, "RUTEmisor"),
+            razon_social=_t(emisor, "RznSoc") or _t(emisor, "RznSocEmisor"),
+            giro=_t(emisor, "GiroEmis") or _t(emisor, "GiroEmisor"),
+            direccion=_t(emisor, "DirOrigen"),
+            comuna=_t(emisor, "CmnaOrigen"),
+            ciudad=_t(emisor, "CiudadOrigen"),
+            actecos=tuple(a.text for a in emisor.findall("{*}Acteco") if a.text),
+        ),
+        receptor=Party(
+            rut=_t(receptor, "RUTRecep"),
+            razon_social=_t(receptor, "RznSocRecep"),
+            giro=_t(receptor, "GiroRecep"),
+            direccion=_t(receptor, "DirRecep"),
+            comuna=_t(receptor, "CmnaRecep"),
+            ciudad=_t(receptor, "CiudadRecep"),
+            contacto=_t(receptor, "Contacto"),
+        ),
+        lines=lines,
+        adjustments=tuple(
+            Adjustment(
+                _t(g, "TpoMov"), _t(g, "TpoValor"), Decimal(_t(g, "ValorDR") or 0), _t(g, "GlosaDR")
+            )
+            for g in documento.findall("{*}DscRcgGlobal")
+        ),
+        references=tuple(
+            Reference(
+                _t(r, "TpoDocRef"),
+                _t(r, "FolioRef"),
+                _date(_t(r, "FchRef")),
+                _t(r, "CodRef"),
+                _t(r, "RazonRef"),
+            )
+            for r in documento.findall("{*}Referencia")
+        ),
+        neto=_int(_t(totales, "MntNeto")),
+        exento=_int(_t(totales, "MntExe")),
+        tasa_iva=_int(_t(totales, "TasaIVA")) or (19 if _t(totales, "IVA") else 0),
+        iva=_int(_t(totales, "IVA")),
+        iva_retenido=retained,
+        total=_int(_t(totales, "MntTotal")),
+        ted=_ted_bytes(documento.find("{*}TED")),
+    )

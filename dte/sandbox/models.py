@@ -1,0 +1,133 @@
+"""What the sandbox SII remembers between calls (in the database, so that every process that
+talks to it, e.g. a Celery worker and a test, sees the same SII)."""
+
+from django.db import models
+
+
+class Channel(models.TextChoices):
+    """Where a token or an envelope came in: the SOAP/CGI services, or the boletas REST API."""
+
+    DTE = "dte", "DTE (SOAP y DTEUpload)"
+    BOLETA = "boleta", "Boletas (REST)"
+
+
+class Seed(models.Model):
+    """A seed (semilla) handed out by getSeed or boleta.electronica.semilla; used once."""
+
+    value = models.CharField(max_length=20, unique=True)
+    channel = models.CharField(max_length=8, choices=Channel)
+    created_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "semilla"
+        verbose_name_plural = "semillas"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class Token(models.Model):
+    """A session token bound to the RUT of the certificate that signed the seed."""
+
+    value = models.CharField(max_length=32, unique=True)
+    channel = models.CharField(max_length=8, choices=Channel)
+    rut = models.CharField(max_length=12)
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = "token"
+        verbose_name_plural = "tokens"
+
+    def __str__(self) -> str:
+        return f"{self.channel} {self.rut}"
+
+
+class ReceivedEnvelope(models.Model):
+    """An uploaded EnvioDTE/EnvioBOLETA and the outcome of processing it (decided at upload)."""
+
+    track_id = models.BigIntegerField(unique=True)
+    channel = models.CharField(max_length=8, choices=Channel)
+    company_rut = models.CharField(max_length=12, db_index=True)
+    sender_rut = models.CharField(max_length=12)
+    file_name = models.CharField(max_length=255, blank=True)
+    sha256 = models.CharField(max_length=64, unique=True)
+    data = models.BinaryField()
+    set_digest = models.CharField(max_length=100, blank=True, db_index=True)
+    outcome_code = models.CharField(max_length=4)  # EPR or RSC, RFR, RCT, RPT, RCO, …
+    outcome_glosa = models.TextField(blank=True)
+    # [{"tipo": 33, "informados": 1, "aceptados": 1, "rechazados": 0, "reparos": 0}, …]
+    stats = models.JSONField(default=list)
+    polls = models.PositiveIntegerField(default=0)  # status queries answered so far
+    received_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = "envío recibido"
+        verbose_name_plural = "envíos recibidos"
+        ordering = ["-received_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.track_id} {self.outcome_code}"
+
+
+class DocumentStatus(models.TextChoices):
+    """A document's fate, with the codes of the boletas API's detalle_rep_rech."""
+
+    ACCEPTED = "DOK", "Aceptado"
+    OBJECTIONS = "RPR", "Aceptado con reparos"
+    LIGHT_OBJECTIONS = "RLV", "Aceptado con reparos leves"
+    REJECTED = "RCH", "Rechazado"
+
+
+ACCEPTED_STATUSES = (
+    DocumentStatus.ACCEPTED,
+    DocumentStatus.OBJECTIONS,
+    DocumentStatus.LIGHT_OBJECTIONS,
+)
+
+
+class ReceivedDocument(models.Model):
+    """One DTE of a processed envelope: what QueryEstDte and the boleta estado answer from."""
+
+    envelope = models.ForeignKey(
+        ReceivedEnvelope, on_delete=models.CASCADE, related_name="documents"
+    )
+    rut_emisor = models.CharField(max_length=12)
+    tipo_dte = models.PositiveSmallIntegerField()
+    folio = models.PositiveBigIntegerField()
+    fecha_emision = models.DateField(null=True, blank=True)
+    rut_receptor = models.CharField(max_length=12, blank=True)
+    monto_total = models.BigIntegerField(null=True, blank=True)
+    status = models.CharField(max_length=3, choices=DocumentStatus)
+    glosa = models.TextField(blank=True)
+    # [{"seccion", "linea", "nivel", "codigo", "descripcion", "detalle"}, …] as the boletas API
+    errors = models.JSONField(default=list)
+
+    class Meta:
+        verbose_name = "documento recibido"
+        verbose_name_plural = "documentos recibidos"
+        indexes = [models.Index(fields=["rut_emisor", "tipo_dte", "folio"])]
+
+    def __str__(self) -> str:
+        return f"{self.rut_emisor} {self.tipo_dte} {self.folio} {self.status}"
+
+
+class Fault(models.Model):
+    """A pending simulated failure: the next `remaining` calls of `operation` misbehave."""
+
+    operation = models.CharField(max_length=16)  # getSeed, …, boleta_status or "*"
+    kind = models.CharField(max_length=10)  # timeout, html503, bad_token, reject
+    remaining = models.PositiveIntegerField(default=1)
+    code = models.CharField(max_length=4, blank=True)
+    glosa = models.TextField(blank=True)
+    per_document = models.BooleanField(default=False)  # reject: documents, not the envelope
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = "falla simulada"
+        verbose_name_plural = "fallas simuladas"
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.operation} {self.kind} ×{self.remaining}"

@@ -1,0 +1,252 @@
+"""HTTP edges of the sandbox SII: parse the request, apply a pending fault, call one operation,
+write the SII's answer. Mounted under /_sii/ (ops/urls.py) when SII_ENV=sandbox."""
+
+import json
+import time
+from collections.abc import Callable
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from dte.sandbox import answers, auth, conf, faults, operations, processing, soap
+from dte.sandbox.models import Channel, Fault
+from dte.sandbox.processing import UploadRefused
+
+XML = "text/xml; charset=utf-8"
+Operation = Callable[[dict[str, str]], str]
+
+# Service → operation (also its name for faults) → (handler, answer to a "bad_token" fault).
+SOAP_SERVICES: dict[str, dict[str, tuple[Operation, Callable[[], str]]]] = {
+    "CrSeed": {"getSeed": (operations.get_seed, answers.seed_error)},
+    "GetTokenFromSeed": {
+        "getToken": (
+            operations.get_token,
+            lambda: answers.token_error("-3", "Error de autenticacion (falla simulada)"),
+        )
+    },
+    "QueryEstUp": {"getEstUp": (operations.get_est_up, lambda: answers.estup_token_error("001"))},
+    "QueryEstDte": {
+        "getEstDte": (operations.get_est_dte, lambda: answers.estdte_token_error("001"))
+    },
+}
+
+
+def _gate(operation: str) -> tuple[Fault | None, HttpResponse | None]:
+    """Take a pending fault for `operation`. A timeout sleeps and lets the call go on; a
+    maintenance fault answers at once; a bad_token fault is for the caller to answer."""
+    fault = faults.fault_take(operation)
+    if fault is None:
+        return None, None
+    if fault.kind == "timeout":
+        time.sleep(conf.timeout_sleep())
+        return None, None
+    if fault.kind == "html503":
+        page = HttpResponse(
+            answers.MAINTENANCE_HTML, status=503, content_type="text/html; charset=utf-8"
+        )
+        page["Retry-After"] = "30"
+        return fault, page
+    return fault, None
+
+
+def _token_cookie(request: HttpRequest) -> str | None:
+    return request.COOKIES.get("TOKEN")
+
+
+# --- SOAP -----------------------------------------------------------------------------------
+
+
+@csrf_exempt
+@require_http_methods(["GET", "POST"])
+def soap_service(request: HttpRequest, service: str) -> HttpResponse:
+    if request.method == "GET":
+        if any(key.lower() == "wsdl" for key in request.GET):
+            location = request.build_absolute_uri(request.path)
+            return HttpResponse(soap.wsdl(service, location), content_type=XML)
+        return HttpResponse(
+            f"<h1>{service}</h1><p>Hi there, this is an AXIS service!</p>", content_type="text/html"
+        )
+    try:
+        call = soap.parse_call(request.body)
+    except soap.SoapError as exc:
+        return HttpResponse(soap.fault("Client", str(exc)), status=500, content_type=XML)
+    known = SOAP_SERVICES[service]
+    if call.operation not in known:
+        message = f"No such operation '{call.operation}'"
+        return HttpResponse(soap.fault("Client", message), status=500, content_type=XML)
+    handler, bad_token = known[call.operation]
+    fault, early = _gate(call.operation)
+    if early is not None:
+        return early
+    value = bad_token() if fault is not None and fault.kind == "bad_token" else handler(call.params)
+    return HttpResponse(soap.response(service, call.operation, value), content_type=XML)
+
+
+# --- DTEUpload ------------------------------------------------------------------------------
+
+
+@csrf_exempt
+@require_POST
+def dte_upload(request: HttpRequest) -> HttpResponse:
+    archivo = request.FILES.get("archivo")
+    file_name = archivo.name if archivo is not None else ""
+    post = request.POST
+
+    def answer(status: int, track_id: int | None = None, error: str = "") -> HttpResponse:
+        body = answers.recepcion(
+            rut_sender=f"{post.get('rutSender', '')}-{post.get('dvSender', '')}",
+            rut_company=f"{post.get('rutCompany', '')}-{post.get('dvCompany', '')}",
+            file_name=file_name or "",
+            status=status,
+            track_id=track_id,
+            error=error,
+        )
+        return HttpResponse(body, content_type=XML)
+
+    fault, early = _gate("upload")
+    if early is not None:
+        return early
+    token = auth.token_check(_token_cookie(request), Channel.DTE)
+    if (fault is not None and fault.kind == "bad_token") or token.error:
+        return answer(5)
+    try:
+        rut_sender, rut_company, data = _upload_input(request, token.rut)
+    except UploadRefused as refused:
+        return answer(refused.status, error=refused.detail or answers.UPLOAD_ERRORS[refused.status])
+    received = processing.envelope_receive(
+        channel=Channel.DTE,
+        rut_sender=rut_sender,
+        rut_company=rut_company,
+        file_name=file_name,
+        data=data,
+    )
+    if received.duplicate:
+        return answer(99, received.envelope.track_id, answers.UPLOAD_ERRORS[99])
+    return answer(0, received.envelope.track_id)
+
+
+def _upload_input(request: HttpRequest, token_rut: str | None) -> tuple[str, str, bytes]:
+    """The sender and company RUTs and the file's XML bytes; UploadRefused when unusable."""
+    post = request.POST
+    rut_sender = processing.rut_of(post.get("rutSender"), post.get("dvSender"))
+    rut_company = processing.rut_of(post.get("rutCompany"), post.get("dvCompany"))
+    if rut_sender != token_rut:
+        raise UploadRefused(1, f"Usuario {rut_sender} sin permiso de envio (token de {token_rut})")
+    archivo = request.FILES.get("archivo")
+    if archivo is None:
+        raise UploadRefused(-1, "Falta el archivo (campo archivo)")
+    return rut_sender, rut_company, processing.file_bytes(archivo.read())
+
+
+# --- Boletas REST ---------------------------------------------------------------------------
+
+
+def _json(answer: tuple[int, dict[str, object]]) -> JsonResponse:
+    status, payload = answer
+    return JsonResponse(payload, status=status, json_dumps_params={"ensure_ascii": False})
+
+
+def _boleta_gate(operation: str) -> HttpResponse | None:
+    """A pending fault's answer for a boletas call (a token fault is HTTP 401), or None."""
+    fault, early = _gate(operation)
+    if early is None and fault is not None and fault.kind == "bad_token":
+        return _json(operations.unauthorized())
+    return early
+
+
+@csrf_exempt
+@require_GET
+def boleta_seed(request: HttpRequest) -> HttpResponse:
+    early = _boleta_gate("boleta_seed")
+    if early is not None:
+        return early
+    seed = auth.seed_create(Channel.BOLETA)
+    return HttpResponse(answers.seed_ok(seed), content_type="application/xml")
+
+
+@csrf_exempt
+@require_POST
+def boleta_token(request: HttpRequest) -> HttpResponse:
+    early = _boleta_gate("boleta_token")
+    if early is not None:
+        return early
+    answer = operations.token_answer(request.body, Channel.BOLETA)
+    return HttpResponse(answer, content_type="application/xml")
+
+
+@csrf_exempt
+@require_POST
+def boleta_envio(request: HttpRequest) -> HttpResponse:
+    early = _boleta_gate("boleta_upload")
+    if early is not None:
+        return early
+    token = auth.token_check(_token_cookie(request), Channel.BOLETA)
+    if token.error:
+        return _json(operations.unauthorized())
+    try:
+        rut_sender, rut_company, data = _upload_input(request, token.rut)
+    except UploadRefused as refused:
+        return _json(operations.boleta_envio_refused(refused))
+    archivo = request.FILES["archivo"]
+    received = processing.envelope_receive(
+        channel=Channel.BOLETA,
+        rut_sender=rut_sender,
+        rut_company=rut_company,
+        file_name=archivo.name or "",
+        data=data,
+    )
+    return _json(operations.boleta_envio_received(received.envelope))
+
+
+@csrf_exempt
+@require_GET
+def boleta_envio_status(request: HttpRequest, envio_id: str) -> HttpResponse:
+    early = _boleta_gate("boleta_status")
+    if early is not None:
+        return early
+    return _json(operations.boleta_envio_status(_token_cookie(request), envio_id))
+
+
+@csrf_exempt
+@require_GET
+def boleta_estado(request: HttpRequest, boleta_id: str) -> HttpResponse:
+    early = _boleta_gate("boleta_status")
+    if early is not None:
+        return early
+    query = {key: request.GET.get(key, "") for key in request.GET}
+    return _json(operations.boleta_estado(_token_cookie(request), boleta_id, query))
+
+
+# --- Control (sandbox only) -----------------------------------------------------------------
+
+
+@csrf_exempt
+@require_http_methods(["GET", "POST"])
+def control_faults(request: HttpRequest) -> HttpResponse:
+    """GET: the pending faults. POST {"operation", "kind", "count", "code", "glosa",
+    "per_document"}: add one."""
+    if request.method == "GET":
+        return JsonResponse({"faults": [faults.to_dict(f) for f in faults.faults_pending()]})
+    try:
+        payload = json.loads(request.body or b"{}")
+        if not isinstance(payload, dict):
+            raise faults.FaultError("Se espera un objeto JSON.")
+        spec = faults.FaultSpec(
+            operation=str(payload.get("operation", "")),
+            kind=str(payload.get("kind", "")),
+            count=payload.get("count", 1),
+            code=str(payload.get("code") or ""),
+            glosa=str(payload.get("glosa") or ""),
+            per_document=bool(payload.get("per_document", False)),
+        )
+        fault = faults.fault_add(spec)
+    except (ValueError, faults.FaultError) as exc:
+        return JsonResponse({"error": str(exc)}, status=400)
+    return JsonResponse({"fault": faults.to_dict(fault)}, status=201)
+
+
+@csrf_exempt
+@require_POST
+def control_reset(request: HttpRequest) -> HttpResponse:
+    return JsonResponse({"cleared": faults.faults_clear()})

@@ -1,0 +1,105 @@
+"""Reads of dte's data, for one company."""
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from django.db.models import F, Q, QuerySet, Sum
+
+from dte.models import Caf, Certificate, Dte, Envelope, IssuerSettings
+from erp.doctypes import TipoDte
+from erp.errors import NotFound
+from erp.models import Company
+from erp.tenancy import scoped
+
+CERTIFICATE_WARNING_DAYS = 30
+
+
+@dataclass(frozen=True)
+class Warning:
+    code: str
+    message: str
+
+
+def caf_list(*, company: Company) -> QuerySet[Caf]:
+    return scoped(Caf.objects.all(), company)
+
+
+def certificate_list(*, company: Company) -> QuerySet[Certificate]:
+    return scoped(Certificate.objects.all(), company).prefetch_related("allowed_users")
+
+
+def dte_list(*, company: Company) -> QuerySet[Dte]:
+    return scoped(Dte.objects.select_related("sales_document", "envelope"), company)
+
+
+def dte_get(*, company: Company, pk) -> Dte:
+    try:
+        return dte_list(company=company).get(pk=int(pk))
+    except (ValueError, TypeError, Dte.DoesNotExist) as exc:
+        raise NotFound("DTE no encontrado.") from exc
+
+
+def dte_by_token(token: str) -> Dte:
+    """A document by its public verification token (the QR); 404 for anything else."""
+    from django.http import Http404
+
+    row = (
+        Dte.objects.select_related("company", "envelope").filter(public_token=token).first()
+        if token and len(token) >= 20
+        else None
+    )
+    if row is None:
+        raise Http404("Documento no encontrado.")
+    return row
+
+
+def envelope_get(*, company: Company, pk) -> Envelope:
+    try:
+        return scoped(Envelope.objects.all(), company).get(pk=int(pk))
+    except (ValueError, TypeError, Envelope.DoesNotExist) as exc:
+        raise NotFound("Sobre no encontrado.") from exc
+
+
+def folios_remaining(*, company: Company, today: date) -> dict[int, int]:
+    """Usable folios left per document type (unexpired CAFs only)."""
+    rows = (
+        caf_list(company=company)
+        .filter(next_folio__lte=F("folio_hasta"))
+        .filter(Q(expires_on__isnull=True) | Q(expires_on__gte=today))
+        .values("tipo_dte")
+        .annotate(left=Sum(F("folio_hasta") - F("next_folio") + 1))
+    )
+    return {row["tipo_dte"]: row["left"] for row in rows}
+
+
+def dte_warnings(*, company: Company, now: datetime, today: date) -> list[Warning]:
+    """What an admin should act on soon: folios running out, certificates expiring."""
+    settings_row = IssuerSettings.objects.filter(company=company).first()
+    threshold = settings_row.caf_low_threshold if settings_row else 50
+    warnings = []
+    remaining = folios_remaining(company=company, today=today)
+    used_types = set(caf_list(company=company).values_list("tipo_dte", flat=True))
+    for tipo in sorted(used_types):
+        left = remaining.get(tipo, 0)
+        label = TipoDte(tipo).label if tipo in TipoDte._value2member_map_ else str(tipo)
+        if left == 0:
+            warnings.append(Warning("caf_exhausted", f"Sin folios vigentes para {label}."))
+        elif left < threshold:
+            warnings.append(
+                Warning("caf_low", f"Quedan {left} folios de {label}; solicite un nuevo CAF.")
+            )
+    active = certificate_list(company=company).filter(is_active=True)
+    valid = active.filter(not_before__lte=now, not_after__gte=now)
+    if active.exists() and not valid.exists():
+        warnings.append(Warning("certificate_expired", "El certificado digital está vencido."))
+    limit = now + timedelta(days=CERTIFICATE_WARNING_DAYS)
+    for cert in valid.filter(not_after__lte=limit):
+        days = (cert.not_after - now).days
+        warnings.append(
+            Warning(
+                "certificate_expiring",
+                f"El certificado de {cert.holder_name} vence en {days} días "
+                f"({cert.not_after:%d-%m-%Y}).",
+            )
+        )
+    return warnings

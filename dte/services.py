@@ -1,0 +1,498 @@
+"""Every write of dte: uploading CAFs and certificates, issuing DTEs, building envelopes.
+
+Issuing (ARCHITECTURE.md flow 1): lock the draft → take the next folio under a row lock on its
+CAF → map to dte.core → TED, signature, envelope → XSD validation → save. Any failure rolls the
+whole transaction back, so a folio is never burned by a failed build.
+"""
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from dte import errors, mapping, sending, vault
+from dte.core import schemas
+from dte.core.caf import CafError, check_caf, official_sii_keys, parse_caf
+from dte.core.certificate import Certificate as CoreCertificate
+from dte.core.certificate import CertificateError, load_pkcs12
+from dte.core.domain import DteStatus, Resolucion
+from dte.core.envelope import EnvelopeItem, build_envelope, envelope_kind
+from dte.core.issue import IssuedDte, stamp_and_sign
+from dte.core.ted import CafMismatch
+from dte.core.testmaterial import SANDBOX_IDK, generate_sii_key
+from dte.keyring import load_caf, load_certificate
+from dte.models import Caf, Certificate, Dte, DteEvent, Envelope, SandboxAuthority
+from erp.doctypes import TipoDte
+from erp.errors import DOCUMENT_NOT_DRAFT, DomainError
+from erp.models import AuditEvent, Company, DocumentState, SalesDocument, SiiEnvironment
+from erp.services import audit_record, user_or_none
+
+IDK_BY_ENVIRONMENT = {SiiEnvironment.CERTIFICATION: 100, SiiEnvironment.PRODUCTION: 300}
+
+
+# ---------------------------------------------------------------- keys of the SII
+
+
+def sandbox_mode() -> bool:
+    return settings.SII_ENV == "sandbox"
+
+
+@transaction.atomic
+def sandbox_authority() -> SandboxAuthority:
+    """The local SII sandbox's CAF-signing key, made on first use (test material)."""
+    authority = SandboxAuthority.objects.select_for_update().filter(idk=SANDBOX_IDK).first()
+    if authority is None:
+        from cryptography.hazmat.primitives import serialization
+
+        key = generate_sii_key()
+        pem = key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        authority = SandboxAuthority.objects.create(
+            idk=SANDBOX_IDK, private_key_encrypted=vault.encrypt(pem)
+        )
+    return authority
+
+
+def sii_keys() -> dict:
+    """The SII keys a CAF may be signed with here: the real ones, plus the sandbox's."""
+    keys = dict(official_sii_keys())
+    if sandbox_mode():
+        keys[SANDBOX_IDK] = sandbox_authority().private_key().public_key()
+    return keys
+
+
+def accepted_idks(company: Company) -> set[int]:
+    idks = {IDK_BY_ENVIRONMENT[SiiEnvironment(company.sii_environment)]}
+    if sandbox_mode():
+        idks.add(SANDBOX_IDK)
+    return idks
+
+
+# ---------------------------------------------------------------- certificates
+
+
+def _fingerprint(certificate: CoreCertificate) -> str:
+    from cryptography.hazmat.primitives import hashes
+
+    return certificate.certificate.fingerprint(hashes.SHA256()).hex()
+
+
+@transaction.atomic
+def certificate_upload(
+    *,
+    company: Company,
+    actor,
+    data: bytes,
+    password: str,
+    now: datetime | None = None,
+    is_test: bool = False,
+) -> Certificate:
+    now = now or timezone.now()
+    try:
+        loaded = load_pkcs12(data, password)
+        loaded.check_valid(now)
+    except CertificateError as exc:
+        field = "password" if exc.code == "bad_password" else "file"
+        raise DomainError(errors.CERTIFICATE_INVALID, exc.message, {field: exc.message}) from exc
+    if not loaded.rut:
+        message = "El certificado no indica el RUT de su titular."
+        raise DomainError(errors.CERTIFICATE_INVALID, message, {"file": message})
+    fingerprint = _fingerprint(loaded)
+    if Certificate.objects.filter(company=company, fingerprint=fingerprint).exists():
+        message = "Ese certificado ya está cargado en esta empresa."
+        raise DomainError(errors.CERTIFICATE_DUPLICATE, message, {"file": message})
+    row = Certificate.objects.create(
+        company=company,
+        holder_name=loaded.holder_name[:200],
+        holder_rut=loaded.rut,
+        not_before=loaded.not_before,
+        not_after=loaded.not_after,
+        fingerprint=fingerprint,
+        pfx_encrypted=vault.encrypt(data),
+        password_encrypted=vault.encrypt(password.encode("utf-8")),
+        is_test=is_test,
+        uploaded_by=user_or_none(actor),
+    )
+    audit_record(
+        company=company,
+        actor=actor,
+        action=AuditEvent.Action.CREATE,
+        obj=row,
+        changes={"holder_rut": row.holder_rut, "not_after": row.not_after.isoformat()},
+    )
+    return row
+
+
+def usable_certificates(*, company: Company, actor, now: datetime):
+    qs = Certificate.objects.filter(
+        company=company, is_active=True, not_before__lte=now, not_after__gte=now
+    )
+    if getattr(actor, "is_authenticated", False):
+        qs = qs.filter(Q(allowed_users__isnull=True) | Q(allowed_users=actor))
+    else:
+        qs = qs.filter(allowed_users__isnull=True)
+    return qs.distinct().order_by("-not_after")
+
+
+def _certificate_for(company: Company, actor, now: datetime) -> Certificate:
+    row = usable_certificates(company=company, actor=actor, now=now).first()
+    if row is not None:
+        return row
+    if Certificate.objects.filter(company=company, is_active=True, not_after__lt=now).exists():
+        message = "El certificado digital de la empresa está vencido; cargue uno vigente."
+        raise DomainError(errors.CERTIFICATE_EXPIRED, message)
+    message = "No hay un certificado digital vigente que usted pueda usar para firmar."
+    raise DomainError(errors.NO_CERTIFICATE, message)
+
+
+# ---------------------------------------------------------------- CAF
+
+
+@transaction.atomic
+def caf_upload(
+    *, company: Company, actor, data: bytes, today: date | None = None, is_test: bool = False
+) -> Caf:
+    today = today or timezone.localdate()
+    try:
+        caf = parse_caf(data)
+        check_caf(caf, rut=company.rut, tipo_dte=None, sii_keys=sii_keys(), today=today)
+    except CafError as exc:
+        raise DomainError(errors.CAF_INVALID, exc.message, {"file": exc.message}) from exc
+    if caf.tipo_dte not in {int(t) for t in TipoDte}:
+        message = f"El tipo de documento {caf.tipo_dte} no se emite en este sistema."
+        raise DomainError(errors.CAF_INVALID, message, {"file": message})
+    if caf.idk not in accepted_idks(company):
+        env = SiiEnvironment(company.sii_environment).label
+        message = f"El CAF (IDK {caf.idk}) no corresponde al ambiente de la empresa ({env})."
+        raise DomainError(errors.CAF_INVALID, message, {"file": message})
+    overlap = Caf.objects.filter(
+        company=company,
+        tipo_dte=caf.tipo_dte,
+        folio_desde__lte=caf.folio_hasta,
+        folio_hasta__gte=caf.folio_desde,
+    ).first()
+    if overlap is not None:
+        message = (
+            f"El rango {caf.folio_desde}-{caf.folio_hasta} se superpone con el CAF ya cargado "
+            f"{overlap.folio_desde}-{overlap.folio_hasta}."
+        )
+        raise DomainError(errors.CAF_OVERLAP, message, {"file": message})
+    row = Caf.objects.create(
+        company=company,
+        tipo_dte=caf.tipo_dte,
+        folio_desde=caf.folio_desde,
+        folio_hasta=caf.folio_hasta,
+        next_folio=caf.folio_desde,
+        fecha_autorizacion=caf.fecha_autorizacion,
+        expires_on=caf.expires_on(),
+        idk=caf.idk,
+        caf_xml=caf.caf_xml,
+        file_encrypted=vault.encrypt(data),
+        is_test=is_test,
+        uploaded_by=user_or_none(actor),
+    )
+    audit_record(
+        company=company,
+        actor=actor,
+        action=AuditEvent.Action.CREATE,
+        obj=row,
+        changes={"tipo_dte": row.tipo_dte, "desde": row.folio_desde, "hasta": row.folio_hasta},
+    )
+    return row
+
+
+def _take_folio(company: Company, tipo: int, today: date) -> tuple[Caf, int]:
+    """Lock the oldest usable CAF of the type and consume its next folio.
+
+    Concurrent issuers queue on the row lock. With PostgreSQL, a row that a waiter finds
+    exhausted after the lock is released is skipped without replacement under LIMIT 1, so look
+    again before concluding that no folios are left.
+    """
+    usable = (
+        Caf.objects.select_for_update()
+        .filter(company=company, tipo_dte=tipo, next_folio__lte=F("folio_hasta"))
+        .filter(Q(expires_on__isnull=True) | Q(expires_on__gte=today))
+        .order_by("folio_desde")
+    )
+    for _ in range(3):
+        caf = usable.first()
+        if caf is not None and caf.next_folio <= caf.folio_hasta:
+            folio = caf.next_folio
+            caf.next_folio = folio + 1
+            caf.save(update_fields=["next_folio"])
+            return caf, folio
+    message = f"No quedan folios autorizados (CAF) vigentes para el tipo {tipo}."
+    raise DomainError(errors.NO_FOLIOS, message)
+
+
+# ---------------------------------------------------------------- issuing
+
+
+def _resolucion(company: Company) -> Resolucion:
+    if company.resolution_date is None:
+        message = "La empresa no tiene fecha de resolución del SII."
+        raise DomainError(errors.NOT_ISSUABLE, message, {"resolution_date": message})
+    return Resolucion(fecha=company.resolution_date, numero=company.resolution_number)
+
+
+def _validate_envelope(kind: str, xml: bytes) -> None:
+    problems = schemas.validate(schemas.SchemaKind(kind), xml)
+    if problems:
+        raise DomainError(
+            errors.SCHEMA_INVALID,
+            "El documento generado no cumple el esquema del SII: " + problems[0],
+            {"xml": problems[:5]},
+        )
+
+
+def _envelope(company, certificate_row, items: Sequence[EnvelopeItem], now: datetime):
+    signer = load_certificate(certificate_row.pk, certificate_row.fingerprint)
+    xml = build_envelope(
+        items,
+        rut_emisor=company.rut,
+        rut_envia=signer.rut,
+        resolucion=_resolucion(company),
+        timestamp=now,
+        key=signer,
+    )
+    kind = envelope_kind([i.tipo for i in items])
+    _validate_envelope(kind, xml)
+    return Envelope.objects.create(company=company, kind=kind, xml=xml, certificate=certificate_row)
+
+
+def _record(dte: Dte, status: str, message: str, actor) -> None:
+    DteEvent.objects.create(
+        dte=dte,
+        status=status,
+        message=message,
+        actor=user_or_none(actor),
+    )
+
+
+@transaction.atomic
+def dte_issue(
+    *,
+    document: SalesDocument,
+    actor,
+    now: datetime | None = None,
+    envelope: bool = True,
+    certificate: Certificate | None = None,
+) -> Dte:
+    """Issue one draft: folio, TED, signature, (envelope), validation, all or nothing.
+
+    `certificate` lets a batch choose the signing certificate once for all its documents.
+    """
+    now = now or timezone.now()
+    doc = (
+        SalesDocument.objects.select_for_update(of=("self",))
+        .select_related("company", "partner")
+        .get(pk=document.pk)
+    )
+    if doc.state != DocumentState.DRAFT:
+        raise DomainError(DOCUMENT_NOT_DRAFT, "El documento ya fue emitido.")
+    company = doc.company
+    certificate_row = certificate or _certificate_for(company, actor, now)
+    signer = load_certificate(certificate_row.pk, certificate_row.fingerprint)
+    _resolucion(company)
+    caf_row, folio = _take_folio(company, doc.tipo_dte, timezone.localdate(now))
+    try:
+        documento = mapping.documento_from(doc, folio=folio)
+        issued = stamp_and_sign(
+            documento, caf=load_caf(caf_row.pk, bytes(caf_row.caf_xml)), signer=signer, now=now
+        )
+    except mapping.MappingError as exc:
+        raise DomainError(errors.NOT_ISSUABLE, str(exc), {exc.field: str(exc)}) from exc
+    except CafMismatch as exc:
+        raise DomainError(errors.CAF_INVALID, str(exc)) from exc
+    envelope_row = None
+    item = EnvelopeItem(documento.tipo, issued.xml)
+    if envelope:
+        envelope_row = _envelope(company, certificate_row, [item], now)
+    else:
+        _validate_alone(issued)
+    dte = _save_dte(doc, caf_row, issued, envelope_row)
+    _record(dte, DteStatus.SIGNED, f"Folio {folio} timbrado y firmado.", actor)
+    if envelope_row is not None:
+        sending.envelope_enqueue(envelope_row, actor=actor)
+        dte.refresh_from_db(fields=["status"])
+    from dte import printing
+
+    printing.after_issue(dte)
+    doc.state, doc.folio, doc.issued_at = DocumentState.ISSUED, folio, now
+    doc.updated_by = user_or_none(actor)
+    doc.save(update_fields=["state", "folio", "issued_at", "updated_by", "updated_at"])
+    audit_record(
+        company=company,
+        actor=actor,
+        action=AuditEvent.Action.UPDATE,
+        obj=doc,
+        changes={"state": ["draft", "issued"], "folio": [None, folio]},
+    )
+    return dte
+
+
+def _validate_alone(issued: IssuedDte) -> None:
+    kind = (
+        schemas.SchemaKind.BOLETA_DTE
+        if issued.documento.tipo.gross_prices
+        else schemas.SchemaKind.DTE
+    )
+    problems = schemas.validate(kind, issued.file_bytes())
+    if problems:
+        raise DomainError(
+            errors.SCHEMA_INVALID,
+            "El documento generado no cumple el esquema del SII: " + problems[0],
+            {"xml": problems[:5]},
+        )
+
+
+def _save_dte(doc: SalesDocument, caf_row: Caf, issued: IssuedDte, envelope_row) -> Dte:
+    try:
+        with transaction.atomic():
+            return Dte.objects.create(
+                company=doc.company,
+                sales_document=doc,
+                tipo_dte=doc.tipo_dte,
+                folio=issued.documento.folio,
+                caf=caf_row,
+                envelope=envelope_row,
+                fecha_emision=doc.fecha_emision,
+                rut_receptor=issued.documento.receptor.rut,
+                monto_total=issued.documento.totales.monto_total,
+                xml=issued.file_bytes(),
+                signature_value=issued.signature_value,
+                ted=issued.ted.latin1,
+                status=DteStatus.SIGNED,
+            )
+    except IntegrityError as exc:  # the folio exists already: a CAF uploaded twice by hand?
+        message = f"El folio {issued.documento.folio} ya fue usado."
+        raise DomainError(errors.NO_FOLIOS, message) from exc
+
+
+@dataclass(frozen=True)
+class IssueOutcome:
+    document: SalesDocument
+    dte: Dte | None = None
+    error: DomainError | None = None
+
+
+def dte_issue_many(
+    *, documents: Iterable[SalesDocument], actor, now: datetime | None = None, progress=None
+) -> tuple[list[IssueOutcome], list[Envelope]]:
+    """Issue each draft in its own transaction, then wrap the issued ones in envelopes
+    (one EnvioDTE, one EnvioBOLETA per 500 boletas). A failure stops only its own document."""
+    outcomes = []
+    now = now or timezone.now()
+    certificates: dict[int, Certificate] = {}
+    for document in documents:
+        try:
+            if document.company_id not in certificates:
+                certificates[document.company_id] = _certificate_for(document.company, actor, now)
+            dte = dte_issue(
+                document=document,
+                actor=actor,
+                now=now,
+                envelope=False,
+                certificate=certificates[document.company_id],
+            )
+            outcomes.append(IssueOutcome(document=document, dte=dte))
+        except DomainError as exc:
+            outcomes.append(IssueOutcome(document=document, error=exc))
+        if progress:
+            progress(outcomes[-1])
+    issued = [o.dte for o in outcomes if o.dte is not None]
+    envelopes = envelope_create(dtes=issued, actor=actor, now=now) if issued else []
+    return outcomes, envelopes
+
+
+@transaction.atomic
+def envelope_create(*, dtes: Sequence[Dte], actor, now: datetime | None = None) -> list[Envelope]:
+    """Wrap signed DTEs of one company in validated envelopes, without touching their bytes."""
+    now = now or timezone.now()
+    company = dtes[0].company
+    if any(d.company_id != company.pk for d in dtes):
+        raise DomainError("invalid_input", "Los DTE de un sobre deben ser de una sola empresa.")
+    certificate_row = _certificate_for(company, actor, now)
+    groups: dict[bool, list[Dte]] = {}
+    for dte in dtes:
+        groups.setdefault(TipoDte(dte.tipo_dte).gross_prices, []).append(dte)
+    envelopes = []
+    for is_boleta, group in groups.items():
+        size = 500 if is_boleta else len(group)
+        for start in range(0, len(group), size):
+            chunk = group[start : start + size]
+            items = [EnvelopeItem(TipoDte(d.tipo_dte), _dte_element(d)) for d in chunk]
+            row = _envelope(company, certificate_row, items, now)
+            Dte.objects.filter(pk__in=[d.pk for d in chunk]).update(envelope=row)
+            sending.envelope_enqueue(row, actor=actor)
+            envelopes.append(row)
+    return envelopes
+
+
+def _dte_element(dte: Dte) -> str:
+    """The DTE element exactly as signed: the stored file without its XML declaration."""
+    text = bytes(dte.xml).decode("iso-8859-1")
+    return text[text.index("<DTE") :]
+
+
+# ---------------------------------------------------------------- after the SII's verdict
+
+
+def dte_refresh(*, dte: Dte, actor) -> str:
+    """Ask the SII now how the document's envelope is doing (staff's "Actualizar estado")."""
+    if dte.envelope_id is None:
+        return dte.status
+    step = sending.envelope_refresh(dte.envelope_id)
+    return step.status
+
+
+def dte_retry(*, dte: Dte, actor) -> None:
+    """An admin's retry of a document whose sending needs attention."""
+    if dte.status != DteStatus.NEEDS_ATTENTION or dte.envelope_id is None:
+        raise DomainError("invalid_state", "Solo se reintenta un documento que requiere atención.")
+    sending.envelope_retry(dte.envelope_id, actor=actor)
+
+
+@transaction.atomic
+def dte_reissue_draft(*, dte: Dte, actor) -> SalesDocument:
+    """A rejected document, corrected: a new draft with the same content to edit and issue.
+
+    The rejected one stays on record, issued and rejected, with the SII's reason; the new
+    draft will take a new folio when issued.
+    """
+    from erp import services as erp_services
+
+    if dte.status != DteStatus.REJECTED or dte.sales_document is None:
+        raise DomainError("invalid_state", "Solo se corrige y reemite un documento rechazado.")
+    original = dte.sales_document
+    data = {
+        "tipo_dte": original.tipo_dte,
+        "fecha_emision": timezone.localdate(),
+        "fecha_vencimiento": original.fecha_vencimiento,
+        "forma_pago": original.forma_pago,
+        "partner": original.partner_id,
+        "global_discount_type": original.global_discount_type,
+        "global_discount_value": original.global_discount_value,
+        "global_surcharge_type": original.global_surcharge_type,
+        "global_surcharge_value": original.global_surcharge_value,
+        "notes": f"Reemisión del folio {dte.folio} rechazado por el SII. {original.notes}".strip(),
+        "lines": [
+            {
+                f: (line.product_id if f == "product" else getattr(line, f))
+                for f in erp_services.LINE_FIELDS
+            }
+            for line in original.lines.all()
+        ],
+        "references": [
+            {f: getattr(ref, f) for f in erp_services.REFERENCE_FIELDS}
+            for ref in original.references.all()
+        ],
+    }
+    return erp_services.sales_document_create(company=original.company, actor=actor, data=data)

@@ -1,0 +1,336 @@
+"""The single chokepoint to the SII: every call goes through `SiiClient._call`, which times it,
+counts its outcome, and turns transport trouble into typed errors (dte.sii.errors).
+
+SOAP services (seed, token, envelope and document status) go through zeep with the SII's own
+WSDLs kept in dte/sii/wsdl/ (loaded from disk: the SII is slow and flaky) and the address of the
+configured environment; the upload and the boleta REST API through requests.
+"""
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any, TypeVar
+
+import requests
+import zeep
+import zeep.exceptions
+from lxml import etree
+from prometheus_client import Counter, Histogram
+from zeep.transports import Transport
+
+from dte.sii import responses
+from dte.sii.errors import SiiError, SiiRejected, SiiRetryableError, SiiTokenError
+
+T = TypeVar("T")
+WSDL_DIR = Path(__file__).parent / "wsdl"
+# The SII answers unusual user agents with misleading errors (DOMAIN.md §3).
+USER_AGENT = "Mozilla/4.0 (compatible; PROG 1.0; Windows NT 5.0; YComp 5.0.2.4)"
+
+SII_LATENCY = Histogram(
+    "sii_request_seconds",
+    "Latency of calls to the SII, by operation",
+    ["operation"],
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30),
+)
+SII_OUTCOMES = Counter(
+    "sii_requests_total", "Calls to the SII by operation and outcome", ["operation", "outcome"]
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoints:
+    soap_base: str  # …/DTEWS
+    upload_url: str  # …/cgi_dte/UPL/DTEUpload
+    boleta_api: str  # …/recursos/v1
+    boleta_upload_url: str  # …/recursos/v1/boleta.electronica.envio
+
+
+ENVIRONMENTS = {
+    "certification": Endpoints(
+        "https://maullin.sii.cl/DTEWS",
+        "https://maullin.sii.cl/cgi_dte/UPL/DTEUpload",
+        "https://apicert.sii.cl/recursos/v1",
+        "https://pangal.sii.cl/recursos/v1/boleta.electronica.envio",
+    ),
+    "production": Endpoints(
+        "https://palena.sii.cl/DTEWS",
+        "https://palena.sii.cl/cgi_dte/UPL/DTEUpload",
+        "https://api.sii.cl/recursos/v1",
+        "https://rahue.sii.cl/recursos/v1/boleta.electronica.envio",
+    ),
+}
+
+
+def sandbox_endpoints(base_url: str) -> Endpoints:
+    """The local sandbox serves the same paths under one base URL (…/_sii)."""
+    base = base_url.rstrip("/")
+    return Endpoints(
+        f"{base}/DTEWS",
+        f"{base}/cgi_dte/UPL/DTEUpload",
+        f"{base}/recursos/v1",
+        f"{base}/recursos/v1/boleta.electronica.envio",
+    )
+
+
+def split_rut(rut: str) -> tuple[str, str]:
+    body, dv = rut.split("-")
+    return body, dv
+
+
+def _outcome(error: BaseException | None) -> str:
+    if error is None:
+        return "ok"
+    if isinstance(error, SiiTokenError):
+        return "token"
+    if isinstance(error, SiiRetryableError):
+        return "retryable"
+    if isinstance(error, SiiRejected):
+        return "rejected"
+    return "error"
+
+
+class SiiClient:
+    def __init__(self, endpoints: Endpoints, *, timeout: float = 15.0) -> None:
+        self.endpoints = endpoints
+        self.timeout = timeout
+        self.session = requests.Session()
+        self.session.headers["User-Agent"] = USER_AGENT
+        # One request per connection: the SII (and gunicorn's threaded workers) may drop an
+        # idle kept-alive connection at any moment, and an upload must never be re-sent by a
+        # transport-level retry on a stale connection.
+        self.session.headers["Connection"] = "close"
+        self._services: dict[str, Any] = {}
+
+    # ------------------------------------------------------------ the chokepoint
+
+    def _call(self, operation: str, fn: Callable[[], T], *, sends_data: bool = False) -> T:
+        start = time.perf_counter()
+        error: BaseException | None = None
+        try:
+            return fn()
+        except SiiError as exc:
+            error = exc
+            raise
+        except requests.Timeout as exc:
+            error = SiiRetryableError(
+                f"El SII no respondió a tiempo ({operation}).", maybe_delivered=sends_data
+            )
+            raise error from exc
+        except (requests.ConnectionError, zeep.exceptions.TransportError) as exc:
+            if isinstance(exc.__context__, requests.Timeout):
+                error = SiiRetryableError(
+                    f"El SII no respondió a tiempo ({operation}).", maybe_delivered=sends_data
+                )
+            else:
+                error = SiiRetryableError(f"No se pudo conversar con el SII ({operation}): {exc}")
+            raise error from exc
+        except (zeep.exceptions.Fault, zeep.exceptions.XMLSyntaxError, etree.XMLSyntaxError) as exc:
+            error = SiiRetryableError(f"El SII respondió con un error ({operation}): {exc}")
+            raise error from exc
+        finally:
+            SII_LATENCY.labels(operation).observe(time.perf_counter() - start)
+            SII_OUTCOMES.labels(operation, _outcome(error)).inc()
+
+    # ------------------------------------------------------------ SOAP
+
+    def _service(self, name: str) -> Any:
+        if name not in self._services:
+            transport = Transport(
+                session=self.session, timeout=self.timeout, operation_timeout=self.timeout
+            )
+            client = zeep.Client(str(WSDL_DIR / f"{name}.wsdl"), transport=transport)
+            binding = next(iter(client.wsdl.bindings))
+            self._services[name] = client.create_service(
+                binding, f"{self.endpoints.soap_base}/{name}.jws"
+            )
+        return self._services[name]
+
+    def get_seed(self) -> str:
+        return self._call(
+            "getSeed", lambda: responses.parse_seed(self._service("CrSeed").getSeed())
+        )
+
+    def get_token(self, signed_get_token: str) -> str:
+        return self._call(
+            "getToken",
+            lambda: responses.parse_token(
+                self._service("GetTokenFromSeed").getToken(pszXml=signed_get_token)
+            ),
+        )
+
+    def get_est_up(
+        self, *, rut_company: str, track_id: str, token: str
+    ) -> responses.EnvelopeStatus:
+        rut, dv = split_rut(rut_company)
+        return self._call(
+            "getEstUp",
+            lambda: responses.parse_est_up(
+                self._service("QueryEstUp").getEstUp(
+                    RutCompania=rut, DvCompania=dv, TrackId=track_id, Token=token
+                )
+            ),
+        )
+
+    def get_est_dte(
+        self,
+        *,
+        rut_consultante: str,
+        rut_company: str,
+        rut_receptor: str,
+        tipo: int,
+        folio: int,
+        fecha: date,
+        monto: int,
+        token: str,
+    ) -> responses.DocumentStatus:
+        (rc, dc), (re, de), (rr, dr) = (
+            split_rut(rut_consultante),
+            split_rut(rut_company),
+            split_rut(rut_receptor),
+        )
+        return self._call(
+            "getEstDte",
+            lambda: responses.parse_est_dte(
+                self._service("QueryEstDte").getEstDte(
+                    RutConsultante=rc,
+                    DvConsultante=dc,
+                    RutCompania=re,
+                    DvCompania=de,
+                    RutReceptor=rr,
+                    DvReceptor=dr,
+                    TipoDte=str(tipo),
+                    FolioDte=str(folio),
+                    FechaEmisionDte=fecha.strftime("%d-%m-%Y"),
+                    MontoDte=str(monto),
+                    Token=token,
+                )
+            ),
+        )
+
+    # ------------------------------------------------------------ upload (DTEUpload)
+
+    def _check_http(self, response: requests.Response, operation: str) -> None:
+        if response.status_code == 401:
+            raise SiiTokenError(f"El SII rechazó el token ({operation}, HTTP 401).")
+        if response.status_code in (405, 429) or response.status_code >= 500:
+            wait = response.headers.get("Retry-After", "")
+            raise SiiRetryableError(
+                f"El SII no está disponible ({operation}, HTTP {response.status_code})"
+                + (f"; reintentar en {wait} s" if wait else "")
+            )
+        if response.status_code >= 400:
+            raise SiiRejected(f"HTTP-{response.status_code}", response.text[:500])
+
+    def _multipart(self, xml: bytes, rut_sender: str, rut_company: str, filename: str) -> list:
+        sender, dv_sender = split_rut(rut_sender)
+        company, dv_company = split_rut(rut_company)
+        # The SII wants these fields, in this order, before the file (DOMAIN.md §3).
+        return [
+            ("rutSender", (None, sender)),
+            ("dvSender", (None, dv_sender)),
+            ("rutCompany", (None, company)),
+            ("dvCompany", (None, dv_company)),
+            ("archivo", (filename, xml, "text/xml")),
+        ]
+
+    def upload(
+        self, xml: bytes, *, rut_sender: str, rut_company: str, filename: str, token: str
+    ) -> responses.UploadResult:
+        def send() -> responses.UploadResult:
+            response = self.session.post(
+                self.endpoints.upload_url,
+                files=self._multipart(xml, rut_sender, rut_company, filename),
+                headers={"Cookie": f"TOKEN={token}"},
+                timeout=self.timeout,
+            )
+            self._check_http(response, "upload")
+            return responses.parse_upload(response.content)
+
+        return self._call("upload", send, sends_data=True)
+
+    # ------------------------------------------------------------ boletas (REST)
+
+    def boleta_seed(self) -> str:
+        def fetch() -> str:
+            response = self.session.get(
+                f"{self.endpoints.boleta_api}/boleta.electronica.semilla", timeout=self.timeout
+            )
+            self._check_http(response, "boleta_seed")
+            return responses.parse_seed(response.content)
+
+        return self._call("boleta_seed", fetch)
+
+    def boleta_token(self, signed_get_token: str) -> str:
+        def fetch() -> str:
+            response = self.session.post(
+                f"{self.endpoints.boleta_api}/boleta.electronica.token",
+                data=signed_get_token.encode("utf-8"),
+                headers={"Content-Type": "application/xml"},
+                timeout=self.timeout,
+            )
+            self._check_http(response, "boleta_token")
+            return responses.parse_token(response.content)
+
+        return self._call("boleta_token", fetch)
+
+    def boleta_upload(
+        self, xml: bytes, *, rut_sender: str, rut_company: str, filename: str, token: str
+    ) -> responses.UploadResult:
+        def send() -> responses.UploadResult:
+            response = self.session.post(
+                self.endpoints.boleta_upload_url,
+                files=self._multipart(xml, rut_sender, rut_company, filename),
+                headers={"Cookie": f"TOKEN={token}", "Accept": "application/json"},
+                timeout=self.timeout,
+            )
+            self._check_http(response, "boleta_upload")
+            return responses.parse_boleta_upload(response.content)
+
+        return self._call("boleta_upload", send, sends_data=True)
+
+    def boleta_status(
+        self, *, rut_company: str, track_id: str, token: str
+    ) -> responses.EnvelopeStatus:
+        def fetch() -> responses.EnvelopeStatus:
+            response = self.session.get(
+                f"{self.endpoints.boleta_api}/boleta.electronica.envio/{rut_company}-{track_id}",
+                headers={"Cookie": f"TOKEN={token}", "Accept": "application/json"},
+                timeout=self.timeout,
+            )
+            self._check_http(response, "boleta_status")
+            return responses.parse_boleta_status(response.content)
+
+        return self._call("boleta_status", fetch)
+
+    def boleta_document_status(
+        self,
+        *,
+        rut_company: str,
+        tipo: int,
+        folio: int,
+        rut_receptor: str,
+        monto: int,
+        fecha: date,
+        token: str,
+    ) -> responses.DocumentStatus:
+        receptor, dv_receptor = split_rut(rut_receptor)
+
+        def fetch() -> responses.DocumentStatus:
+            response = self.session.get(
+                f"{self.endpoints.boleta_api}/boleta.electronica/"
+                f"{rut_company}-{tipo}-{folio}/estado",
+                params={
+                    "rut_receptor": receptor,
+                    "dv_receptor": dv_receptor,
+                    "monto": monto,
+                    "fechaEmision": fecha.strftime("%d-%m-%Y"),
+                },
+                headers={"Cookie": f"TOKEN={token}", "Accept": "application/json"},
+                timeout=self.timeout,
+            )
+            self._check_http(response, "boleta_document_status")
+            return responses.parse_boleta_document_status(response.content)
+
+        return self._call("boleta_document_status", fetch)

@@ -1,0 +1,64 @@
+"""Celery tasks: thin, ids only, safe to repeat (the envelope row says what is left to do).
+
+Retries are not Celery's: a failed attempt stores its next time (exponential backoff with
+jitter, bounded) on the envelope, and the beat tick `dte_outbox_tick` dispatches whatever is
+due. So a lost task, a crashed worker or a broker restart loses nothing: the row is the outbox.
+"""
+
+from celery import shared_task
+from django.conf import settings
+
+from dte import sending
+
+
+@shared_task(name="dte.dte_send", acks_late=True, ignore_result=True)
+def dte_send(envelope_id: int) -> str:
+    step = sending.envelope_send(envelope_id)
+    if settings.CELERY_TASK_ALWAYS_EAGER and step.status == "sent":
+        # No worker and no beat (a laptop run): follow the envelope right away a few times.
+        for _ in range(3):
+            step = sending.envelope_refresh(envelope_id)
+            if step.status != "in_progress":
+                break
+    return step.status
+
+
+@shared_task(name="dte.dte_refresh_status", acks_late=True, ignore_result=True)
+def dte_refresh_status(envelope_id: int) -> str:
+    return sending.envelope_refresh(envelope_id).status
+
+
+@shared_task(name="dte.dte_outbox_tick", ignore_result=True)
+def dte_outbox_tick() -> dict:
+    """Beat: resend what is queued and due, poll what the SII is still processing."""
+    to_send, to_poll = sending.outbox_claim()
+    for envelope_id in to_send:
+        dte_send.delay(envelope_id)
+    for envelope_id in to_poll:
+        dte_refresh_status.delay(envelope_id)
+    return {"send": len(to_send), "poll": len(to_poll)}
+
+
+@shared_task(name="dte.dte_render_pdf", acks_late=True, ignore_result=True)
+def dte_render_pdf(dte_id: int) -> None:
+    from dte import printing
+
+    printing.dte_store_pdf(dte_id)
+
+
+@shared_task(
+    name="dte.dte_email",
+    acks_late=True,
+    ignore_result=True,
+    autoretry_for=(OSError,),  # SMTP trouble (smtplib errors are OSErrors)
+    retry_backoff=True,
+    retry_jitter=True,
+    max_retries=6,
+)
+def dte_email(dte_id: int) -> str:
+    from dte import printing
+
+    try:
+        return printing.dte_email(dte_id)
+    except printing.EmailSkipped as exc:
+        return str(exc)

@@ -1,0 +1,176 @@
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from erp.doctypes import TipoDte
+from erp.models import (
+    Company,
+    Partner,
+    Product,
+    SalesDocument,
+    SalesDocumentLine,
+    SalesDocumentReference,
+)
+from erp.services import PARTNER_FIELDS, PRODUCT_FIELDS
+
+AUDIT_FIELDS = ("created_at", "created_by", "updated_at", "updated_by")
+
+
+@extend_schema_field({"oneOf": [{"type": "integer"}, {"type": "string"}], "nullable": True})
+class RelatedRefField(serializers.Field):
+    """A related row by id (a JSON integer) or by natural key (a JSON string: RUT for a partner,
+    code for a product). The service resolves it within the request's company."""
+
+    default_error_messages = {"invalid": "Use un id (número) o un texto (RUT o código)."}
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, int | str):
+            self.fail("invalid")
+        if isinstance(data, str) and not data.strip():
+            return None
+        return data
+
+    def to_representation(self, value):
+        return getattr(value, "pk", value)
+
+
+class UserNameField(serializers.CharField):
+    def __init__(self, **kwargs):
+        super().__init__(read_only=True, **kwargs)
+
+    def to_representation(self, value):
+        return value.get_username() if value else None
+
+
+class CompanySerializer(serializers.ModelSerializer):
+    role = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Company
+        fields = (
+            "id",
+            "rut",
+            "razon_social",
+            "giro",
+            "actecos",
+            "direccion",
+            "comuna",
+            "ciudad",
+            "cdg_sii_sucur",
+            "email",
+            "resolution_number",
+            "resolution_date",
+            "sii_environment",
+            "role",
+        )
+        read_only_fields = fields
+
+    def get_role(self, obj) -> str | None:
+        return self.context.get("roles", {}).get(obj.pk)
+
+
+class AuditedSerializer(serializers.ModelSerializer):
+    created_by = UserNameField()
+    updated_by = UserNameField()
+
+
+class PartnerSerializer(AuditedSerializer):
+    rut = serializers.CharField(max_length=12, help_text="RUT con o sin puntos: 76.086.428-5")
+
+    class Meta:
+        model = Partner
+        fields = ("id", *PARTNER_FIELDS, *AUDIT_FIELDS)
+        read_only_fields = AUDIT_FIELDS
+
+
+class ProductSerializer(AuditedSerializer):
+    class Meta:
+        model = Product
+        fields = ("id", *PRODUCT_FIELDS, *AUDIT_FIELDS)
+        read_only_fields = AUDIT_FIELDS
+
+
+class LineSerializer(serializers.ModelSerializer):
+    product = RelatedRefField(
+        allow_null=True, required=False, help_text="Id (número) o código (texto) del producto."
+    )
+    name = serializers.CharField(
+        max_length=80, required=False, allow_blank=True, help_text="Por omisión, el del producto."
+    )
+    unit_price = serializers.DecimalField(
+        max_digits=18, decimal_places=6, required=False, allow_null=True
+    )
+    is_exempt = serializers.BooleanField(required=False, allow_null=True, default=None)
+
+    class Meta:
+        model = SalesDocumentLine
+        fields = (
+            "line_number",
+            "product",
+            "name",
+            "description",
+            "quantity",
+            "unit",
+            "unit_price",
+            "discount_pct",
+            "is_exempt",
+            "discount_amount",
+            "amount",
+        )
+        read_only_fields = ("line_number", "discount_amount", "amount")
+        extra_kwargs = {"discount_pct": {"validators": []}}
+
+
+class ReferenceSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = SalesDocumentReference
+        fields = ("line_number", "tipo_doc_ref", "folio_ref", "fecha_ref", "cod_ref", "razon_ref")
+        read_only_fields = ("line_number",)
+
+
+class SalesDocumentSerializer(AuditedSerializer):
+    tipo_dte = serializers.ChoiceField(choices=[(t.value, t.label) for t in TipoDte])
+    partner = RelatedRefField(
+        allow_null=True, required=False, help_text="Id (número) o RUT (texto) del receptor."
+    )
+    lines = LineSerializer(many=True)
+    references = ReferenceSerializer(many=True, required=False)
+
+    class Meta:
+        model = SalesDocument
+        fields = (
+            "id",
+            "tipo_dte",
+            "state",
+            "folio",
+            "fecha_emision",
+            "fecha_vencimiento",
+            "forma_pago",
+            "partner",
+            "global_discount_type",
+            "global_discount_value",
+            "global_surcharge_type",
+            "global_surcharge_value",
+            "notes",
+            "lines",
+            "references",
+            "monto_neto",
+            "monto_exento",
+            "tasa_iva",
+            "iva",
+            "iva_retenido",
+            "monto_total",
+            "issued_at",
+            *AUDIT_FIELDS,
+        )
+        read_only_fields = (
+            "state",
+            "folio",
+            "monto_neto",
+            "monto_exento",
+            "tasa_iva",
+            "iva",
+            "iva_retenido",
+            "monto_total",
+            "issued_at",
+            *AUDIT_FIELDS,
+        )

@@ -1,0 +1,86 @@
+"""The SII document types this system issues, and what each implies. Pure: no Django.
+
+Codes and rules from DOMAIN.md §5 and §8 (DTE_v10.xsd DOCType, EnvioBOLETA_v11.xsd).
+"""
+
+from enum import IntEnum
+
+
+class TipoDte(IntEnum):
+    FACTURA = 33
+    FACTURA_EXENTA = 34
+    BOLETA = 39
+    BOLETA_EXENTA = 41
+    FACTURA_COMPRA = 46
+    GUIA_DESPACHO = 52
+    NOTA_DEBITO = 56
+    NOTA_CREDITO = 61
+
+    @property
+    def label(self) -> str:
+        return LABELS[self]
+
+    @property
+    def exempt_only(self) -> bool:
+        """Every line is exempt (34, 41): no MntNeto, no IVA."""
+        return self in (TipoDte.FACTURA_EXENTA, TipoDte.BOLETA_EXENTA)
+
+    @property
+    def gross_prices(self) -> bool:
+        """Boletas carry prices with IVA included; net and IVA are derived from the total."""
+        return self in (TipoDte.BOLETA, TipoDte.BOLETA_EXENTA)
+
+    @property
+    def retains_iva(self) -> bool:
+        """Factura de compra: the buyer retains the whole IVA (ImptoReten code 15)."""
+        return self is TipoDte.FACTURA_COMPRA
+
+    @property
+    def is_note(self) -> bool:
+        return self in (TipoDte.NOTA_DEBITO, TipoDte.NOTA_CREDITO)
+
+    @property
+    def requires_affected_line(self) -> bool:
+        """The SII rejects a factura afecta (33) without a single affected line."""
+        return self in (TipoDte.FACTURA, TipoDte.FACTURA_COMPRA)
+
+    @property
+    def receiver_optional(self) -> bool:
+        """Boletas may go to the anonymous receiver 66666666-6."""
+        return self.gross_prices
+
+    @property
+    def max_lines(self) -> int:
+        """Detalle occurrences: 60 in DTE_v10.xsd, 1000 in EnvioBOLETA."""
+        return 1000 if self.gross_prices else 60
+
+
+LABELS = {
+    TipoDte.FACTURA: "Factura electrónica",
+    TipoDte.FACTURA_EXENTA: "Factura no afecta o exenta electrónica",
+    TipoDte.BOLETA: "Boleta electrónica",
+    TipoDte.BOLETA_EXENTA: "Boleta exenta electrónica",
+    TipoDte.FACTURA_COMPRA: "Factura de compra electrónica",
+    TipoDte.GUIA_DESPACHO: "Guía de despacho electrónica",
+    TipoDte.NOTA_DEBITO: "Nota de débito electrónica",
+    TipoDte.NOTA_CREDITO: "Nota de crédito electrónica",
+}
+
+ANONYMOUS_RECEIVER_RUT = "66666666-6"
+
+# IVA rate in percent (TasaIVA in the XSD).
+TASA_IVA = 19
+
+
+class CodRef(IntEnum):
+    """Referencia/CodRef for notas 56 and 61."""
+
+    ANULA = 1
+    CORRIGE_TEXTO = 2
+    CORRIGE_MONTOS = 3
+
+
+class FormaPago(IntEnum):
+    CONTADO = 1
+    CREDITO = 2
+    SIN_COSTO = 3

@@ -1,0 +1,162 @@
+"""Web forms: they parse and type what people type; the rules live in erp.services."""
+
+from django import forms
+
+from erp.doctypes import TipoDte
+from erp.errors import DomainError
+from erp.models import Partner, Product, SalesDocument
+from erp.rut import InvalidRut, normalize_rut
+from erp.services import PARTNER_FIELDS, PRODUCT_FIELDS
+
+# dd-mm-aaaa whatever the browser's locale (a native date input follows the browser's own).
+DATE_FORMATS = ["%d-%m-%Y", "%d/%m/%Y", "%Y-%m-%d"]
+DATE_WIDGET = forms.DateInput(
+    format="%d-%m-%Y", attrs={"placeholder": "dd-mm-aaaa", "inputmode": "numeric", "size": 10}
+)
+
+
+class RutFormField(forms.CharField):
+    def __init__(self, **kwargs):
+        kwargs.setdefault("max_length", 12)
+        kwargs.setdefault("label", "RUT")
+        super().__init__(**kwargs)
+
+    def clean(self, value):
+        value = super().clean(value)
+        if not value:
+            return value
+        try:
+            return normalize_rut(value)
+        except InvalidRut as exc:
+            raise forms.ValidationError(str(exc)) from exc
+
+
+class PartnerForm(forms.ModelForm):
+    rut = RutFormField(widget=forms.TextInput(attrs={"placeholder": "76.086.428-5"}))
+
+    class Meta:
+        model = Partner
+        fields = PARTNER_FIELDS
+
+
+class ProductForm(forms.ModelForm):
+    class Meta:
+        model = Product
+        fields = PRODUCT_FIELDS
+        widgets = {"description": forms.Textarea(attrs={"rows": 3})}
+
+
+class DocumentForm(forms.ModelForm):
+    class Meta:
+        model = SalesDocument
+        fields = (
+            "tipo_dte",
+            "fecha_emision",
+            "fecha_vencimiento",
+            "forma_pago",
+            "partner",
+            "global_discount_type",
+            "global_discount_value",
+            "global_surcharge_type",
+            "global_surcharge_value",
+            "notes",
+        )
+        widgets = {
+            "fecha_emision": DATE_WIDGET,
+            "fecha_vencimiento": DATE_WIDGET,
+            "notes": forms.Textarea(attrs={"rows": 2}),
+        }
+
+    def __init__(self, *args, company, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["partner"].queryset = Partner.objects.filter(company=company)
+        self.fields["partner"].required = False
+        self.fields["fecha_emision"].input_formats = DATE_FORMATS
+        self.fields["fecha_vencimiento"].input_formats = DATE_FORMATS
+        self.fields["global_discount_value"].required = False
+        self.fields["global_surcharge_value"].required = False
+
+    def _post_clean(self):
+        # The service checks the whole document; skip ModelForm's model validation here.
+        pass
+
+
+class LineForm(forms.Form):
+    product = forms.ModelChoiceField(queryset=Product.objects.none(), required=False)
+    name = forms.CharField(label="Ítem", max_length=80, required=False)
+    description = forms.CharField(label="Descripción", required=False, widget=forms.HiddenInput)
+    quantity = forms.DecimalField(label="Cantidad", max_digits=18, decimal_places=6)
+    unit = forms.CharField(label="Unidad", max_length=4, required=False)
+    unit_price = forms.DecimalField(label="Precio", max_digits=18, decimal_places=6)
+    discount_pct = forms.DecimalField(
+        label="Desc. %", max_digits=5, decimal_places=2, required=False
+    )
+    is_exempt = forms.BooleanField(label="Exento", required=False)
+
+    def __init__(self, *args, company=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if company is not None:
+            self.fields["product"].queryset = Product.objects.filter(company=company)
+
+
+class ReferenceForm(forms.Form):
+    tipo_doc_ref = forms.CharField(label="Tipo doc.", max_length=3)
+    folio_ref = forms.CharField(label="Folio", max_length=18)
+    fecha_ref = forms.DateField(label="Fecha", widget=DATE_WIDGET, input_formats=DATE_FORMATS)
+    cod_ref = forms.TypedChoiceField(
+        label="Código",
+        choices=[("", "—"), (1, "1 · Anula"), (2, "2 · Corrige texto"), (3, "3 · Corrige montos")],
+        coerce=int,
+        empty_value=None,
+        required=False,
+    )
+    razon_ref = forms.CharField(label="Razón", max_length=90, required=False)
+
+
+LineFormSet = forms.formset_factory(LineForm, extra=0, can_delete=True, max_num=1000)
+ReferenceFormSet = forms.formset_factory(ReferenceForm, extra=0, can_delete=True, max_num=40)
+
+TIPO_CHOICES = [("", "Todos")] + [(t.value, f"{t.value} · {t.label}") for t in TipoDte]
+
+
+class DocumentFilterForm(forms.Form):
+    tipo_dte = forms.TypedChoiceField(
+        choices=TIPO_CHOICES, coerce=int, empty_value=None, required=False, label="Tipo"
+    )
+    state = forms.ChoiceField(
+        choices=[("", "Todos"), ("draft", "Borrador"), ("issued", "Emitido")],
+        required=False,
+        label="Estado",
+    )
+    date_from = forms.DateField(required=False, label="Desde", widget=DATE_WIDGET)
+    date_to = forms.DateField(required=False, label="Hasta", widget=DATE_WIDGET)
+    partner = forms.ModelChoiceField(
+        queryset=Partner.objects.none(), required=False, label="Cliente"
+    )
+
+    def __init__(self, *args, company, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["partner"].queryset = Partner.objects.filter(company=company)
+        for name in ("date_from", "date_to"):
+            self.fields[name].input_formats = DATE_FORMATS
+
+
+def apply_domain_error(error: DomainError, form: forms.BaseForm, **formsets) -> None:
+    """Put each of the service's field messages next to its field (`lines.2.quantity` too)."""
+    for key, messages in error.fields.items():
+        head, _, rest = key.partition(".")
+        target, field = form, key
+        if head in formsets and rest:
+            index, _, sub = rest.partition(".")
+            forms_by_index = formsets[head]
+            if index.isdigit() and int(index) < len(forms_by_index):
+                target, field = forms_by_index[int(index)], sub or None
+        elif head in formsets:
+            target, field = form, None
+        for message in messages:
+            if field and field in target.fields:
+                target.add_error(field, message)
+            else:
+                target.add_error(None, message)
+    if not error.fields:
+        form.add_error(None, error.message)

@@ -1,0 +1,367 @@
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+
+from erp.doctypes import CodRef, FormaPago, TipoDte
+from erp.rut import InvalidRut, normalize_rut
+
+
+def validate_rut(value: str) -> None:
+    from django.core.exceptions import ValidationError
+
+    try:
+        canonical = normalize_rut(value)
+    except InvalidRut as exc:
+        raise ValidationError(str(exc), code="invalid_rut") from exc
+    if canonical != value:
+        raise ValidationError("El RUT debe guardarse normalizado (76086428-5).", code="rut_format")
+
+
+class RutField(models.CharField):
+    """A RUT stored canonical: digits, hyphen, check digit (`76086428-5`)."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("max_length", 10)
+        kwargs.setdefault("validators", [validate_rut])
+        super().__init__(*args, **kwargs)
+
+
+class SiiEnvironment(models.TextChoices):
+    CERTIFICATION = "certification", "Certificación (maullin)"
+    PRODUCTION = "production", "Producción (palena)"
+
+
+class Role(models.TextChoices):
+    ADMIN = "admin", "Administrador"
+    ACCOUNTANT = "accountant", "Contador"
+    CLERK = "clerk", "Operador"
+    VIEWER = "viewer", "Consulta"
+
+
+class Company(models.Model):
+    """An issuer: the company whose DTEs this system signs and sends."""
+
+    rut = RutField("RUT", unique=True)
+    razon_social = models.CharField("razón social", max_length=100)
+    giro = models.CharField(max_length=80)
+    actecos = models.JSONField(
+        "códigos de actividad económica",
+        default=list,
+        help_text="De 1 a 4 códigos Acteco del SII (6 dígitos).",
+    )
+    direccion = models.CharField("dirección", max_length=70)
+    comuna = models.CharField(max_length=20)
+    ciudad = models.CharField(max_length=20, blank=True)
+    cdg_sii_sucur = models.PositiveIntegerField(
+        "código de sucursal SII", null=True, blank=True, validators=[MaxValueValidator(999999999)]
+    )
+    email = models.EmailField("correo", blank=True)
+    telefono = models.CharField("teléfono", max_length=20, blank=True)
+    resolution_number = models.PositiveIntegerField("número de resolución SII", default=0)
+    resolution_date = models.DateField("fecha de resolución SII", null=True, blank=True)
+    sii_unidad_regional = models.CharField(
+        "unidad regional del SII",
+        max_length=40,
+        default="SANTIAGO CENTRO",
+        help_text="Se imprime bajo el recuadro: «S.I.I. - <unidad regional>».",
+    )
+    sii_environment = models.CharField(
+        "ambiente SII", max_length=16, choices=SiiEnvironment, default=SiiEnvironment.CERTIFICATION
+    )
+    logo = models.ImageField(upload_to="logos/", blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "empresa"
+        verbose_name_plural = "empresas"
+        ordering = ["razon_social"]
+
+    def __str__(self) -> str:
+        return f"{self.razon_social} ({self.rut})"
+
+    def clean(self) -> None:
+        from django.core.exceptions import ValidationError
+
+        codes = self.actecos or []
+        if not isinstance(codes, list) or not 1 <= len(codes) <= 4:
+            raise ValidationError(
+                {"actecos": "Indique entre 1 y 4 códigos de actividad económica."}
+            )
+        for code in codes:
+            if not (isinstance(code, int) and 1 <= code <= 999999):
+                raise ValidationError({"actecos": f"Código de actividad inválido: {code!r}."})
+
+
+class Membership(models.Model):
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
+    company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField("rol", max_length=16, choices=Role, default=Role.VIEWER)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = "membresía"
+        verbose_name_plural = "membresías"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "company"], name="membership_unique_user_company"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} @ {self.company.rut} ({self.get_role_display()})"
+
+
+class Audited(models.Model):
+    """Who created and last changed a row, and when; the full history is in AuditEvent."""
+
+    created_at = models.DateTimeField("creado", auto_now_add=True)
+    updated_at = models.DateTimeField("modificado", auto_now=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        abstract = True
+
+
+class Partner(Audited):
+    """A customer or supplier (receptor or emisor of the other side)."""
+
+    company = models.ForeignKey(Company, on_delete=models.PROTECT, related_name="partners")
+    rut = RutField("RUT")
+    razon_social = models.CharField("razón social", max_length=100)
+    giro = models.CharField(max_length=40, blank=True)
+    direccion = models.CharField("dirección", max_length=70, blank=True)
+    comuna = models.CharField(max_length=20, blank=True)
+    ciudad = models.CharField(max_length=20, blank=True)
+    email_dte = models.EmailField("correo de intercambio DTE", blank=True)
+    contacto = models.CharField(max_length=80, blank=True)
+    telefono = models.CharField("teléfono", max_length=20, blank=True)
+    is_customer = models.BooleanField("cliente", default=True)
+    is_supplier = models.BooleanField("proveedor", default=False)
+
+    class Meta:
+        verbose_name = "cliente/proveedor"
+        verbose_name_plural = "clientes y proveedores"
+        ordering = ["razon_social"]
+        constraints = [
+            models.UniqueConstraint(fields=["company", "rut"], name="partner_unique_company_rut")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.razon_social} ({self.rut})"
+
+
+class Product(Audited):
+    company = models.ForeignKey(Company, on_delete=models.PROTECT, related_name="products")
+    code = models.CharField("código", max_length=35)
+    name = models.CharField("nombre", max_length=80)
+    description = models.TextField("descripción", max_length=1000, blank=True)
+    unit = models.CharField("unidad", max_length=4, blank=True, default="UN")
+    unit_price = models.DecimalField(
+        "precio unitario", max_digits=18, decimal_places=6, validators=[MinValueValidator(0)]
+    )
+    is_exempt = models.BooleanField("exento", default=False)
+    is_active = models.BooleanField("activo", default=True)
+
+    class Meta:
+        verbose_name = "producto o servicio"
+        verbose_name_plural = "productos y servicios"
+        ordering = ["code"]
+        constraints = [
+            models.UniqueConstraint(fields=["company", "code"], name="product_unique_company_code")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.code} · {self.name}"
+
+
+class DocumentState(models.TextChoices):
+    DRAFT = "draft", "Borrador"
+    ISSUED = "issued", "Emitido"
+
+
+class AdjustmentType(models.TextChoices):
+    PERCENT = "%", "Porcentaje"
+    AMOUNT = "$", "Monto"
+
+
+class SalesDocument(Audited):
+    company = models.ForeignKey(Company, on_delete=models.PROTECT, related_name="sales_documents")
+    tipo_dte = models.PositiveSmallIntegerField(
+        "tipo de documento", choices=[(t.value, f"{t.value} · {t.label}") for t in TipoDte]
+    )
+    state = models.CharField(
+        "estado", max_length=16, choices=DocumentState, default=DocumentState.DRAFT
+    )
+    folio = models.PositiveBigIntegerField(null=True, blank=True)
+    fecha_emision = models.DateField("fecha de emisión")
+    fecha_vencimiento = models.DateField("fecha de vencimiento", null=True, blank=True)
+    forma_pago = models.PositiveSmallIntegerField(
+        "forma de pago",
+        choices=[
+            (FormaPago.CONTADO, "Contado"),
+            (FormaPago.CREDITO, "Crédito"),
+            (FormaPago.SIN_COSTO, "Sin costo"),
+        ],
+        null=True,
+        blank=True,
+    )
+    partner = models.ForeignKey(
+        Partner,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="sales_documents",
+        verbose_name="receptor",
+    )
+    global_discount_type = models.CharField(
+        "tipo de descuento global", max_length=1, choices=AdjustmentType, blank=True
+    )
+    global_discount_value = models.DecimalField(
+        "descuento global", max_digits=18, decimal_places=2, default=0
+    )
+    global_surcharge_type = models.CharField(
+        "tipo de recargo global", max_length=1, choices=AdjustmentType, blank=True
+    )
+    global_surcharge_value = models.DecimalField(
+        "recargo global", max_digits=18, decimal_places=2, default=0
+    )
+    notes = models.TextField("observaciones", blank=True)
+    # Totals are derived by erp.totals and stored so that lists and SQL aggregates need no Python.
+    monto_neto = models.BigIntegerField(default=0)
+    monto_exento = models.BigIntegerField(default=0)
+    tasa_iva = models.PositiveSmallIntegerField(default=0)
+    iva = models.BigIntegerField(default=0)
+    iva_retenido = models.BigIntegerField(default=0)
+    monto_total = models.BigIntegerField(default=0)
+    issued_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "documento de venta"
+        verbose_name_plural = "documentos de venta"
+        ordering = ["-fecha_emision", "-id"]
+        indexes = [models.Index(fields=["company", "tipo_dte", "state", "fecha_emision"])]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["company", "tipo_dte", "folio"],
+                condition=models.Q(folio__isnull=False),
+                name="sales_document_unique_folio",
+            )
+        ]
+
+    def __str__(self) -> str:
+        number = f"N° {self.folio}" if self.folio else f"borrador #{self.pk}"
+        return f"{self.get_tipo_dte_display()} {number}"
+
+    @property
+    def tipo(self) -> TipoDte:
+        return TipoDte(self.tipo_dte)
+
+    @property
+    def is_draft(self) -> bool:
+        return self.state == DocumentState.DRAFT
+
+
+class SalesDocumentLine(models.Model):
+    document = models.ForeignKey(SalesDocument, on_delete=models.CASCADE, related_name="lines")
+    line_number = models.PositiveSmallIntegerField("N° línea")
+    product = models.ForeignKey(
+        Product,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name="producto",
+    )
+    name = models.CharField("nombre", max_length=80)
+    description = models.TextField("descripción", max_length=1000, blank=True)
+    quantity = models.DecimalField("cantidad", max_digits=18, decimal_places=6)
+    unit = models.CharField("unidad", max_length=4, blank=True)
+    unit_price = models.DecimalField("precio unitario", max_digits=18, decimal_places=6)
+    discount_pct = models.DecimalField(
+        "descuento %",
+        max_digits=5,
+        decimal_places=2,
+        default=0,
+        validators=[MinValueValidator(0), MaxValueValidator(100)],
+    )
+    is_exempt = models.BooleanField("exento", default=False)
+    discount_amount = models.BigIntegerField(default=0)
+    amount = models.BigIntegerField("monto", default=0)
+
+    class Meta:
+        ordering = ["line_number"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["document", "line_number"], name="sales_line_unique_number"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.line_number}. {self.name}"
+
+
+class SalesDocumentReference(models.Model):
+    document = models.ForeignKey(SalesDocument, on_delete=models.CASCADE, related_name="references")
+    line_number = models.PositiveSmallIntegerField("N° referencia")
+    tipo_doc_ref = models.CharField("tipo de documento referenciado", max_length=3)
+    folio_ref = models.CharField("folio referenciado", max_length=18)
+    fecha_ref = models.DateField("fecha del documento referenciado")
+    cod_ref = models.PositiveSmallIntegerField(
+        "código de referencia",
+        choices=[
+            (CodRef.ANULA, "1 · Anula documento"),
+            (CodRef.CORRIGE_TEXTO, "2 · Corrige texto"),
+            (CodRef.CORRIGE_MONTOS, "3 · Corrige montos"),
+        ],
+        null=True,
+        blank=True,
+    )
+    razon_ref = models.CharField("razón", max_length=90, blank=True)
+
+    class Meta:
+        ordering = ["line_number"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["document", "line_number"], name="sales_reference_unique_number"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Ref. {self.tipo_doc_ref} N° {self.folio_ref}"
+
+
+class AuditEvent(models.Model):
+    """One change to an audited row: who, when, what, and the changed values."""
+
+    class Action(models.TextChoices):
+        CREATE = "create", "Creación"
+        UPDATE = "update", "Modificación"
+        DELETE = "delete", "Eliminación"
+
+    company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="audit_events")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    action = models.CharField(max_length=8, choices=Action)
+    entity = models.CharField(max_length=40)
+    entity_id = models.PositiveBigIntegerField()
+    entity_repr = models.CharField(max_length=200)
+    changes = models.JSONField(default=dict, blank=True)
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        verbose_name = "evento de auditoría"
+        verbose_name_plural = "auditoría"
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["company", "entity", "entity_id"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()} {self.entity} {self.entity_repr}"

@@ -1,0 +1,142 @@
+"""Reads of erp's data, always for one company (the caller got it from erp.tenancy)."""
+
+from dataclasses import dataclass
+from datetime import date
+
+from django.db.models import Count, Q, QuerySet, Sum
+
+from erp.doctypes import TipoDte
+from erp.errors import NotFound
+from erp.models import (
+    AuditEvent,
+    Company,
+    DocumentState,
+    Partner,
+    Product,
+    SalesDocument,
+)
+from erp.rut import InvalidRut, normalize_rut
+from erp.tenancy import scoped
+
+
+def _rut_or_none(text: str) -> str | None:
+    try:
+        return normalize_rut(text)
+    except InvalidRut:
+        return None
+
+
+def partner_list(*, company: Company, search: str = "") -> QuerySet[Partner]:
+    qs = scoped(Partner.objects.all(), company)
+    search = search.strip()
+    if search:
+        condition = Q(razon_social__icontains=search) | Q(rut__icontains=search.replace(".", ""))
+        rut = _rut_or_none(search)
+        if rut:
+            condition |= Q(rut=rut)
+        qs = qs.filter(condition)
+    return qs
+
+
+def product_list(
+    *, company: Company, search: str = "", active: bool | None = None
+) -> QuerySet[Product]:
+    qs = scoped(Product.objects.all(), company)
+    if search.strip():
+        qs = qs.filter(Q(code__icontains=search.strip()) | Q(name__icontains=search.strip()))
+    if active is not None:
+        qs = qs.filter(is_active=active)
+    return qs
+
+
+def sales_document_list(
+    *,
+    company: Company,
+    tipo_dte: int | None = None,
+    state: str | None = None,
+    date_from: date | None = None,
+    date_to: date | None = None,
+    partner_id: int | None = None,
+) -> QuerySet[SalesDocument]:
+    qs = scoped(SalesDocument.objects.select_related("partner"), company)
+    if tipo_dte:
+        qs = qs.filter(tipo_dte=tipo_dte)
+    if state:
+        qs = qs.filter(state=state)
+    if date_from:
+        qs = qs.filter(fecha_emision__gte=date_from)
+    if date_to:
+        qs = qs.filter(fecha_emision__lte=date_to)
+    if partner_id:
+        qs = qs.filter(partner_id=partner_id)
+    return qs
+
+
+def _get(qs: QuerySet, pk, message: str):
+    try:
+        return qs.get(pk=int(pk))
+    except (ValueError, TypeError, qs.model.DoesNotExist) as exc:
+        raise NotFound(message) from exc
+
+
+def partner_get(*, company: Company, pk) -> Partner:
+    return _get(scoped(Partner.objects.all(), company), pk, "Cliente o proveedor no encontrado.")
+
+
+def product_get(*, company: Company, pk) -> Product:
+    return _get(scoped(Product.objects.all(), company), pk, "Producto no encontrado.")
+
+
+def sales_document_get(*, company: Company, pk) -> SalesDocument:
+    qs = scoped(
+        SalesDocument.objects.select_related("partner", "created_by", "updated_by"), company
+    ).prefetch_related("lines", "references")
+    return _get(qs, pk, "Documento no encontrado.")
+
+
+def audit_for(*, company: Company, obj, limit: int = 20) -> QuerySet[AuditEvent]:
+    return scoped(AuditEvent.objects.select_related("actor"), company).filter(
+        entity=obj._meta.model_name, entity_id=obj.pk
+    )[:limit]
+
+
+# Guías move goods, notas de crédito subtract: neither adds to the month's sales.
+NOT_SALES = (TipoDte.GUIA_DESPACHO, TipoDte.NOTA_CREDITO)
+
+
+@dataclass(frozen=True)
+class DashboardSummary:
+    partners: int
+    products: int
+    drafts: int
+    issued: int
+    month_total: int  # issued sales of the month, net of notas de crédito
+    drafts_total: int
+    recent: list[SalesDocument]
+
+
+def dashboard_summary(*, company: Company, today: date) -> DashboardSummary:
+    docs = scoped(SalesDocument.objects.all(), company)
+    issued_this_month = Q(
+        state=DocumentState.ISSUED,
+        fecha_emision__year=today.year,
+        fecha_emision__month=today.month,
+    )
+    counts = docs.aggregate(
+        drafts=Count("id", filter=Q(state=DocumentState.DRAFT)),
+        issued=Count("id", filter=Q(state=DocumentState.ISSUED)),
+        month_sales=Sum("monto_total", filter=issued_this_month & ~Q(tipo_dte__in=NOT_SALES)),
+        month_credit=Sum(
+            "monto_total", filter=issued_this_month & Q(tipo_dte=TipoDte.NOTA_CREDITO)
+        ),
+        drafts_total=Sum("monto_total", filter=Q(state=DocumentState.DRAFT)),
+    )
+    return DashboardSummary(
+        partners=scoped(Partner.objects.all(), company).count(),
+        products=scoped(Product.objects.all(), company).count(),
+        drafts=counts["drafts"],
+        issued=counts["issued"],
+        month_total=(counts["month_sales"] or 0) - (counts["month_credit"] or 0),
+        drafts_total=counts["drafts_total"] or 0,
+        recent=list(docs.select_related("partner")[:8]),
+    )

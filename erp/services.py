@@ -1,0 +1,765 @@
+"""Every write to erp's data goes through here: validation against the rules, the transaction,
+the audit row. Views, the API, admin and commands parse input and call one of these.
+
+Inputs are plain mappings of already-typed values (Decimal, date, int ids); a rule that says no
+raises DomainError with field-level messages, and nothing is written.
+"""
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+
+from erp.doctypes import CodRef, TipoDte
+from erp.errors import (
+    DOCUMENT_NOT_DRAFT,
+    DUPLICATE_CODE,
+    DUPLICATE_RUT,
+    IN_USE,
+    INVALID_INPUT,
+    DomainError,
+)
+from erp.models import (
+    AdjustmentType,
+    AuditEvent,
+    Company,
+    DocumentState,
+    Partner,
+    Product,
+    SalesDocument,
+    SalesDocumentLine,
+    SalesDocumentReference,
+)
+from erp.rut import InvalidRut, normalize_rut
+from erp.totals import (
+    GlobalAdjustment,
+    LineInput,
+    Movement,
+    Totals,
+    TotalsError,
+    ValueType,
+    compute_totals,
+)
+
+PARTNER_FIELDS = (
+    "rut",
+    "razon_social",
+    "giro",
+    "direccion",
+    "comuna",
+    "ciudad",
+    "email_dte",
+    "contacto",
+    "telefono",
+    "is_customer",
+    "is_supplier",
+)
+PRODUCT_FIELDS = ("code", "name", "description", "unit", "unit_price", "is_exempt", "is_active")
+DOCUMENT_FIELDS = (
+    "tipo_dte",
+    "fecha_emision",
+    "fecha_vencimiento",
+    "forma_pago",
+    "partner",
+    "global_discount_type",
+    "global_discount_value",
+    "global_surcharge_type",
+    "global_surcharge_value",
+    "notes",
+)
+LINE_FIELDS = (
+    "product",
+    "name",
+    "description",
+    "quantity",
+    "unit",
+    "unit_price",
+    "discount_pct",
+    "is_exempt",
+)
+REFERENCE_FIELDS = ("tipo_doc_ref", "folio_ref", "fecha_ref", "cod_ref", "razon_ref")
+MAX_REFERENCES = 40
+INVALID_MESSAGE = "Revise los datos ingresados."
+
+
+# ---------------------------------------------------------------- audit
+
+
+def user_or_none(actor):
+    """The acting user for a foreign key: None for the system (commands, tasks, demo data)."""
+    return actor if getattr(actor, "is_authenticated", False) else None
+
+
+def _plain(value: Any) -> Any:
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, Decimal | date):
+        return str(value)
+    if hasattr(value, "pk"):
+        return value.pk
+    return str(value)
+
+
+def _snapshot(obj, fields: Iterable[str]) -> dict[str, Any]:
+    """Field values as JSON-safe scalars; a foreign key as its id, without loading the row."""
+    return {f: _plain(getattr(obj, obj._meta.get_field(f).attname)) for f in fields}
+
+
+def _diff(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, list[Any]]:
+    return {k: [before.get(k), v] for k, v in after.items() if before.get(k) != v}
+
+
+def audit_record(
+    *, company: Company, actor, action: str, obj, changes: Mapping[str, Any] | None = None
+) -> AuditEvent:
+    return AuditEvent.objects.create(
+        company=company,
+        actor=user_or_none(actor),
+        action=action,
+        entity=obj._meta.model_name,
+        entity_id=obj.pk,
+        entity_repr=str(obj)[:200],
+        changes=dict(changes or {}),
+    )
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _full_clean(obj, *, exclude: Iterable[str] = ()) -> None:
+    try:
+        obj.full_clean(exclude=list(exclude), validate_constraints=False)
+    except ValidationError as exc:
+        raise DomainError(INVALID_INPUT, INVALID_MESSAGE, exc.message_dict) from exc
+
+
+def _unknown_fields(data: Mapping[str, Any], allowed: Iterable[str]) -> None:
+    unknown = sorted(set(data) - set(allowed))
+    if unknown:
+        raise DomainError(
+            INVALID_INPUT, INVALID_MESSAGE, {k: "Campo desconocido." for k in unknown}
+        )
+
+
+def _rut_or_error(value: Any, field: str = "rut") -> str:
+    try:
+        return normalize_rut(value or "")
+    except InvalidRut as exc:
+        raise DomainError(INVALID_INPUT, str(exc), {field: str(exc)}) from exc
+
+
+def _decimal(value: Any, field: str, errors: dict[str, list[str]]) -> Decimal | None:
+    if value is None or value == "":
+        return None
+    try:
+        number = value if isinstance(value, Decimal) else Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        errors.setdefault(field, []).append("Ingrese un número válido.")
+        return None
+    if not number.is_finite():
+        errors.setdefault(field, []).append("Ingrese un número válido.")
+        return None
+    return number
+
+
+def _require_draft(document: SalesDocument) -> None:
+    if document.state != DocumentState.DRAFT:
+        raise DomainError(
+            DOCUMENT_NOT_DRAFT,
+            "El documento ya fue emitido y no puede modificarse.",
+            {"state": "Solo los borradores pueden modificarse."},
+        )
+
+
+# ---------------------------------------------------------------- partners
+
+
+def _partner_apply(partner: Partner, data: Mapping[str, Any]) -> None:
+    _unknown_fields(data, PARTNER_FIELDS)
+    for field in PARTNER_FIELDS:
+        if field in data:
+            value = data[field]
+            if field == "rut":
+                value = _rut_or_error(value)
+            elif isinstance(value, str):
+                value = value.strip()
+            setattr(partner, field, value)
+    _full_clean(partner, exclude=["company", "created_by", "updated_by"])
+    clash = Partner.objects.filter(company=partner.company, rut=partner.rut).exclude(pk=partner.pk)
+    if clash.exists():
+        raise DomainError(
+            DUPLICATE_RUT,
+            "Ya existe un cliente o proveedor con ese RUT.",
+            {"rut": "Ya existe un cliente o proveedor con ese RUT en esta empresa."},
+        )
+
+
+def _save_unique(obj, *, code: str, field: str, message: str) -> None:
+    try:
+        with transaction.atomic():
+            obj.save()
+    except IntegrityError as exc:  # a concurrent insert won the race for the unique key
+        raise DomainError(code, message, {field: message}) from exc
+
+
+@transaction.atomic
+def partner_create(*, company: Company, actor, data: Mapping[str, Any]) -> Partner:
+    partner = Partner(
+        company=company, created_by=user_or_none(actor), updated_by=user_or_none(actor)
+    )
+    _partner_apply(partner, data)
+    _save_unique(partner, code=DUPLICATE_RUT, field="rut", message="RUT ya registrado.")
+    audit_record(
+        company=company,
+        actor=actor,
+        action=AuditEvent.Action.CREATE,
+        obj=partner,
+        changes=_snapshot(partner, PARTNER_FIELDS),
+    )
+    return partner
+
+
+@transaction.atomic
+def partner_update(*, partner: Partner, actor, data: Mapping[str, Any]) -> Partner:
+    before = _snapshot(partner, PARTNER_FIELDS)
+    _partner_apply(partner, data)
+    partner.updated_by = user_or_none(actor)
+    _save_unique(partner, code=DUPLICATE_RUT, field="rut", message="RUT ya registrado.")
+    changes = _diff(before, _snapshot(partner, PARTNER_FIELDS))
+    if changes:
+        audit_record(
+            company=partner.company,
+            actor=actor,
+            action=AuditEvent.Action.UPDATE,
+            obj=partner,
+            changes=changes,
+        )
+    return partner
+
+
+@transaction.atomic
+def partner_delete(*, partner: Partner, actor) -> None:
+    if partner.sales_documents.exists():
+        raise DomainError(
+            IN_USE,
+            "No se puede eliminar: tiene documentos asociados.",
+            {"partner": "Tiene documentos asociados."},
+        )
+    audit_record(
+        company=partner.company,
+        actor=actor,
+        action=AuditEvent.Action.DELETE,
+        obj=partner,
+        changes=_snapshot(partner, PARTNER_FIELDS),
+    )
+    partner.delete()
+
+
+# ---------------------------------------------------------------- products
+
+
+def _product_apply(product: Product, data: Mapping[str, Any]) -> None:
+    _unknown_fields(data, PRODUCT_FIELDS)
+    errors: dict[str, list[str]] = {}
+    for field in PRODUCT_FIELDS:
+        if field not in data:
+            continue
+        value = data[field]
+        if field == "unit_price":
+            value = _decimal(value, field, errors)
+            if value is not None and value < 0:
+                errors.setdefault(field, []).append("El precio no puede ser negativo.")
+        elif isinstance(value, str):
+            value = value.strip()
+        setattr(product, field, value)
+    if errors:
+        raise DomainError(INVALID_INPUT, INVALID_MESSAGE, errors)
+    _full_clean(product, exclude=["company", "created_by", "updated_by"])
+    if (
+        Product.objects.filter(company=product.company, code=product.code)
+        .exclude(pk=product.pk)
+        .exists()
+    ):
+        raise DomainError(
+            DUPLICATE_CODE,
+            "Ya existe un producto con ese código.",
+            {"code": "Ya existe un producto con ese código en esta empresa."},
+        )
+
+
+@transaction.atomic
+def product_create(*, company: Company, actor, data: Mapping[str, Any]) -> Product:
+    product = Product(
+        company=company, created_by=user_or_none(actor), updated_by=user_or_none(actor)
+    )
+    _product_apply(product, data)
+    _save_unique(product, code=DUPLICATE_CODE, field="code", message="Código ya registrado.")
+    audit_record(
+        company=company,
+        actor=actor,
+        action=AuditEvent.Action.CREATE,
+        obj=product,
+        changes=_snapshot(product, PRODUCT_FIELDS),
+    )
+    return product
+
+
+@transaction.atomic
+def product_update(*, product: Product, actor, data: Mapping[str, Any]) -> Product:
+    before = _snapshot(product, PRODUCT_FIELDS)
+    _product_apply(product, data)
+    product.updated_by = user_or_none(actor)
+    _save_unique(product, code=DUPLICATE_CODE, field="code", message="Código ya registrado.")
+    changes = _diff(before, _snapshot(product, PRODUCT_FIELDS))
+    if changes:
+        audit_record(
+            company=product.company,
+            actor=actor,
+            action=AuditEvent.Action.UPDATE,
+            obj=product,
+            changes=changes,
+        )
+    return product
+
+
+@transaction.atomic
+def product_delete(*, product: Product, actor) -> None:
+    if SalesDocumentLine.objects.filter(product=product).exists():
+        raise DomainError(
+            IN_USE,
+            "No se puede eliminar: aparece en documentos. Puede desactivarlo.",
+            {"product": "Aparece en documentos."},
+        )
+    audit_record(
+        company=product.company,
+        actor=actor,
+        action=AuditEvent.Action.DELETE,
+        obj=product,
+        changes=_snapshot(product, PRODUCT_FIELDS),
+    )
+    product.delete()
+
+
+# ---------------------------------------------------------------- sales documents
+
+
+@dataclass(frozen=True)
+class PreparedDocument:
+    """A document checked against every rule, with its totals, ready to be written."""
+
+    header: dict[str, Any]
+    lines: list[dict[str, Any]]
+    references: list[dict[str, Any]]
+    totals: Totals
+
+
+def _existing_lines(document: SalesDocument) -> list[dict[str, Any]]:
+    return [
+        {f: (line.product_id if f == "product" else getattr(line, f)) for f in LINE_FIELDS}
+        for line in document.lines.all()
+    ]
+
+
+def _existing_references(document: SalesDocument) -> list[dict[str, Any]]:
+    return [{f: getattr(ref, f) for f in REFERENCE_FIELDS} for ref in document.references.all()]
+
+
+def _adjustments(header: Mapping[str, Any]) -> list[GlobalAdjustment]:
+    result = []
+    for prefix, movement in (("discount", Movement.DISCOUNT), ("surcharge", Movement.SURCHARGE)):
+        kind = header.get(f"global_{prefix}_type") or ""
+        value = header.get(f"global_{prefix}_value") or Decimal(0)
+        if kind and value:
+            result.append(GlobalAdjustment(movement, ValueType(kind), value))
+    return result
+
+
+def _prepare_header(
+    company: Company, header: dict[str, Any], errors: dict[str, list[str]]
+) -> TipoDte | None:
+    def err(field: str, message: str) -> None:
+        errors.setdefault(field, []).append(message)
+
+    tipo = None
+    try:
+        tipo = TipoDte(int(header.get("tipo_dte")))
+    except (TypeError, ValueError):
+        err("tipo_dte", "Tipo de documento no soportado.")
+    header["tipo_dte"] = int(tipo) if tipo else header.get("tipo_dte")
+
+    if not isinstance(header.get("fecha_emision"), date):
+        err("fecha_emision", "Indique la fecha de emisión.")
+    due = header.get("fecha_vencimiento")
+    if due is not None and not isinstance(due, date):
+        err("fecha_vencimiento", "Fecha inválida.")
+    elif due and isinstance(header.get("fecha_emision"), date) and due < header["fecha_emision"]:
+        err("fecha_vencimiento", "El vencimiento no puede ser anterior a la emisión.")
+    if header.get("forma_pago") not in (None, "", 1, 2, 3):
+        err("forma_pago", "Forma de pago inválida (1 contado, 2 crédito, 3 sin costo).")
+    header["forma_pago"] = header.get("forma_pago") or None
+
+    reference = header.get("partner")
+    if isinstance(reference, Partner):
+        reference = reference.pk
+    if reference in (None, ""):
+        header["partner"] = None
+        if tipo and not tipo.receiver_optional:
+            err("partner", "Indique el receptor del documento.")
+    else:
+        partner = _partner_by_reference(company, reference)
+        if partner is None:
+            err("partner", "Cliente o proveedor desconocido.")
+        header["partner"] = partner
+
+    for prefix, label in (("discount", "descuento"), ("surcharge", "recargo")):
+        kind_field, value_field = f"global_{prefix}_type", f"global_{prefix}_value"
+        kind = header.get(kind_field) or ""
+        value = _decimal(header.get(value_field), value_field, errors) or Decimal(0)
+        if kind not in ("", *AdjustmentType.values):
+            err(kind_field, "Use % o $.")
+        if value < 0:
+            err(value_field, f"El {label} global no puede ser negativo.")
+        if value and not kind:
+            err(kind_field, f"Indique si el {label} global es % o $.")
+        header[kind_field], header[value_field] = kind, value
+    header["notes"] = (header.get("notes") or "").strip()
+    return tipo
+
+
+def _partner_by_reference(company: Company, reference: Any) -> Partner | None:
+    """A partner by id (an integer) or by RUT (text, with or without dots)."""
+    partners = Partner.objects.filter(company=company)
+    if isinstance(reference, int) and not isinstance(reference, bool):
+        return partners.filter(pk=reference).first()
+    try:
+        return partners.filter(rut=normalize_rut(str(reference))).first()
+    except InvalidRut:
+        return None
+
+
+def _products_by_reference(company: Company, references: Iterable[Any]) -> dict[Any, Product]:
+    """Products by id (integers) or by code (text)."""
+    refs = [r for r in references if r not in (None, "")]
+    ids = {r for r in refs if isinstance(r, int) and not isinstance(r, bool)}
+    codes = {str(r) for r in refs if not isinstance(r, int)}
+    found: dict[Any, Product] = {}
+    for product in Product.objects.filter(company=company).filter(
+        Q(pk__in=ids) | Q(code__in=codes)
+    ):
+        if product.pk in ids:
+            found[product.pk] = product
+        if product.code in codes:
+            found[product.code] = product
+    return found
+
+
+def _int_or_none(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _prepare_lines(
+    company: Company, tipo: TipoDte | None, lines: list[Any], errors: dict[str, list[str]]
+) -> list[dict[str, Any]]:
+    if not lines:
+        errors.setdefault("lines", []).append("El documento debe tener al menos una línea.")
+        return []
+    limit = tipo.max_lines if tipo else 60
+    if len(lines) > limit:
+        errors.setdefault("lines", []).append(f"Máximo {limit} líneas por documento.")
+    products = _products_by_reference(
+        company, [ln.get("product") for ln in lines if isinstance(ln, Mapping)]
+    )
+    prepared = []
+    for i, raw in enumerate(lines):
+
+        def err(field: str, message: str, i: int = i) -> None:
+            errors.setdefault(f"lines.{i}.{field}", []).append(message)
+
+        if not isinstance(raw, Mapping):
+            errors.setdefault(f"lines.{i}", []).append("Cada línea debe ser un objeto.")
+            continue
+        unknown = set(raw) - set(LINE_FIELDS) - {"id", "line_number"}
+        for field in sorted(unknown):
+            err(field, "Campo desconocido.")
+        product = None
+        reference = raw.get("product")
+        if isinstance(reference, Product):
+            reference = reference.pk
+        if reference not in (None, ""):
+            product = products.get(reference if isinstance(reference, int) else str(reference))
+            if product is None:
+                err("product", "Producto desconocido.")
+        name = (raw.get("name") or (product.name if product else "")).strip()
+        if not name:
+            err("name", "Indique el nombre del ítem.")
+        elif len(name) > 80:
+            err("name", "Máximo 80 caracteres.")
+        description = (raw.get("description") or "").strip()
+        if len(description) > 1000:
+            err("description", "Máximo 1000 caracteres.")
+        unit = (raw.get("unit") or (product.unit if product else "")).strip()
+        if len(unit) > 4:
+            err("unit", "Máximo 4 caracteres.")
+        quantity = _decimal(raw.get("quantity"), f"lines.{i}.quantity", errors)
+        if quantity is None and f"lines.{i}.quantity" not in errors:
+            err("quantity", "Indique la cantidad.")
+        elif quantity is not None and quantity <= 0:
+            err("quantity", "La cantidad debe ser mayor que cero.")
+        price = _decimal(raw.get("unit_price"), f"lines.{i}.unit_price", errors)
+        if price is None and product is not None and raw.get("unit_price") in (None, ""):
+            price = product.unit_price
+        if price is None and f"lines.{i}.unit_price" not in errors:
+            err("unit_price", "Indique el precio unitario.")
+        elif price is not None and price < 0:
+            err("unit_price", "El precio unitario no puede ser negativo.")
+        discount = _decimal(raw.get("discount_pct"), f"lines.{i}.discount_pct", errors)
+        discount = discount or Decimal(0)
+        if not 0 <= discount <= 100:
+            err("discount_pct", "El descuento debe estar entre 0 y 100 %.")
+        exempt = raw.get("is_exempt")
+        if exempt is None:
+            exempt = product.is_exempt if product else False
+        if tipo and tipo.exempt_only:
+            exempt = True
+        prepared.append(
+            {
+                "product": product,
+                "name": name,
+                "description": description,
+                "quantity": quantity,
+                "unit": unit,
+                "unit_price": price,
+                "discount_pct": discount,
+                "is_exempt": bool(exempt),
+            }
+        )
+    all_exempt = all(ln["is_exempt"] for ln in prepared)
+    if tipo and tipo.requires_affected_line and prepared and all_exempt:
+        errors.setdefault("lines", []).append(
+            f"Una {tipo.label.lower()} debe tener al menos una línea afecta a IVA."
+        )
+    return prepared
+
+
+def _prepare_references(
+    tipo: TipoDte | None, refs: list[Any], errors: dict[str, list[str]]
+) -> list[dict[str, Any]]:
+    if len(refs) > MAX_REFERENCES:
+        errors.setdefault("references", []).append(f"Máximo {MAX_REFERENCES} referencias.")
+    prepared = []
+    for i, raw in enumerate(refs):
+
+        def err(field: str, message: str, i: int = i) -> None:
+            errors.setdefault(f"references.{i}.{field}", []).append(message)
+
+        if not isinstance(raw, Mapping):
+            errors.setdefault(f"references.{i}", []).append("Cada referencia debe ser un objeto.")
+            continue
+        for field in sorted(set(raw) - set(REFERENCE_FIELDS) - {"id", "line_number"}):
+            err(field, "Campo desconocido.")
+        tipo_ref = str(raw.get("tipo_doc_ref") or "").strip().upper()
+        if not tipo_ref or len(tipo_ref) > 3 or not (tipo_ref.isalnum()):
+            err("tipo_doc_ref", "Tipo de documento referenciado inválido (p. ej. 33, 801, SET).")
+        folio = str(raw.get("folio_ref") or "").strip()
+        if not folio or len(folio) > 18:
+            err("folio_ref", "Indique el folio referenciado (máximo 18 caracteres).")
+        fecha = raw.get("fecha_ref")
+        if not isinstance(fecha, date):
+            err("fecha_ref", "Indique la fecha del documento referenciado.")
+        cod = raw.get("cod_ref")
+        cod = _int_or_none(cod) if cod not in (None, "") else None
+        if cod is not None and cod not in tuple(CodRef):
+            err("cod_ref", "Código de referencia inválido (1, 2 o 3).")
+        if tipo and tipo.is_note and cod is None:
+            err("cod_ref", "Una nota debe indicar si anula (1), corrige texto (2) o montos (3).")
+        razon = (raw.get("razon_ref") or "").strip()
+        if len(razon) > 90:
+            err("razon_ref", "Máximo 90 caracteres.")
+        prepared.append(
+            {
+                "tipo_doc_ref": tipo_ref,
+                "folio_ref": folio,
+                "fecha_ref": fecha,
+                "cod_ref": cod,
+                "razon_ref": razon,
+            }
+        )
+    if tipo and tipo.is_note and not refs:
+        errors.setdefault("references", []).append(
+            "Una nota de crédito o débito debe referenciar el documento que modifica."
+        )
+    return prepared
+
+
+def sales_document_totals(
+    *, tipo_dte: int, lines: Iterable[Mapping[str, Any]], header: Mapping[str, Any]
+) -> Totals:
+    """Totals of typed lines and a header's global discount/surcharge, by erp.totals."""
+    try:
+        tipo = TipoDte(int(tipo_dte))
+    except (TypeError, ValueError) as exc:
+        message = "Tipo de documento no soportado."
+        raise DomainError(INVALID_INPUT, message, {"tipo_dte": message}) from exc
+    try:
+        return compute_totals(
+            [
+                LineInput(
+                    ln["quantity"],
+                    ln["unit_price"],
+                    ln.get("discount_pct") or Decimal(0),
+                    bool(ln.get("is_exempt")),
+                )
+                for ln in lines
+            ],
+            tipo_dte=tipo,
+            adjustments=_adjustments(header),
+        )
+    except TotalsError as exc:
+        raise DomainError(INVALID_INPUT, str(exc), {exc.field: str(exc)}) from exc
+
+
+def sales_document_prepare(
+    *, company: Company, data: Mapping[str, Any], document: SalesDocument | None = None
+) -> PreparedDocument:
+    """Check a document against every rule and compute its totals, writing nothing.
+
+    With `document`, `data` may be partial: what it leaves out keeps the document's values.
+    """
+    _unknown_fields(data, (*DOCUMENT_FIELDS, "lines", "references"))
+    errors: dict[str, list[str]] = {}
+    if document is not None:
+        header = _snapshot(document, DOCUMENT_FIELDS)
+        header["fecha_emision"] = document.fecha_emision
+        header["fecha_vencimiento"] = document.fecha_vencimiento
+        header["global_discount_value"] = document.global_discount_value
+        header["global_surcharge_value"] = document.global_surcharge_value
+        header.update({k: v for k, v in data.items() if k in DOCUMENT_FIELDS})
+        raw_lines = data["lines"] if "lines" in data else _existing_lines(document)
+        raw_refs = data["references"] if "references" in data else _existing_references(document)
+    else:
+        header = {k: data.get(k) for k in DOCUMENT_FIELDS}
+        raw_lines = data.get("lines") or []
+        raw_refs = data.get("references") or []
+    if not isinstance(raw_lines, list):
+        errors["lines"] = ["Debe ser una lista de líneas."]
+        raw_lines = []
+    if not isinstance(raw_refs, list):
+        errors["references"] = ["Debe ser una lista de referencias."]
+        raw_refs = []
+    tipo = _prepare_header(company, header, errors)
+    lines = _prepare_lines(company, tipo, raw_lines, errors)
+    refs = _prepare_references(tipo, raw_refs, errors)
+    if errors:
+        raise DomainError(INVALID_INPUT, INVALID_MESSAGE, errors)
+    totals = sales_document_totals(tipo_dte=tipo, lines=lines, header=header)
+    return PreparedDocument(header=header, lines=lines, references=refs, totals=totals)
+
+
+def _document_state(document: SalesDocument) -> dict[str, Any]:
+    state = _snapshot(document, (*DOCUMENT_FIELDS, "monto_total"))
+    state["lines"] = document.lines.count()
+    return state
+
+
+def _write(document: SalesDocument, prepared: PreparedDocument) -> None:
+    for field, value in prepared.header.items():
+        setattr(document, field, value)
+    t = prepared.totals
+    document.monto_neto, document.monto_exento = t.monto_neto, t.monto_exento
+    document.tasa_iva, document.iva, document.iva_retenido = t.tasa_iva, t.iva, t.iva_retenido
+    document.monto_total = t.monto_total
+    _full_clean(document, exclude=["company", "partner", "created_by", "updated_by"])
+    document.save()
+    document.lines.all().delete()
+    document.references.all().delete()
+    SalesDocumentLine.objects.bulk_create(
+        SalesDocumentLine(
+            document=document,
+            line_number=n,
+            discount_amount=amounts.discount,
+            amount=amounts.amount,
+            **line,
+        )
+        for n, (line, amounts) in enumerate(zip(prepared.lines, t.lines, strict=True), start=1)
+    )
+    SalesDocumentReference.objects.bulk_create(
+        SalesDocumentReference(document=document, line_number=n, **ref)
+        for n, ref in enumerate(prepared.references, start=1)
+    )
+
+
+@transaction.atomic
+def sales_document_create(*, company: Company, actor, data: Mapping[str, Any]) -> SalesDocument:
+    prepared = sales_document_prepare(company=company, data=data)
+    document = SalesDocument(
+        company=company,
+        state=DocumentState.DRAFT,
+        created_by=user_or_none(actor),
+        updated_by=user_or_none(actor),
+    )
+    _write(document, prepared)
+    audit_record(
+        company=company,
+        actor=actor,
+        action=AuditEvent.Action.CREATE,
+        obj=document,
+        changes=_document_state(document),
+    )
+    return document
+
+
+@transaction.atomic
+def sales_document_update(
+    *, document: SalesDocument, actor, data: Mapping[str, Any]
+) -> SalesDocument:
+    # Lock the row: an edit must not interleave with issuing the same document.
+    document = SalesDocument.objects.select_for_update().get(pk=document.pk)
+    _require_draft(document)
+    before = _document_state(document)
+    prepared = sales_document_prepare(company=document.company, data=data, document=document)
+    document.updated_by = user_or_none(actor)
+    _write(document, prepared)
+    changes = _diff(before, _document_state(document))
+    if changes:
+        audit_record(
+            company=document.company,
+            actor=actor,
+            action=AuditEvent.Action.UPDATE,
+            obj=document,
+            changes=changes,
+        )
+    return document
+
+
+@transaction.atomic
+def sales_document_delete(*, document: SalesDocument, actor) -> None:
+    document = SalesDocument.objects.select_for_update().get(pk=document.pk)
+    _require_draft(document)
+    audit_record(
+        company=document.company,
+        actor=actor,
+        action=AuditEvent.Action.DELETE,
+        obj=document,
+        changes=_document_state(document),
+    )
+    document.delete()
+
+
+# ---------------------------------------------------------------- API access
+
+
+@transaction.atomic
+def api_token_rotate(*, user) -> str:
+    """Replace the user's API token with a new one; the old one stops working at once."""
+    from rest_framework.authtoken.models import Token
+
+    Token.objects.filter(user=user).delete()
+    return Token.objects.create(user=user).key

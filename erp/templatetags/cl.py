@@ -1,0 +1,28 @@
+"""es-CL presentation: `$ 1.234.567`, `76.086.428-5`, `1.234,5`."""
+
+from django import template
+
+from erp.money import format_clp, format_decimal
+from erp.rut import InvalidRut, format_rut
+
+register = template.Library()
+
+
+@register.filter
+def clp(value):
+    return format_clp(value)
+
+
+@register.filter
+def rut(value):
+    if not value:
+        return ""
+    try:
+        return format_rut(value)
+    except (InvalidRut, ValueError):
+        return value
+
+
+@register.filter
+def decimal_cl(value):
+    return format_decimal(value)

@@ -1,0 +1,152 @@
+"""Totals of a document by the SII's rules (DOMAIN.md §8 and §5). Pure: no Django.
+
+Line:   MontoItem = round(QtyItem × PrcItem) − DescuentoMonto,
+        DescuentoMonto = round(QtyItem × PrcItem × DescuentoPct / 100).
+Global: DscRcgGlobal discounts/surcharges apply to the affected (or, flagged, exempt) subtotal;
+        a percentage is taken of that subtotal and rounded half up.
+Header: MntNeto = affected subtotal after globals; MntExe = exempt subtotal after globals;
+        IVA = round(MntNeto × 19 / 100); MntTotal = MntNeto + MntExe + IVA − retained IVA.
+Boleta: prices include IVA: MntNeto = round(gross / 1.19), IVA = gross − MntNeto.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from enum import StrEnum
+
+from erp.doctypes import TASA_IVA, TipoDte
+from erp.money import HUNDRED, percent_of, round_clp
+
+ZERO = Decimal(0)
+# Every amount in the XSD (MontoImpType, MontoItem) has at most 18 digits.
+MAX_MONTO = 10**18 - 1
+
+
+class Movement(StrEnum):
+    DISCOUNT = "D"
+    SURCHARGE = "R"
+
+
+class ValueType(StrEnum):
+    PERCENT = "%"
+    AMOUNT = "$"
+
+
+class TotalsError(ValueError):
+    """Input that no SII document can carry (negative quantity, discount over 100 %, …)."""
+
+    def __init__(self, message: str, field: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+@dataclass(frozen=True, slots=True)
+class LineInput:
+    quantity: Decimal
+    unit_price: Decimal
+    discount_pct: Decimal = ZERO
+    exempt: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class GlobalAdjustment:
+    movement: Movement
+    value_type: ValueType
+    value: Decimal
+    exempt: bool = False  # IndExeDR: applies to the exempt subtotal instead of the affected one
+
+
+@dataclass(frozen=True, slots=True)
+class LineAmounts:
+    gross: int  # round(QtyItem × PrcItem)
+    discount: int  # DescuentoMonto
+    amount: int  # MontoItem
+    exempt: bool
+
+
+@dataclass(frozen=True, slots=True)
+class AdjustmentAmount:
+    adjustment: GlobalAdjustment
+    amount: int  # always positive; the movement says the sign
+
+
+@dataclass(frozen=True, slots=True)
+class Totals:
+    lines: tuple[LineAmounts, ...]
+    adjustments: tuple[AdjustmentAmount, ...]
+    monto_neto: int
+    monto_exento: int
+    tasa_iva: int
+    iva: int
+    iva_retenido: int
+    monto_total: int
+
+
+def line_amounts(line: LineInput, *, exempt: bool) -> LineAmounts:
+    if line.quantity <= ZERO:
+        raise TotalsError("La cantidad debe ser mayor que cero.", "quantity")
+    if line.unit_price < ZERO:
+        raise TotalsError("El precio unitario no puede ser negativo.", "unit_price")
+    if not ZERO <= line.discount_pct <= HUNDRED:
+        raise TotalsError("El descuento debe estar entre 0 y 100 %.", "discount_pct")
+    subtotal = line.quantity * line.unit_price
+    gross = round_clp(subtotal)
+    discount = percent_of(subtotal, line.discount_pct) if line.discount_pct else 0
+    return LineAmounts(gross=gross, discount=discount, amount=gross - discount, exempt=exempt)
+
+
+def adjustment_amount(adj: GlobalAdjustment, *, base: int) -> int:
+    """The pesos one DscRcgGlobal moves; a percentage is taken of the subtotal it applies to."""
+    if adj.value < ZERO:
+        raise TotalsError("El descuento o recargo global no puede ser negativo.", "adjustments")
+    if adj.value_type is ValueType.AMOUNT:
+        return round_clp(adj.value)
+    if adj.movement is Movement.DISCOUNT and adj.value > HUNDRED:
+        raise TotalsError("El descuento global no puede superar el 100 %.", "adjustments")
+    return percent_of(base, adj.value)
+
+
+def compute_totals(
+    lines: Sequence[LineInput],
+    *,
+    tipo_dte: TipoDte,
+    adjustments: Sequence[GlobalAdjustment] = (),
+) -> Totals:
+    """Compute line and header amounts for one document; raise TotalsError on impossible input."""
+    amounts = tuple(line_amounts(ln, exempt=ln.exempt or tipo_dte.exempt_only) for ln in lines)
+    affected = sum(a.amount for a in amounts if not a.exempt)
+    exempt = sum(a.amount for a in amounts if a.exempt)
+
+    applied = []
+    subtotals = {False: affected, True: exempt}
+    for adj in adjustments:
+        on_exempt = adj.exempt or tipo_dte.exempt_only
+        amount = adjustment_amount(adj, base=subtotals[on_exempt])
+        if on_exempt:
+            exempt += amount if adj.movement is Movement.SURCHARGE else -amount
+        else:
+            affected += amount if adj.movement is Movement.SURCHARGE else -amount
+        applied.append(AdjustmentAmount(adjustment=adj, amount=amount))
+    if affected < 0 or exempt < 0:
+        raise TotalsError("Los descuentos globales superan el monto del documento.", "adjustments")
+
+    if tipo_dte.gross_prices:
+        neto = round_clp(Decimal(affected) * HUNDRED / (HUNDRED + TASA_IVA))
+        iva = affected - neto
+    else:
+        neto = affected
+        iva = percent_of(neto, Decimal(TASA_IVA))
+    retenido = iva if tipo_dte.retains_iva else 0
+    total = neto + exempt + iva - retenido
+    if max(total, neto + exempt + iva, *(a.gross for a in amounts), 0) > MAX_MONTO:
+        raise TotalsError("Los montos superan el máximo que admite el SII (18 dígitos).", "lines")
+    return Totals(
+        lines=amounts,
+        adjustments=tuple(applied),
+        monto_neto=neto,
+        monto_exento=exempt,
+        tasa_iva=0 if tipo_dte.exempt_only else TASA_IVA,
+        iva=iva,
+        iva_retenido=retenido,
+        monto_total=total,
+    )

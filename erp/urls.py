@@ -1,0 +1,23 @@
+from django.urls import path
+
+from erp import views
+
+app_name = "erp"
+
+urlpatterns = [
+    path("", views.dashboard, name="dashboard"),
+    path("empresa/cambiar/", views.company_switch, name="company_switch"),
+    path("cuenta/token/", views.api_token, name="api_token"),
+    path("clientes/", views.partner_list, name="partner_list"),
+    path("clientes/nuevo/", views.partner_create, name="partner_create"),
+    path("clientes/<int:pk>/", views.partner_edit, name="partner_edit"),
+    path("productos/", views.product_list, name="product_list"),
+    path("productos/nuevo/", views.product_create, name="product_create"),
+    path("productos/<int:pk>/", views.product_edit, name="product_edit"),
+    path("documentos/", views.document_list, name="document_list"),
+    path("documentos/nuevo/", views.document_create, name="document_create"),
+    path("documentos/totales/", views.document_preview, name="document_preview"),
+    path("documentos/<int:pk>/", views.document_detail, name="document_detail"),
+    path("documentos/<int:pk>/editar/", views.document_edit, name="document_edit"),
+    path("documentos/<int:pk>/eliminar/", views.document_delete, name="document_delete"),
+]

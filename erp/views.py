@@ -1,0 +1,366 @@
+"""Server-rendered pages for staff. Each view parses input, calls one service, renders."""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from erp import selectors, services, tenancy
+from erp.errors import DomainError
+from erp.forms import (
+    DocumentFilterForm,
+    DocumentForm,
+    LineFormSet,
+    PartnerForm,
+    ProductForm,
+    ReferenceFormSet,
+    apply_domain_error,
+)
+from erp.models import Membership
+from erp.money import format_clp, plain_decimal
+from erp.tenancy import Perm
+from erp.web import SESSION_KEY, company_view
+
+PAGE_SIZE = 25
+
+
+def _page(request: HttpRequest, queryset):
+    return Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
+
+
+@company_view()
+def dashboard(request, membership: Membership):
+    summary = selectors.dashboard_summary(company=membership.company, today=timezone.localdate())
+    return render(request, "erp/dashboard.html", {"summary": summary})
+
+
+@require_POST
+@company_view()
+def company_switch(request, membership: Membership):
+    target = tenancy.membership_for(request.user, company_id=_int(request.POST.get("company")))
+    request.session[SESSION_KEY] = target.company_id
+    return redirect("erp:dashboard")
+
+
+def _int(value) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+@login_required
+def api_token(request):
+    """The signed-in user's token for the REST API, shown on demand and rotated on request."""
+    from rest_framework.authtoken.models import Token
+
+    token = None
+    if request.method == "POST":
+        token = services.api_token_rotate(user=request.user)
+        messages.success(request, "Se generó un token nuevo; el anterior ya no sirve.")
+    exists = token is not None or Token.objects.filter(user=request.user).exists()
+    return render(request, "erp/api_token.html", {"token": token, "exists": exists})
+
+
+# ---------------------------------------------------------------- partners
+
+
+@company_view()
+def partner_list(request, membership: Membership):
+    q = request.GET.get("q", "")
+    page = _page(request, selectors.partner_list(company=membership.company, search=q))
+    return render(request, "erp/partner_list.html", {"page": page, "q": q})
+
+
+def _save_form(request, form, save, success_url: str, template: str, context: dict):
+    if request.method == "POST" and form.is_valid():
+        try:
+            save(form.cleaned_data)
+        except DomainError as exc:
+            apply_domain_error(exc, form)
+        else:
+            messages.success(request, "Guardado.")
+            return redirect(success_url)
+    return render(request, template, {"form": form, **context}, status=400 if form.errors else 200)
+
+
+@company_view(Perm.EDIT_MASTER_DATA)
+def partner_create(request, membership: Membership):
+    form = PartnerForm(request.POST or None)
+    return _save_form(
+        request,
+        form,
+        lambda data: services.partner_create(
+            company=membership.company, actor=request.user, data=data
+        ),
+        reverse("erp:partner_list"),
+        "erp/partner_form.html",
+        {"title": "Nuevo cliente o proveedor"},
+    )
+
+
+@company_view(Perm.EDIT_MASTER_DATA)
+def partner_edit(request, membership: Membership, pk: int):
+    partner = selectors.partner_get(company=membership.company, pk=pk)
+    form = PartnerForm(request.POST or None, instance=partner)
+    return _save_form(
+        request,
+        form,
+        lambda data: services.partner_update(partner=partner, actor=request.user, data=data),
+        reverse("erp:partner_list"),
+        "erp/partner_form.html",
+        {
+            "title": f"Editar {partner.razon_social}",
+            "object": partner,
+            "audit": selectors.audit_for(company=membership.company, obj=partner),
+        },
+    )
+
+
+# ---------------------------------------------------------------- products
+
+
+@company_view()
+def product_list(request, membership: Membership):
+    q = request.GET.get("q", "")
+    page = _page(request, selectors.product_list(company=membership.company, search=q))
+    return render(request, "erp/product_list.html", {"page": page, "q": q})
+
+
+@company_view(Perm.EDIT_MASTER_DATA)
+def product_create(request, membership: Membership):
+    form = ProductForm(request.POST or None, initial={"unit": "UN"})
+    return _save_form(
+        request,
+        form,
+        lambda data: services.product_create(
+            company=membership.company, actor=request.user, data=data
+        ),
+        reverse("erp:product_list"),
+        "erp/product_form.html",
+        {"title": "Nuevo producto o servicio"},
+    )
+
+
+@company_view(Perm.EDIT_MASTER_DATA)
+def product_edit(request, membership: Membership, pk: int):
+    product = selectors.product_get(company=membership.company, pk=pk)
+    form = ProductForm(request.POST or None, instance=product)
+    return _save_form(
+        request,
+        form,
+        lambda data: services.product_update(product=product, actor=request.user, data=data),
+        reverse("erp:product_list"),
+        "erp/product_form.html",
+        {
+            "title": f"Editar {product.code}",
+            "object": product,
+            "audit": selectors.audit_for(company=membership.company, obj=product),
+        },
+    )
+
+
+# ---------------------------------------------------------------- sales documents
+
+
+@company_view()
+def document_list(request, membership: Membership):
+    company = membership.company
+    filters = DocumentFilterForm(request.GET or None, company=company)
+    criteria = filters.cleaned_data if filters.is_valid() else {}
+    partner = criteria.get("partner")
+    qs = selectors.sales_document_list(
+        company=company,
+        tipo_dte=criteria.get("tipo_dte"),
+        state=criteria.get("state") or None,
+        date_from=criteria.get("date_from"),
+        date_to=criteria.get("date_to"),
+        partner_id=partner.pk if partner else None,
+    )
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "erp/document_list.html",
+        {"page": _page(request, qs), "filters": filters, "query": query.urlencode()},
+    )
+
+
+@company_view()
+def document_detail(request, membership: Membership, pk: int):
+    document = selectors.sales_document_get(company=membership.company, pk=pk)
+    return render(
+        request,
+        "erp/document_detail.html",
+        {
+            "document": document,
+            "audit": selectors.audit_for(company=membership.company, obj=document),
+        },
+    )
+
+
+def _document_forms(request, company, document=None):
+    data = request.POST if request.method == "POST" else None
+    if document is None:
+        form = DocumentForm(
+            data,
+            company=company,
+            initial={"tipo_dte": 33, "fecha_emision": timezone.localdate(), "forma_pago": 1},
+        )
+        lines_initial, refs_initial = [{"quantity": 1, "discount_pct": 0}], []
+    else:
+        form = DocumentForm(data, company=company, instance=document)
+        lines_initial = [
+            {
+                "product": ln.product_id,
+                "name": ln.name,
+                "description": ln.description,
+                "quantity": plain_decimal(ln.quantity),
+                "unit": ln.unit,
+                "unit_price": plain_decimal(ln.unit_price),
+                "discount_pct": plain_decimal(ln.discount_pct),
+                "is_exempt": ln.is_exempt,
+            }
+            for ln in document.lines.all()
+        ]
+        refs_initial = [
+            {f: getattr(r, f) for f in services.REFERENCE_FIELDS} for r in document.references.all()
+        ]
+    kwargs = {"form_kwargs": {"company": company}}
+    lines = LineFormSet(data, prefix="lines", initial=None if data else lines_initial, **kwargs)
+    refs = ReferenceFormSet(data, prefix="refs", initial=None if data else refs_initial)
+    return form, lines, refs
+
+
+def _active_forms(formset):
+    return [f for f in formset.forms if not (f.is_valid() and f.cleaned_data.get("DELETE"))]
+
+
+def _document_payload(form, lines, refs) -> dict:
+    data = {k: v for k, v in form.cleaned_data.items()}
+    if data.get("partner") is not None:
+        data["partner"] = data["partner"].pk
+    data["lines"] = []
+    for f in _active_forms(lines):
+        line = {k: v for k, v in f.cleaned_data.items() if k != "DELETE"}
+        line["product"] = line["product"].pk if line.get("product") else None
+        data["lines"].append(line)
+    data["references"] = [
+        {k: v for k, v in f.cleaned_data.items() if k != "DELETE"} for f in _active_forms(refs)
+    ]
+    return data
+
+
+def _document_edit(request, membership: Membership, document=None):
+    company = membership.company
+    form, lines, refs = _document_forms(request, company, document)
+    if request.method == "POST" and form.is_valid() and lines.is_valid() and refs.is_valid():
+        data = _document_payload(form, lines, refs)
+        try:
+            if document is None:
+                document = services.sales_document_create(
+                    company=company, actor=request.user, data=data
+                )
+            else:
+                document = services.sales_document_update(
+                    document=document, actor=request.user, data=data
+                )
+        except DomainError as exc:
+            apply_domain_error(
+                exc, form, lines=_active_forms(lines), references=_active_forms(refs)
+            )
+        else:
+            messages.success(request, "Documento guardado.")
+            return redirect("erp:document_detail", pk=document.pk)
+    products = {
+        p.pk: {
+            "name": p.name,
+            "price": plain_decimal(p.unit_price),
+            "unit": p.unit,
+            "exempt": p.is_exempt,
+        }
+        for p in selectors.product_list(company=company, active=True)
+    }
+    return render(
+        request,
+        "erp/document_form.html",
+        {
+            "form": form,
+            "lines": lines,
+            "refs": refs,
+            "document": document,
+            "products": products,
+            "title": "Editar borrador" if document else "Nuevo documento",
+        },
+        status=400 if request.method == "POST" else 200,
+    )
+
+
+@company_view(Perm.EDIT_DOCUMENTS)
+def document_create(request, membership: Membership):
+    return _document_edit(request, membership)
+
+
+@company_view(Perm.EDIT_DOCUMENTS)
+def document_edit(request, membership: Membership, pk: int):
+    document = selectors.sales_document_get(company=membership.company, pk=pk)
+    if not document.is_draft:
+        messages.error(request, "El documento ya fue emitido y no puede modificarse.")
+        return redirect("erp:document_detail", pk=document.pk)
+    return _document_edit(request, membership, document)
+
+
+@require_POST
+@company_view(Perm.EDIT_DOCUMENTS)
+def document_delete(request, membership: Membership, pk: int):
+    document = selectors.sales_document_get(company=membership.company, pk=pk)
+    try:
+        services.sales_document_delete(document=document, actor=request.user)
+    except DomainError as exc:
+        messages.error(request, exc.message)
+        return redirect("erp:document_detail", pk=pk)
+    messages.success(request, "Borrador eliminado.")
+    return redirect("erp:document_list")
+
+
+@require_POST
+@company_view()
+def document_preview(request, membership: Membership) -> HttpResponse:
+    """Live totals for the document form, by the same rules as saving; nothing is written.
+
+    Rows still being typed are skipped (their amount shows empty) instead of failing the whole.
+    """
+    form, lines, _ = _document_forms(request, membership.company)
+    form.is_valid()
+    header = getattr(form, "cleaned_data", {})
+    rows: list[dict | None] = []
+    for f in lines.forms:
+        data = f.cleaned_data if f.is_valid() else {}
+        complete = data.get("quantity") and data.get("unit_price") is not None
+        rows.append(None if data.get("DELETE") or not complete else data)
+    try:
+        totals = services.sales_document_totals(
+            tipo_dte=header.get("tipo_dte") or 33,
+            lines=[r for r in rows if r is not None],
+            header=header,
+        )
+    except DomainError as exc:
+        return JsonResponse({"ok": False, "message": exc.message, "fields": exc.fields})
+    amounts = iter(totals.lines)
+    return JsonResponse(
+        {
+            "ok": True,
+            "lines": [format_clp(next(amounts).amount) if r else "" for r in rows],
+            "totals": {
+                "monto_neto": format_clp(totals.monto_neto),
+                "monto_exento": format_clp(totals.monto_exento),
+                "iva": format_clp(totals.iva),
+                "iva_retenido": format_clp(totals.iva_retenido),
+                "monto_total": format_clp(totals.monto_total),
+            },
+        }
+    )

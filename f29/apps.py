@@ -1,0 +1,5 @@
+from django.apps import AppConfig
+
+
+class F29Config(AppConfig):
+    name = "f29"

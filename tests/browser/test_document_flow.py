@@ -1,0 +1,106 @@
+"""End to end in headless Chromium (Debian's): log in, create a partner, then a draft factura
+with two lines, and see the live and the saved total on the page."""
+
+import os
+import shutil
+
+import pytest
+from django.db import connections
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+]
+
+
+@pytest.fixture
+def page(tmp_path):
+    # Playwright's sync API runs an event loop in this thread; the test's own ORM calls are
+    # synchronous and safe, so allow them (the live server runs in its own thread).
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS, headless=True
+        )
+        context = browser.new_context(locale="es-CL", viewport={"width": 1400, "height": 1000})
+        page = context.new_page()
+        page.set_default_timeout(15000)
+        yield page
+        page.screenshot(
+            path=os.environ.get("BROWSER_SHOT", str(tmp_path / "last.png")), full_page=True
+        )
+        browser.close()
+        # While Playwright's loop runs, the test's ORM calls got their own connection (asgiref
+        # keys connections by context); close it here, in that context, so teardown can drop
+        # the test database.
+        connections.close_all()
+    os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+
+
+def test_login_partner_and_factura_with_two_lines(page, live_server, clerk, issuer):
+    company = issuer
+    from erp.models import Partner, SalesDocument
+
+    page.goto(f"{live_server.url}/login/")
+    page.fill("input[name=username]", clerk.username)
+    page.fill("input[name=password]", "clave-secreta-1")
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{live_server.url}/")
+
+    page.goto(f"{live_server.url}/clientes/nuevo/")
+    page.fill("input[name=rut]", "96.790.240-3")
+    page.fill("input[name=razon_social]", "Distribuidora Los Andes S.A.")
+    page.fill("input[name=giro]", "Mayorista")
+    page.fill("input[name=comuna]", "Las Condes")
+    page.click("button.primary[type=submit]")
+    page.wait_for_url(f"{live_server.url}/clientes/")
+    assert page.locator("td", has_text="96.790.240-3").count() == 1
+    partner = Partner.objects.get(company=company)
+    assert partner.rut == "96790240-3"
+
+    page.goto(f"{live_server.url}/documentos/nuevo/")
+    page.select_option("select[name=tipo_dte]", "33")
+    page.select_option("select[name=partner]", str(partner.pk))
+    page.fill("input[name=lines-0-name]", "Consultoría")
+    page.fill("input[name=lines-0-quantity]", "2")
+    page.fill("input[name=lines-0-unit_price]", "45000")
+    page.click("#add-line")
+    page.fill("input[name=lines-1-name]", "Licencia anual")
+    page.fill("input[name=lines-1-quantity]", "1")
+    page.fill("input[name=lines-1-unit_price]", "120000")
+    page.fill("input[name=lines-1-discount_pct]", "10")
+    total = page.locator('#totals [data-total="monto_total"]')
+    # Live totals, computed by the server as the user types: 198.000 + 19 % IVA.
+    page.wait_for_function(
+        "document.querySelector('#totals [data-total=monto_total]').textContent === '$ 235.620'"
+    )
+    assert page.locator('[data-total="iva"]').inner_text() == "$ 37.620"
+    assert page.locator("tr.line-row .line-amount").nth(1).inner_text() == "$ 108.000"
+
+    page.click("button.primary[type=submit]")
+    page.wait_for_url(f"{live_server.url}/documentos/*/")
+    assert total.inner_text() == "$ 235.620"
+    document = SalesDocument.objects.get(company=company)
+    assert document.monto_total == 235620 and document.lines.count() == 2
+    assert "Factura electrónica" in page.inner_text("h1")
+
+    # Issue it: folio 1 from the CAF, signed, with the XML ready to download.
+    page.click("#issue-button")
+    page.wait_for_selector("text=Documento emitido con folio 1")
+    assert "N° 1" in page.inner_text("h1")
+    with page.expect_download() as download:
+        page.click("text=Descargar XML")
+    assert download.value.suggested_filename == "DTE--76086428-5--33--1.xml"
+    document.refresh_from_db()
+    assert document.state == "issued" and document.folio == 1

@@ -1,0 +1,144 @@
+"""Shared fixtures, and the rule for tests that need a real service: marked tests skip when the
+service is not configured, and fail instead when REQUIRE_SERVICES=1 (CI)."""
+
+import os
+import shutil
+
+import pytest
+from django.conf import settings
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from erp.models import Role
+from tests.factories import CompanyFactory, MembershipFactory, UserFactory
+
+REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
+
+# Signing material (CAFs, certificate, sandbox key) for the dte tests and the browser test.
+pytest_plugins = ["tests.dte.fixtures"]
+
+
+def _postgres() -> str | None:
+    engine = settings.DATABASES["default"]["ENGINE"]
+    return None if "postgresql" in engine else "DATABASE_URL does not point to PostgreSQL"
+
+
+def _redis() -> str | None:
+    if not settings.REDIS_URL:
+        return "REDIS_URL is not set"
+    import redis
+
+    try:
+        redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2).ping()
+    except redis.RedisError as exc:
+        return f"Redis at REDIS_URL does not answer: {exc}"
+    return None
+
+
+def _broker() -> str | None:
+    if not settings.CELERY_BROKER_URL:
+        return "CELERY_BROKER_URL is not set"
+    from kombu import Connection
+
+    try:
+        with Connection(settings.CELERY_BROKER_URL, connect_timeout=3) as conn:
+            conn.ensure_connection(max_retries=1)
+    except Exception as exc:  # kombu raises the transport's own errors
+        return f"broker at CELERY_BROKER_URL does not answer: {exc}"
+    return None
+
+
+def _browser() -> str | None:
+    return None if shutil.which("chromium") else "chromium is not installed"
+
+
+def _poppler() -> str | None:
+    return None if shutil.which("pdftoppm") else "pdftoppm (poppler-utils) is not installed"
+
+
+SERVICE_CHECKS = {
+    "postgres": _postgres,
+    "redis": _redis,
+    "broker": _broker,
+    "browser": _browser,
+    "poppler": _poppler,
+}
+
+
+def pytest_configure(config):
+    # Threads (the live server, the race tests) must not keep connections past their request,
+    # or the test database cannot be dropped at the end of the session.
+    settings.DATABASES["default"]["CONN_MAX_AGE"] = 0
+
+
+def pytest_runtest_setup(item):
+    for marker, check in SERVICE_CHECKS.items():
+        if item.get_closest_marker(marker) is None:
+            continue
+        problem = check()
+        if problem is None:
+            continue
+        if REQUIRE_SERVICES:
+            pytest.fail(f"REQUIRE_SERVICES=1 but {marker} is unavailable: {problem}")
+        pytest.skip(problem)
+
+
+@pytest.fixture
+def company(db):
+    return CompanyFactory(rut="76086428-5", razon_social="Empresa Demo SpA")
+
+
+@pytest.fixture
+def other_company(db):
+    return CompanyFactory(rut="77879240-0", razon_social="Otra Empresa Ltda.")
+
+
+def _member(company, role):
+    user = UserFactory()
+    MembershipFactory(user=user, company=company, role=role)
+    return user
+
+
+@pytest.fixture
+def admin_user(company):
+    return _member(company, Role.ADMIN)
+
+
+@pytest.fixture
+def clerk(company):
+    return _member(company, Role.CLERK)
+
+
+@pytest.fixture
+def viewer(company):
+    return _member(company, Role.VIEWER)
+
+
+@pytest.fixture
+def outsider(other_company):
+    """A clerk of another company: must never see or touch `company`'s data."""
+    return _member(other_company, Role.ADMIN)
+
+
+def _api_client(user) -> APIClient:
+    client = APIClient()
+    token, _ = Token.objects.get_or_create(user=user)
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    return client
+
+
+@pytest.fixture
+def api(clerk):
+    return _api_client(clerk)
+
+
+@pytest.fixture
+def api_for():
+    return _api_client
+
+
+@pytest.fixture(autouse=True)
+def _test_settings(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # Issuing does not reach out to an SII unless a test asks for it (tests/dte/sii/).
+    settings.SII_AUTO_SEND = False

@@ -1,0 +1,260 @@
+"""Issue → send → verdict over real HTTP against the local SII sandbox (served by the live
+server), through the client, the outbox and the tasks. The sandbox checks what it gets with
+the project's verifier and answers in the SII's formats."""
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.utils import timezone
+
+from dte import sending, services
+from dte.models import Dte, Envelope
+from tests.factories import PartnerFactory
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def sii(live_server, settings):
+    """Point the client at the sandbox; fast timings for tests."""
+    settings.SII_ENV = "sandbox"
+    settings.SII_SANDBOX_URL = f"{live_server.url}/_sii"
+    settings.SII_TIMEOUT = 5
+    settings.SII_BACKOFF_BASE = 0.01
+    settings.SII_BACKOFF_MAX = 0.05
+    settings.SII_POLL_INTERVAL = 0
+    settings.SII_UPLOAD_GRACE = 0
+    settings.SII_SANDBOX_POLLS_BEFORE_DONE = 1
+    from django.core.cache import cache
+
+    cache.clear()
+    return settings
+
+
+@pytest.fixture
+def in_process_tasks(sii):
+    """Tasks run in this process, as on a laptop without a broker (test_worker.py covers the
+    real worker)."""
+    from ops.celery import app
+
+    previous = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    sii.CELERY_TASK_ALWAYS_EAGER = True
+    sii.SII_AUTO_SEND = True
+    yield
+    app.conf.task_always_eager = previous
+
+
+def issue(company, clerk, *, tipo=33, amount=1000, partner=None):
+    from erp import services as erp_services
+
+    partner = partner or PartnerFactory(company=company)
+    draft = erp_services.sales_document_create(
+        company=company,
+        actor=clerk,
+        data={
+            "tipo_dte": tipo,
+            "fecha_emision": timezone.localdate(),
+            "partner": partner.pk,
+            "lines": [{"name": "Servicio", "quantity": Decimal(1), "unit_price": Decimal(amount)}],
+        },
+    )
+    return services.dte_issue(document=draft, actor=clerk)
+
+
+def run_outbox(rounds: int = 20) -> None:
+    """What the beat tick and the workers do, in this process, until nothing is due."""
+    for _ in range(rounds):
+        to_send, to_poll = sending.outbox_claim(timezone.now() + timedelta(seconds=1))
+        if not to_send and not to_poll:
+            return
+        for envelope_id in to_send:
+            sending.envelope_send(envelope_id, now=timezone.now() + timedelta(seconds=1))
+        for envelope_id in to_poll:
+            sending.envelope_refresh(envelope_id)
+
+
+def received(folio: int, tipo: int = 33) -> int:
+    from dte.sandbox.models import ReceivedDocument
+
+    return ReceivedDocument.objects.filter(tipo_dte=tipo, folio=folio).count()
+
+
+def test_issue_send_accepted_automatically(sii, in_process_tasks, issuer, clerk):
+    # on commit, the task uploads and follows the envelope
+    dte = issue(issuer, clerk)
+    dte.refresh_from_db()
+    assert dte.status == "accepted", list(dte.events.values_list("status", "message"))
+    codes = list(dte.events.values_list("status", "sii_code"))
+    assert codes[:3] == [("signed", ""), ("queued", ""), ("sent", "0")]
+    assert ("accepted", "EPR") in codes
+    # once accepted, the receiver got it by e-mail: XML in an envelope to its RUT, and the PDF
+    from django.core import mail
+
+    assert dte.events.filter(message__startswith="Enviado por correo").exists()
+    sent = mail.outbox[-1]
+    names = [a[0] for a in sent.attachments]
+    assert names == [
+        f"EnvioDTE--{issuer.rut}--33--{dte.folio}.xml",
+        f"DTE--{issuer.rut}--33--{dte.folio}.pdf",
+    ]
+    envelope_xml = sent.attachments[0][1]
+    assert f"<RutReceptor>{dte.rut_receptor}</RutReceptor>".encode() in envelope_xml
+    assert dte.envelope.track_id and len(dte.envelope.track_id) == 10
+    assert received(dte.folio) == 1
+
+
+def test_boleta_goes_through_the_rest_api(sii, issuer, clerk):
+    dte = issue(issuer, clerk, tipo=39)
+    run_outbox()
+    dte.refresh_from_db()
+    assert dte.status == "accepted", list(dte.events.values_list("status", "message"))
+    assert len(dte.envelope.track_id) == 15
+    assert received(dte.folio, 39) == 1
+
+
+def test_tampered_signature_ends_rejected_with_the_sii_reason(sii, issuer, clerk):
+    dte = issue(issuer, clerk)
+    envelope = dte.envelope
+    xml = bytes(envelope.xml).replace(b"<MntTotal>1190</MntTotal>", b"<MntTotal>1191</MntTotal>")
+    assert xml != bytes(envelope.xml)
+    Envelope.objects.filter(pk=envelope.pk).update(xml=xml)
+    run_outbox()
+    dte.refresh_from_db()
+    assert dte.status == "rejected"
+    last = dte.events.last()
+    assert last.sii_code in ("RFR", "EPR") and last.message
+    envelope.refresh_from_db()
+    assert envelope.sii_estado in ("RFR", "EPR")
+
+
+def test_sii_down_then_back_every_document_accepted_exactly_once(sii, issuer, clerk):
+    from django.core.management import call_command
+
+    call_command("sandbox_fault", "upload", "html503", count=3)
+    dtes = [issue(issuer, clerk, amount=1000 + n) for n in range(4)]
+    run_outbox(rounds=30)
+    for dte in dtes:
+        dte.refresh_from_db()
+        assert dte.status == "accepted", list(dte.events.values_list("status", "message"))
+        assert received(dte.folio) == 1
+    retried = [d for d in dtes if d.events.filter(message__contains="fallido").exists()]
+    assert retried, "the 503 answers should have made someone retry"
+
+
+def test_timeout_after_upload_is_not_uploaded_twice(sii, issuer, clerk):
+    from django.core.management import call_command
+
+    sii.SII_TIMEOUT = 0.5
+    sii.SII_SANDBOX_TIMEOUT_SLEEP = 1.0
+    call_command("sandbox_fault", "upload", "timeout", count=1)
+    dte = issue(issuer, clerk)
+    step = sending.envelope_send(dte.envelope_id)
+    assert step.status == "retry"
+    envelope = Envelope.objects.get(pk=dte.envelope_id)
+    assert envelope.status == "uploading"  # maybe delivered: ask the SII before uploading again
+    run_outbox()
+    dte.refresh_from_db()
+    assert dte.status == "accepted", list(dte.events.values_list("status", "message"))
+    assert received(dte.folio) == 1
+
+
+def test_crash_between_upload_and_saving_the_track_id(sii, issuer, clerk):
+    """A worker uploads, then dies before writing the track id: the envelope is found
+    UPLOADING; the next run asks the SII, which has the document, and does not upload again."""
+    from dte.keyring import load_certificate
+    from dte.sii import auth, config
+
+    dte = issue(issuer, clerk)
+    envelope = Envelope.objects.get(pk=dte.envelope_id)
+    claim = sending._claim_for_upload(envelope.pk, timezone.now())
+    assert not isinstance(claim, sending.Step)
+    certificate = load_certificate(envelope.certificate_id, envelope.certificate.fingerprint)
+    client = config.client()
+    token = auth.get_token(client, certificate, env="sandbox", boleta=False)
+    client.upload(
+        bytes(envelope.xml),
+        rut_sender=certificate.rut,
+        rut_company=issuer.rut,
+        filename="crash.xml",
+        token=token,
+    )  # ... and the worker crashes here
+    Envelope.objects.filter(pk=envelope.pk).update(
+        upload_started_at=timezone.now() - timedelta(minutes=10)
+    )
+    run_outbox()
+    dte.refresh_from_db()
+    assert dte.status == "accepted", list(dte.events.values_list("status", "message"))
+    assert received(dte.folio) == 1
+    assert dte.events.filter(message__contains="Recuperado").exists()
+
+
+def test_invalid_token_is_renewed(sii, issuer, clerk):
+    from django.core.management import call_command
+
+    call_command("sandbox_fault", "upload", "bad_token", count=1)
+    dte = issue(issuer, clerk)
+    run_outbox()
+    dte.refresh_from_db()
+    assert dte.status == "accepted"
+
+
+def test_chosen_rejection_then_correct_and_reissue(sii, issuer, clerk):
+    from django.core.management import call_command
+
+    call_command(
+        "sandbox_fault", "upload", "reject", code="RCT", glosa="Rechazado por Error en Caratula"
+    )
+    dte = issue(issuer, clerk)
+    run_outbox()
+    dte.refresh_from_db()
+    assert dte.status == "rejected"
+    assert dte.events.last().sii_code == "RCT"
+    assert "Caratula" in dte.events.last().message
+    draft = services.dte_reissue_draft(dte=dte, actor=clerk)
+    again = services.dte_issue(document=draft, actor=clerk)
+    assert again.folio == dte.folio + 1
+    run_outbox()
+    again.refresh_from_db()
+    assert again.status == "accepted"
+
+
+def test_sii_never_back_needs_attention_then_admin_retry(sii, issuer, clerk, admin_user):
+    from django.core.management import call_command
+
+    sii.SII_MAX_ATTEMPTS = 2
+    call_command("sandbox_fault", "upload", "html503", count=2)
+    dte = issue(issuer, clerk)
+    run_outbox()
+    dte.refresh_from_db()
+    assert dte.status == "needs_attention"
+    assert "503" in dte.events.last().message or "disponible" in dte.events.last().message
+    services.dte_retry(dte=dte, actor=admin_user)
+    run_outbox()
+    dte.refresh_from_db()
+    assert dte.status == "accepted"
+    assert received(dte.folio) == 1
+
+
+def test_ui_shows_state_and_history(sii, in_process_tasks, issuer, clerk, client):
+    dte = issue(issuer, clerk)
+    client.force_login(clerk)
+    html = client.get(f"/documentos/{dte.sales_document_id}/").content.decode()
+    assert "Aceptado por el SII" in html and "Historial ante el SII" in html
+    assert "EPR" in html and dte.envelope.track_id in html
+
+
+def test_api_shows_state_and_refresh(sii, issuer, clerk, api_for):
+    dte = issue(issuer, clerk)
+    api = api_for(clerk)
+    base = f"/api/v1/companies/{issuer.rut}/dtes/{dte.pk}/"
+    assert api.get(base).json()["status"] == "queued"
+    sending.envelope_send(dte.envelope_id)
+    body = api.post(f"{base}refresh/").json()
+    body = api.post(f"{base}refresh/").json()
+    assert body["status"] == "accepted" and body["track_id"]
+    assert {"status": "accepted", "sii_code": "EPR"}.items() <= next(
+        e for e in body["events"] if e["sii_code"] == "EPR"
+    ).items()
+    assert Dte.objects.get(pk=dte.pk).status == "accepted"

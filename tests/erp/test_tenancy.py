@@ -1,0 +1,225 @@
+"""A user of another company never sees or touches this company's data, through any door."""
+
+import pytest
+from django.urls import get_resolver
+from django.urls.resolvers import URLResolver
+
+from erp.models import AuditEvent, Partner, Product, SalesDocument
+from tests.factories import PartnerFactory, ProductFactory, SalesDocumentFactory
+
+pytestmark = pytest.mark.django_db
+
+RUT = "76086428-5"
+
+
+@pytest.fixture
+def victim_data(company):
+    partner = PartnerFactory(company=company, razon_social="Cliente Secreto S.A.")
+    product = ProductFactory(company=company, name="Producto Secreto")
+    document = SalesDocumentFactory(company=company, partner=partner, notes="nota secreta")
+    return {"partner": partner, "product": product, "document": document}
+
+
+def api_cases(d):
+    p, pr, doc = d["partner"].pk, d["product"].pk, d["document"].pk
+    base = f"/api/v1/companies/{RUT}"
+    line = [{"name": "X", "quantity": "1", "unit_price": "1"}]
+    return {
+        "company-detail": [("get", f"/api/v1/companies/{RUT}/", None)],
+        "partner-list": [
+            ("get", f"{base}/partners/", None),
+            ("post", f"{base}/partners/", {"rut": "96790240-3", "razon_social": "X"}),
+        ],
+        "partner-detail": [
+            ("get", f"{base}/partners/{p}/", None),
+            ("patch", f"{base}/partners/{p}/", {"razon_social": "Robado"}),
+            ("put", f"{base}/partners/{p}/", {"rut": "96790240-3", "razon_social": "Robado"}),
+            ("delete", f"{base}/partners/{p}/", None),
+        ],
+        "product-list": [
+            ("get", f"{base}/products/", None),
+            ("post", f"{base}/products/", {"code": "Z", "name": "Z", "unit_price": "1"}),
+        ],
+        "product-detail": [
+            ("get", f"{base}/products/{pr}/", None),
+            ("patch", f"{base}/products/{pr}/", {"name": "Robado"}),
+            ("delete", f"{base}/products/{pr}/", None),
+        ],
+        "sales-document-list": [
+            ("get", f"{base}/sales-documents/", None),
+            (
+                "post",
+                f"{base}/sales-documents/",
+                {"tipo_dte": 39, "fecha_emision": "2026-11-20", "lines": line},
+            ),
+        ],
+        "sales-document-detail": [
+            ("get", f"{base}/sales-documents/{doc}/", None),
+            ("patch", f"{base}/sales-documents/{doc}/", {"notes": "robado", "lines": line}),
+            ("delete", f"{base}/sales-documents/{doc}/", None),
+        ],
+        # dte (ids need not exist: the company is refused before any id is looked at)
+        "sales-document-issue-issue": [("post", f"{base}/sales-documents/{doc}/issue/", None)],
+        "dte-list": [("get", f"{base}/dtes/", None)],
+        "dte-detail": [("get", f"{base}/dtes/1/", None)],
+        "dte-xml": [("get", f"{base}/dtes/1/xml/", None)],
+        "dte-refresh": [("post", f"{base}/dtes/1/refresh/", None)],
+        "dte-pdf": [("get", f"{base}/dtes/1/pdf/", None)],
+        "dte-retry": [("post", f"{base}/dtes/1/retry/", None)],
+        "dte-reissue": [("post", f"{base}/dtes/1/reissue/", None)],
+        "envelope-xml": [("get", f"{base}/envelopes/1/xml/", None)],
+        "caf-list": [("get", f"{base}/cafs/", None), ("post", f"{base}/cafs/", {})],
+        "certificate-list": [
+            ("get", f"{base}/certificates/", None),
+            ("post", f"{base}/certificates/", {}),
+        ],
+        "dte-warning-list": [("get", f"{base}/dte-warnings/", None)],
+    }
+
+
+def web_cases(d):
+    p, pr, doc = d["partner"].pk, d["product"].pk, d["document"].pk
+    return {
+        "partner_edit": [("get", f"/clientes/{p}/", None), ("post", f"/clientes/{p}/", {})],
+        "product_edit": [("get", f"/productos/{pr}/", None), ("post", f"/productos/{pr}/", {})],
+        "document_detail": [("get", f"/documentos/{doc}/", None)],
+        "document_edit": [
+            ("get", f"/documentos/{doc}/editar/", None),
+            ("post", f"/documentos/{doc}/editar/", {}),
+        ],
+        "document_delete": [("post", f"/documentos/{doc}/eliminar/", {})],
+        "company_switch": [("post", "/empresa/cambiar/", {"company": d["document"].company_id})],
+        # dte pages: a foreign document or DTE id is not found under the user's own company
+        "issue": [("post", f"/documentos/{doc}/emitir/", {})],
+        "dte_xml": [("get", "/dte/1/xml/", None)],
+        "refresh": [("post", "/dte/1/actualizar/", {})],
+        "dte_pdf": [("get", "/dte/1/pdf/", None)],
+        "email": [("post", "/dte/1/correo/", {})],
+        "retry": [("post", "/dte/1/reintentar/", {})],
+        "reissue": [("post", "/dte/1/reemitir/", {})],
+        "envelope_xml": [("get", "/sobres/1/xml/", None)],
+    }
+
+
+# Pages that take no id: the outsider gets their own company's (empty) view, checked below.
+UNSCOPED_WEB = {
+    "dashboard",
+    "partner_list",
+    "partner_create",
+    "product_list",
+    "product_create",
+    "document_list",
+    "document_create",
+    "document_preview",
+    "api_token",  # the user's own token, no company data
+    "signing_material",  # the current company's CAFs and certificates (checked below)
+    "public",  # the QR's page: by unguessable token, no login (tests/dte/test_printing.py)
+}
+UNSCOPED_API = {"company-list", "api-root"}
+
+
+def _names(namespace_pattern: str) -> set[str]:
+    names = set()
+
+    def walk(patterns, inside):
+        for p in patterns:
+            if isinstance(p, URLResolver):
+                walk(p.url_patterns, inside or namespace_pattern in str(p.pattern))
+            elif inside and p.name:
+                names.add(p.name)
+
+    walk(get_resolver().url_patterns, False)
+    return names
+
+
+def test_every_endpoint_has_a_tenancy_case(victim_data):
+    assert _names("api/v1/") - UNSCOPED_API == set(api_cases(victim_data))
+    web = {p.name for m in ("erp.urls", "dte.urls") for p in get_resolver(m).url_patterns}
+    assert web - UNSCOPED_WEB == set(web_cases(victim_data))
+
+
+def _unchanged(d):
+    partner = Partner.objects.get(pk=d["partner"].pk)
+    assert partner.razon_social == "Cliente Secreto S.A."
+    assert Product.objects.get(pk=d["product"].pk).name == "Producto Secreto"
+    document = SalesDocument.objects.get(pk=d["document"].pk)
+    assert document.notes == "nota secreta" and document.lines.count() == 1
+    assert not AuditEvent.objects.filter(company=d["document"].company).exists()
+
+
+def test_api_foreign_company_is_404_everywhere(api_for, outsider, victim_data):
+    client = api_for(outsider)
+    for name, calls in api_cases(victim_data).items():
+        for method, url, body in calls:
+            response = getattr(client, method)(url, body, format="json")
+            assert response.status_code == 404, (name, method, url, response.status_code)
+            assert response.json()["code"] == "not_found"
+    _unchanged(victim_data)
+
+
+def test_api_foreign_ids_under_own_company_are_404(api_for, outsider, other_company, victim_data):
+    client = api_for(outsider)
+    base = f"/api/v1/companies/{other_company.rut}"
+    for kind, obj in (
+        ("partners", victim_data["partner"]),
+        ("products", victim_data["product"]),
+        ("sales-documents", victim_data["document"]),
+    ):
+        assert client.get(f"{base}/{kind}/{obj.pk}/").status_code == 404
+        assert client.delete(f"{base}/{kind}/{obj.pk}/").status_code == 404
+        listing = client.get(f"{base}/{kind}/").json()
+        assert listing["count"] == 0
+    _unchanged(victim_data)
+
+
+def test_web_foreign_objects_are_404(client, outsider, victim_data):
+    client.force_login(outsider)
+    for name, calls in web_cases(victim_data).items():
+        for method, url, body in calls:
+            response = getattr(client, method)(url, body or {})
+            assert response.status_code == 404, (name, method, url, response.status_code)
+    pages = (
+        "/",
+        "/clientes/",
+        "/productos/",
+        "/documentos/",
+        "/clientes/?q=Secreto",
+        "/folios-y-certificados/",
+    )
+    for url in pages:
+        page = client.get(url)
+        assert page.status_code == 200
+        assert b"Cliente Secreto" not in page.content
+        assert b"Producto Secreto" not in page.content and b"secreta" not in page.content
+    _unchanged(victim_data)
+
+
+def test_session_cannot_select_a_foreign_company(client, outsider, victim_data, company):
+    client.force_login(outsider)
+    session = client.session
+    session["company_id"] = company.pk
+    session.save()
+    page = client.get("/clientes/")
+    assert b"Secreto" not in page.content
+
+
+def test_admin_hides_and_refuses_foreign_rows(client, outsider, victim_data, company):
+    client.force_login(outsider)
+    for model, obj in (
+        ("partner", victim_data["partner"]),
+        ("product", victim_data["product"]),
+        ("salesdocument", victim_data["document"]),
+        ("company", company),
+    ):
+        listing = client.get(f"/admin/erp/{model}/")
+        assert listing.status_code == 200
+        assert b"Secreto" not in listing.content and company.rut.encode() not in listing.content
+        change = client.get(f"/admin/erp/{model}/{obj.pk}/change/")
+        assert change.status_code in (302, 403, 404)  # admin redirects to its index for a miss
+        post = client.post(f"/admin/erp/{model}/{obj.pk}/change/", {"razon_social": "Robado"})
+        assert post.status_code in (302, 403, 404)
+        delete = client.post(f"/admin/erp/{model}/{obj.pk}/delete/", {"post": "yes"})
+        assert delete.status_code in (302, 403, 404)
+    memberships = client.get("/admin/erp/membership/")
+    assert company.rut.encode() not in memberships.content
+    _unchanged(victim_data)
