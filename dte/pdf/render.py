@@ -8,8 +8,6 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
-import pdf417gen
-import qrcode
 from reportlab import rl_config
 from reportlab.lib import colors
 from reportlab.lib.enums import TA_CENTER, TA_RIGHT
@@ -28,13 +26,14 @@ from reportlab.platypus import (
     TableStyle,
 )
 
+from dte.pdf.barcodes import pdf417_bitmap, qr_bitmap
 from dte.pdf.data import PrintData
 from erp.doctypes import TipoDte
 from erp.money import format_clp, format_decimal
 from erp.rut import format_rut
 
 # Images go into the PDF Flate-compressed as binary: ASCII85 text encoding (reportlab's
-# default, done in pure Python) triples the time of a page with two barcodes.
+# default, done in pure Python) is slower than drawing the rest of the page.
 rl_config.useA85 = 0
 
 RED = colors.HexColor("#c8102e")
@@ -90,25 +89,29 @@ def _rut(value: str) -> str:
         return value
 
 
-def pdf417_image(ted: bytes) -> "PILImage":  # noqa: F821 - PIL type
-    codes = pdf417gen.encode(ted, columns=13, security_level=5, encoding="latin-1")
-    # 1-bit: the barcode is black and white, and a 1-bit image is 24 times smaller than RGB.
-    return pdf417gen.render_image(codes, scale=3, ratio=3, padding=4).convert("1")
+class Bitmap(Flowable):
+    """A barcode bitmap (one pixel per module) drawn at its printed size, not interpolated."""
+
+    def __init__(self, image, width: float, height: float):
+        super().__init__()
+        self.reader = ImageReader(image)
+        self.width = width
+        self.height = height
+
+    def wrap(self, available_width, available_height):
+        return self.width, self.height
+
+    def draw(self):
+        self.canv.drawImage(self.reader, 0, 0, self.width, self.height)
 
 
-def qr_image(url: str):
-    qr = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, box_size=4, border=2)
-    qr.add_data(url)
-    qr.make(fit=True)
-    return qr.make_image(fill_color="black", back_color="white").get_image()
+def pdf417_flowable(ted: bytes, width: float) -> Bitmap:
+    image, ratio = pdf417_bitmap(ted)
+    return Bitmap(image, width, width * ratio)
 
 
-def _image(pil, width: float) -> Image:
-    buffer = io.BytesIO()
-    pil.save(buffer, format="PNG")
-    buffer.seek(0)
-    w, h = pil.size
-    return Image(buffer, width=width, height=width * h / w)
+def qr_flowable(url: str, width: float) -> Bitmap:
+    return Bitmap(qr_bitmap(url), width, width)
 
 
 def _stamp(data: PrintData, options: RenderOptions, width: float) -> list[Flowable]:
@@ -116,7 +119,7 @@ def _stamp(data: PrintData, options: RenderOptions, width: float) -> list[Flowab
     year = options.resolution_date.year if options.resolution_date else ""
     center = {"align": TA_CENTER}
     parts = [
-        _image(pdf417_image(data.ted), width),
+        pdf417_flowable(data.ted, width),
         _p("Timbre Electrónico SII", 7, bold=True, **center),
         _p(f"Res. N° {options.resolution_number} de {year}", 7, **center),
         _p("Verifique documento: www.sii.cl", 7, **center),
@@ -353,7 +356,7 @@ def _letter(data: PrintData, options: RenderOptions) -> bytes:
         qr = Table(
             [
                 [
-                    _image(qr_image(options.verify_url), 22 * mm),
+                    qr_flowable(options.verify_url, 22 * mm),
                     _p("Verifique este documento en línea escaneando el código.", 7),
                 ]
             ],
@@ -446,7 +449,7 @@ def _thermal(data: PrintData, options: RenderOptions) -> bytes:
     if options.verify_url:
         story += [
             Spacer(1, 2 * mm),
-            _image(qr_image(options.verify_url), 26 * mm),
+            qr_flowable(options.verify_url, 26 * mm),
             _p("Verifique en línea", 6, **center),
         ]
     if options.cedible and data.tipo in CEDIBLE_TYPES:
