@@ -118,6 +118,10 @@ class CertificateSerializer(serializers.ModelSerializer):
         return upload.read()
 
 
+class EmailQueuedSerializer(serializers.Serializer):
+    to = serializers.EmailField(read_only=True)
+
+
 _ALL = (
     "list",
     "retrieve",
@@ -129,6 +133,7 @@ _ALL = (
     "refresh",
     "retry",
     "reissue",
+    "email",
 )
 _company_param = {a: extend_schema(parameters=[COMPANY_PARAM]) for a in _ALL}
 
@@ -194,6 +199,16 @@ class DteViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, CompanyScoped
         response = HttpResponse(pdf, content_type="application/pdf")
         response["Content-Disposition"] = f'attachment; filename="{dte.filename[:-4]}.pdf"'
         return response
+
+    @extend_schema(request=None, responses={202: EmailQueuedSerializer})
+    @action(detail=True, methods=["post"])
+    def email(self, request, company_rut=None, pk=None):
+        """E-mail the XML (in an envelope for the receiver) and the PDF to the receiver's
+        exchange address, in the background; the document's history records the delivery."""
+        from dte import printing
+
+        address = printing.dte_email_queue(self.get_object())
+        return Response({"to": address}, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(request=None, responses=DteSerializer)
     @action(detail=True, methods=["post"])

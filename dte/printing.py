@@ -83,6 +83,22 @@ def after_issue(dte: Dte) -> None:
         transaction.on_commit(lambda: tasks.dte_render_pdf.delay(dte.pk))
 
 
+def dte_email_queue(dte: Dte) -> str:
+    """Staff or an integrator asks for the e-mail: check there is an address, then queue it."""
+    partner = dte.sales_document.partner if dte.sales_document else None
+    address = partner.email_dte if partner else ""
+    if not address:
+        raise DomainError(
+            "invalid_input",
+            "El receptor no tiene correo de intercambio: agréguelo en su ficha.",
+            {"email_dte": "El receptor no tiene correo de intercambio."},
+        )
+    from dte import tasks
+
+    transaction.on_commit(lambda: tasks.dte_email.delay(dte.pk))
+    return address
+
+
 class EmailSkipped(Exception):
     """Nothing to send: the receiver has no exchange address."""
 
@@ -126,3 +142,8 @@ def dte_email(dte_id: int) -> str:
         dte=dte, status=dte.status, message=f"Enviado por correo a {address} (XML y PDF)."
     )
     return address
+
+
+def email_not_sent(dte_id: int, reason: str) -> None:
+    dte = Dte.objects.get(pk=dte_id)
+    DteEvent.objects.create(dte=dte, status=dte.status, message=f"Correo no enviado: {reason}")

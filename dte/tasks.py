@@ -6,6 +6,7 @@ due. So a lost task, a crashed worker or a broker restart loses nothing: the row
 """
 
 from celery import shared_task
+from celery.utils.time import get_exponential_backoff_interval
 from django.conf import settings
 
 from dte import sending
@@ -46,19 +47,22 @@ def dte_render_pdf(dte_id: int) -> None:
     printing.dte_store_pdf(dte_id)
 
 
-@shared_task(
-    name="dte.dte_email",
-    acks_late=True,
-    ignore_result=True,
-    autoretry_for=(OSError,),  # SMTP trouble (smtplib errors are OSErrors)
-    retry_backoff=True,
-    retry_jitter=True,
-    max_retries=6,
-)
-def dte_email(dte_id: int) -> str:
+@shared_task(name="dte.dte_email", bind=True, acks_late=True, ignore_result=True, max_retries=6)
+def dte_email(self, dte_id: int) -> str:
+    """SMTP trouble (smtplib's errors are OSErrors) is retried with backoff; when the retries
+    run out, or there is no address to send to, the document's history says so."""
     from dte import printing
 
     try:
         return printing.dte_email(dte_id)
     except printing.EmailSkipped as exc:
+        printing.email_not_sent(dte_id, str(exc))
         return str(exc)
+    except OSError as exc:
+        if self.request.retries >= self.max_retries:
+            printing.email_not_sent(dte_id, f"error del servidor de correo ({exc})")
+            raise
+        countdown = get_exponential_backoff_interval(
+            factor=10, retries=self.request.retries, maximum=900, full_jitter=True
+        )
+        raise self.retry(exc=exc, countdown=countdown) from exc

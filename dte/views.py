@@ -104,11 +104,13 @@ def dte_pdf(request, membership: Membership, pk: int):
 @require_POST
 @company_view(Perm.ISSUE_DOCUMENTS)
 def email(request, membership: Membership, pk: int):
-    from dte import tasks
-
     dte = selectors.dte_get(company=membership.company, pk=pk)
-    tasks.dte_email.delay(dte.pk)
-    messages.info(request, "Envío por correo al receptor en curso.")
+    try:
+        address = printing.dte_email_queue(dte)
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.info(request, f"Envío por correo a {address} en curso.")
     return redirect("erp:document_detail", pk=dte.sales_document_id)
 
 

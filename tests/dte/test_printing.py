@@ -11,9 +11,11 @@ from pathlib import Path
 
 import pytest
 import zxingcpp
+from celery.exceptions import Retry
 from django.core import mail
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.urls import reverse
 from PIL import Image
 from pypdf import PdfReader
 
@@ -196,3 +198,69 @@ def test_email_to_the_receiver(issuer):
     nobody = issue(issuer, partner=PartnerFactory(company=issuer, email_dte=""))
     with pytest.raises(printing.EmailSkipped):
         printing.dte_email(nobody.pk)
+    assert not nobody.events.filter(message__icontains="correo").exists()
+
+
+def test_email_attachment_is_an_envelope_for_the_receiver(issuer):
+    from lxml import etree
+
+    dte = issue(issuer)
+    printing.dte_email(dte.pk)
+    xml = mail.outbox[-1].attachments[0][1]
+    root = etree.fromstring(xml.encode("iso-8859-1") if isinstance(xml, str) else xml)
+    ns = {"s": "http://www.sii.cl/SiiDte"}
+    assert root.findtext(".//s:Caratula/s:RutReceptor", namespaces=ns) == "96790240-3"
+    assert root.findtext(".//s:Documento/s:Encabezado/s:IdDoc/s:Folio", namespaces=ns) == str(
+        dte.folio
+    )
+
+
+def test_email_task_records_what_was_not_sent(issuer, monkeypatch):
+    from dte import tasks
+
+    nobody = issue(issuer, partner=PartnerFactory(company=issuer, email_dte=""))
+    tasks.dte_email.apply(args=[nobody.pk])
+    assert nobody.events.filter(message__contains="no tiene correo").exists()
+
+    dte = issue(issuer)
+    calls = []
+
+    def smtp_down(dte_id):
+        calls.append(dte_id)
+        raise ConnectionRefusedError("connection refused")
+
+    monkeypatch.setattr(printing, "dte_email", smtp_down)
+    with pytest.raises(Retry):  # SMTP down: try again later
+        tasks.dte_email.apply(args=[dte.pk])
+    assert not dte.events.filter(message__contains="no enviado").exists()
+    with pytest.raises(ConnectionRefusedError):  # the last try: give up and say so
+        tasks.dte_email.apply(args=[dte.pk], retries=tasks.dte_email.max_retries)
+    assert len(calls) == 2
+    assert dte.events.filter(message__contains="error del servidor de correo").count() == 1
+
+
+def test_email_button_queues_the_delivery(
+    issuer, clerk, client, django_capture_on_commit_callbacks
+):
+    dte = issue(issuer)
+    client.force_login(clerk)
+    page = client.get(reverse("erp:document_detail", args=[dte.sales_document_id]))
+    assert b"Enviar por correo" in page.content
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(reverse("dte:email", args=[dte.pk]), follow=True)
+    assert "Envío por correo a dte@losandes.example en curso" in response.content.decode()
+    assert mail.outbox[-1].to == ["dte@losandes.example"]
+
+
+def test_email_api_queues_or_says_why_not(
+    issuer, clerk, api_for, django_capture_on_commit_callbacks
+):
+    dte = issue(issuer)
+    url = f"/api/v1/companies/{issuer.rut}/dtes/{dte.pk}/email/"
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api_for(clerk).post(url)
+    assert response.status_code == 202 and response.json() == {"to": "dte@losandes.example"}
+    assert mail.outbox[-1].attachments[1][2] == "application/pdf"
+    nobody = issue(issuer, partner=PartnerFactory(company=issuer, email_dte=""))
+    refused = api_for(clerk).post(f"/api/v1/companies/{issuer.rut}/dtes/{nobody.pk}/email/")
+    assert refused.status_code == 400 and "email_dte" in refused.json()["fields"]

@@ -67,6 +67,7 @@ def api_cases(d):
         "dte-pdf": [("get", f"{base}/dtes/1/pdf/", None)],
         "dte-retry": [("post", f"{base}/dtes/1/retry/", None)],
         "dte-reissue": [("post", f"{base}/dtes/1/reissue/", None)],
+        "dte-email": [("post", f"{base}/dtes/1/email/", None)],
         "envelope-xml": [("get", f"{base}/envelopes/1/xml/", None)],
         "caf-list": [("get", f"{base}/cafs/", None), ("post", f"{base}/cafs/", {})],
         "certificate-list": [
