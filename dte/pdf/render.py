@@ -37,6 +37,7 @@ from erp.rut import format_rut
 rl_config.useA85 = 0
 
 RED = colors.HexColor("#c8102e")
+FRAME_PADDING = 6  # points: reportlab's frames keep this much inside the page margins
 GREY = colors.HexColor("#555555")
 CEDIBLE_TYPES = frozenset({33, 34, 52})
 LEY_19983 = (
@@ -95,6 +96,7 @@ class Bitmap(Flowable):
     def __init__(self, image, width: float, height: float):
         super().__init__()
         self.reader = ImageReader(image)
+        self.hAlign = "CENTER"
         self.width = width
         self.height = height
 
@@ -328,7 +330,7 @@ def _letter(data: PrintData, options: RenderOptions) -> bytes:
         title=f"{_title(data)} N° {data.folio}",
         author=data.emisor.razon_social,
     )
-    width = doc.width
+    width = doc.width - 2 * FRAME_PADDING
     header = Table(
         [[_emisor_block(data, options, width * 0.58), _red_box(data, options, width * 0.38)]],
         colWidths=[width * 0.6, width * 0.4],
@@ -394,7 +396,7 @@ THERMAL_WIDTH = 80 * mm
 
 def _thermal(data: PrintData, options: RenderOptions) -> bytes:
     margin = 4 * mm
-    width = THERMAL_WIDTH - 2 * margin
+    width = THERMAL_WIDTH - 2 * margin - 2 * FRAME_PADDING
     center = {"align": TA_CENTER}
     story: list[Flowable] = [
         _p(data.emisor.razon_social, 10, bold=True, **center),

@@ -48,15 +48,19 @@ def page(tmp_path):
     os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
 
 
+def login(page, live_server, user) -> None:
+    page.goto(f"{live_server.url}/login/")
+    page.fill("input[name=username]", user.username)
+    page.fill("input[name=password]", "clave-secreta-1")
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{live_server.url}/")
+
+
 def test_login_partner_and_factura_with_two_lines(page, live_server, clerk, issuer):
     company = issuer
     from erp.models import Partner, SalesDocument
 
-    page.goto(f"{live_server.url}/login/")
-    page.fill("input[name=username]", clerk.username)
-    page.fill("input[name=password]", "clave-secreta-1")
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{live_server.url}/")
+    login(page, live_server, clerk)
 
     page.goto(f"{live_server.url}/clientes/nuevo/")
     page.fill("input[name=rut]", "96.790.240-3")
@@ -104,3 +108,49 @@ def test_login_partner_and_factura_with_two_lines(page, live_server, clerk, issu
     assert download.value.suggested_filename == "DTE--76086428-5--33--1.xml"
     document.refresh_from_db()
     assert document.state == "issued" and document.folio == 1
+
+
+@pytest.mark.poppler
+def test_factura_and_boleta_pdfs_scan_and_their_qr_opens_the_document(
+    page, live_server, clerk, issuer, settings
+):
+    """Issue a boleta and a factura in the UI, open each PDF from its page, scan the stamp and
+    the QR as a phone would, and follow the QR to the public page."""
+    from dte.models import Dte
+    from tests.factories import PartnerFactory
+    from tests.pdfscan import scan, ted_of
+
+    settings.PUBLIC_BASE_URL = live_server.url
+    partner = PartnerFactory(company=issuer, rut="96790240-3", razon_social="Los Andes S.A.")
+    login(page, live_server, clerk)
+    for tipo, name, price in ((39, "Café grano 1 kg", "11900"), (33, "Asesoría", "450000")):
+        page.goto(f"{live_server.url}/documentos/nuevo/")
+        page.select_option("select[name=tipo_dte]", str(tipo))
+        if tipo == 33:
+            page.select_option("select[name=partner]", str(partner.pk))
+        page.fill("input[name=lines-0-name]", name)
+        page.fill("input[name=lines-0-quantity]", "2")
+        page.fill("input[name=lines-0-unit_price]", price)
+        page.click("button.primary[type=submit]")
+        page.wait_for_url(f"{live_server.url}/documentos/*/")
+        page.click("#issue-button")
+        page.wait_for_selector("text=Documento emitido con folio")
+        dte = Dte.objects.get(company=issuer, tipo_dte=tipo)
+
+        # "Ver PDF", fetched with the browser's session (headless Chromium has no PDF viewer).
+        href = page.get_attribute("#pdf-link", "href")
+        response = page.context.request.get(f"{live_server.url}{href}")
+        assert response.status == 200 and response.headers["content-type"] == "application/pdf"
+        codes = scan(response.body(), dpi=300)
+        assert codes["pdf417"] == [ted_of(dte)]
+        assert codes["qr"] == [f"{live_server.url}/v/{dte.public_token}/"]
+
+        # The QR's page: no login needed (a fresh browser context), the document and its state.
+        visitor = page.context.browser.new_context(locale="es-CL")
+        public = visitor.new_page()
+        public.goto(codes["qr"][0])
+        assert f"N° {dte.folio}" in public.inner_text("h1")
+        assert public.inner_text("#sii-status") == dte.get_status_display()
+        pdf = public.request.get(f"{codes['qr'][0]}?descargar=pdf")
+        assert pdf.status == 200 and pdf.body().startswith(b"%PDF")
+        visitor.close()

@@ -2,26 +2,21 @@
 the PDF417 and the QR with a real barcode reader, read the text."""
 
 import io
-import re
-import subprocess
-import tempfile
 from datetime import date
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
-import zxingcpp
 from celery.exceptions import Retry
 from django.core import mail
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.urls import reverse
-from PIL import Image
 from pypdf import PdfReader
 
 from dte import printing, services
 from erp import services as erp_services
 from tests.factories import PartnerFactory
+from tests.pdfscan import scan, ted_of
 
 pytestmark = [pytest.mark.django_db, pytest.mark.poppler]
 
@@ -57,32 +52,6 @@ def issue(company, *, tipo=33, lines=None, partner=None):
         },
     )
     return services.dte_issue(document=draft, actor=None)
-
-
-def ted_of(dte) -> bytes:
-    """The TED exactly as it stands in the document's XML."""
-    text = bytes(dte.xml)
-    return re.search(rb'<TED version="1.0">.*?</TED>', text, re.S).group(0)
-
-
-def scan(pdf: bytes, page: int = 1, dpi: int = 200) -> dict[str, list]:
-    """Rasterise one page with pdftoppm, then read its barcodes with zxing-cpp."""
-    with tempfile.TemporaryDirectory() as tmp:
-        source = Path(tmp) / "doc.pdf"
-        source.write_bytes(pdf)
-        command = ["pdftoppm", "-r", str(dpi), "-png", "-f", str(page), "-l", str(page)]
-        subprocess.run([*command, "-singlefile", str(source), str(Path(tmp) / "page")], check=True)
-        image = Image.open(Path(tmp) / "page.png")
-        image.load()
-    return {
-        "pdf417": [
-            bytes(b.bytes)
-            for b in zxingcpp.read_barcodes(image, formats=zxingcpp.BarcodeFormat.PDF417)
-        ],
-        "qr": [
-            b.text for b in zxingcpp.read_barcodes(image, formats=zxingcpp.BarcodeFormat.QRCode)
-        ],
-    }
 
 
 def text_of(pdf: bytes) -> str:
