@@ -142,3 +142,16 @@ def _test_settings(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     # Issuing does not reach out to an SII unless a test asks for it (tests/dte/sii/).
     settings.SII_AUTO_SEND = False
+
+
+@pytest.fixture
+def eager_tasks(settings):
+    """Celery tasks run in this process, as on a laptop without a broker, even when the suite has
+    a broker configured (CI); tests/dte/sii/test_worker.py covers the real worker."""
+    from ops.celery import app
+
+    previous = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    yield
+    app.conf.task_always_eager = previous

@@ -209,7 +209,7 @@ def test_email_task_records_what_was_not_sent(issuer, monkeypatch):
 
 
 def test_email_button_queues_the_delivery(
-    issuer, clerk, client, django_capture_on_commit_callbacks
+    issuer, clerk, client, django_capture_on_commit_callbacks, eager_tasks
 ):
     dte = issue(issuer)
     client.force_login(clerk)
@@ -222,7 +222,7 @@ def test_email_button_queues_the_delivery(
 
 
 def test_email_api_queues_or_says_why_not(
-    issuer, clerk, api_for, django_capture_on_commit_callbacks
+    issuer, clerk, api_for, django_capture_on_commit_callbacks, eager_tasks
 ):
     dte = issue(issuer)
     url = f"/api/v1/companies/{issuer.rut}/dtes/{dte.pk}/email/"

@@ -33,17 +33,8 @@ def sii(live_server, settings):
 
 
 @pytest.fixture
-def in_process_tasks(sii):
-    """Tasks run in this process, as on a laptop without a broker (test_worker.py covers the
-    real worker)."""
-    from ops.celery import app
-
-    previous = app.conf.task_always_eager
-    app.conf.task_always_eager = True
-    sii.CELERY_TASK_ALWAYS_EAGER = True
+def in_process_tasks(sii, eager_tasks):
     sii.SII_AUTO_SEND = True
-    yield
-    app.conf.task_always_eager = previous
 
 
 def issue(company, clerk, *, tipo=33, amount=1000, partner=None):
