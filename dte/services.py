@@ -29,7 +29,7 @@ from dte.models import Caf, Certificate, Dte, DteEvent, Envelope, SandboxAuthori
 from erp.doctypes import TipoDte
 from erp.errors import DOCUMENT_NOT_DRAFT, DomainError
 from erp.models import AuditEvent, Company, DocumentState, SalesDocument, SiiEnvironment
-from erp.services import audit_record, user_or_none
+from erp.services import audit_record, period_guard, user_or_none
 
 IDK_BY_ENVIRONMENT = {SiiEnvironment.CERTIFICATION: 100, SiiEnvironment.PRODUCTION: 300}
 
@@ -298,6 +298,7 @@ def dte_issue(
     if doc.state != DocumentState.DRAFT:
         raise DomainError(DOCUMENT_NOT_DRAFT, "El documento ya fue emitido.")
     company = doc.company
+    period_guard(company, doc.fecha_emision)
     certificate_row = certificate or _certificate_for(company, actor, now)
     signer = load_certificate(certificate_row.pk, certificate_row.fingerprint)
     _resolucion(company)

@@ -15,6 +15,7 @@ from erp.models import (
     Membership,
     Partner,
     Product,
+    PurchaseDocument,
     SalesDocument,
     SalesDocumentLine,
     SalesDocumentReference,
@@ -354,3 +355,36 @@ class AuditEventAdmin(ReadOnlyTenantAdmin):
     list_filter = ("action", "entity", ("company", admin.RelatedOnlyFieldListFilter))
     search_fields = ("entity_repr", "actor__username")
     date_hierarchy = "at"
+
+
+@admin.register(PurchaseDocument)
+class PurchaseDocumentAdmin(ServiceBackedAdmin):
+    perm = Perm.EDIT_DOCUMENTS
+    service_fields = services.PURCHASE_FIELDS
+    list_display = ("tipo_doc", "folio", "rut_emisor", "company", "fecha", "periodo", "estado")
+    list_filter = (
+        "estado",
+        "tipo_doc",
+        "is_fixed_asset",
+        ("company", admin.RelatedOnlyFieldListFilter),
+    )
+    search_fields = ("folio", "rut_emisor", "partner__razon_social")
+    readonly_fields = (
+        "rut_emisor",
+        "source",
+        "created_at",
+        "created_by",
+        "updated_at",
+        "updated_by",
+    )
+
+    def service_save(self, request, obj, change, data):
+        if change:
+            current = PurchaseDocument.objects.get(pk=obj.pk)
+            return services.purchase_document_update(
+                document=current, actor=request.user, data=data
+            )
+        return services.purchase_document_create(company=obj.company, actor=request.user, data=data)
+
+    def service_delete(self, request, obj):
+        services.purchase_document_delete(document=obj, actor=request.user)

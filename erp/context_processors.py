@@ -13,4 +13,10 @@ def current_company(request):
         "can_edit": bool(
             membership and tenancy.role_allows(membership.role, tenancy.Perm.EDIT_DOCUMENTS)
         ),
+        "can_prepare_tax": bool(
+            membership and tenancy.role_allows(membership.role, tenancy.Perm.PREPARE_TAX)
+        ),
+        "can_file_tax": bool(
+            membership and tenancy.role_allows(membership.role, tenancy.Perm.FILE_TAX)
+        ),
     }

@@ -84,3 +84,28 @@ class FormaPago(IntEnum):
     CONTADO = 1
     CREDITO = 2
     SIN_COSTO = 3
+
+
+# Documents received from suppliers (and customs), as the SII's purchase register names them.
+PURCHASE_TYPES: dict[int, str] = {
+    30: "Factura",
+    32: "Factura no afecta o exenta",
+    33: "Factura electrónica",
+    34: "Factura no afecta o exenta electrónica",
+    45: "Factura de compra",
+    46: "Factura de compra electrónica",
+    55: "Nota de débito",
+    56: "Nota de débito electrónica",
+    60: "Nota de crédito",
+    61: "Nota de crédito electrónica",
+    914: "Declaración de ingreso (DIN)",
+}
+
+# Why VAT paid on a purchase is not recoverable ("Código IVA no recuperable" of the RCV).
+IVA_NO_RECUPERABLE_CODES: dict[str, str] = {
+    "1": "Compras destinadas a operaciones no gravadas o exentas",
+    "2": "Facturas de proveedores registrados fuera de plazo",
+    "3": "Gastos rechazados",
+    "4": "Entregas gratuitas (premios, bonificaciones, etc.)",
+    "9": "Otros",
+}

@@ -2,9 +2,9 @@
 
 from django import forms
 
-from erp.doctypes import TipoDte
+from erp.doctypes import PURCHASE_TYPES, TipoDte
 from erp.errors import DomainError
-from erp.models import Partner, Product, SalesDocument
+from erp.models import Partner, Product, PurchaseDocument, PurchaseState, SalesDocument
 from erp.rut import InvalidRut, normalize_rut
 from erp.services import PARTNER_FIELDS, PRODUCT_FIELDS
 
@@ -160,3 +160,87 @@ def apply_domain_error(error: DomainError, form: forms.BaseForm, **formsets) -> 
                 target.add_error(None, message)
     if not error.fields:
         form.add_error(None, error.message)
+
+
+PERIOD_FORMATS = ["%m-%Y", "%Y-%m", "%m/%Y"]
+
+
+class PeriodField(forms.DateField):
+    """A month, typed "mm-aaaa" (or "aaaa-mm"); the value is its first day."""
+
+    widget = forms.TextInput(attrs={"placeholder": "mm-aaaa", "inputmode": "numeric", "size": 7})
+
+    def __init__(self, **kwargs):
+        super().__init__(input_formats=PERIOD_FORMATS, **kwargs)
+
+    def prepare_value(self, value):
+        if hasattr(value, "strftime"):
+            return value.strftime("%m-%Y")
+        return value
+
+
+class PurchaseForm(forms.ModelForm):
+    periodo = PeriodField(
+        label="Período tributario",
+        required=False,
+        help_text="Mes en que se declara (vacío: el mes del documento).",
+    )
+
+    class Meta:
+        model = PurchaseDocument
+        fields = (
+            "tipo_doc",
+            "folio",
+            "partner",
+            "fecha",
+            "periodo",
+            "estado",
+            "monto_exento",
+            "monto_neto",
+            "iva_recuperable",
+            "iva_no_recuperable",
+            "codigo_iva_no_rec",
+            "iva_uso_comun",
+            "is_fixed_asset",
+            "otros_impuestos",
+            "monto_total",
+            "notes",
+        )
+        widgets = {"fecha": DATE_WIDGET, "notes": forms.Textarea(attrs={"rows": 2})}
+
+    def __init__(self, *args, company, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["partner"].queryset = Partner.objects.filter(company=company).order_by(
+            "razon_social"
+        )
+        self.fields["fecha"].input_formats = DATE_FORMATS
+        for name in (
+            "monto_exento",
+            "monto_neto",
+            "iva_recuperable",
+            "iva_no_recuperable",
+            "iva_uso_comun",
+            "otros_impuestos",
+            "monto_total",
+        ):
+            self.fields[name].required = False
+        self.fields["monto_total"].help_text = "Vacío: se calcula."
+
+    def _post_clean(self):
+        # The service checks the whole document; skip ModelForm's model validation here.
+        pass
+
+
+class PurchaseFilterForm(forms.Form):
+    tipo_doc = forms.TypedChoiceField(
+        label="Tipo",
+        required=False,
+        coerce=int,
+        empty_value=None,
+        choices=[("", "Todos"), *((k, f"{k} · {v}") for k, v in PURCHASE_TYPES.items())],
+    )
+    estado = forms.ChoiceField(
+        label="Estado", required=False, choices=[("", "Todos"), *PurchaseState.choices]
+    )
+    periodo = PeriodField(label="Período", required=False)
+    q = forms.CharField(label="Buscar", required=False)

@@ -2,7 +2,7 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
-from erp.doctypes import CodRef, FormaPago, TipoDte
+from erp.doctypes import IVA_NO_RECUPERABLE_CODES, PURCHASE_TYPES, CodRef, FormaPago, TipoDte
 from erp.rut import InvalidRut, normalize_rut
 
 
@@ -365,3 +365,99 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_action_display()} {self.entity} {self.entity_repr}"
+
+
+class PurchaseState(models.TextChoices):
+    """Where a received document stands in the SII's purchase register (RCV)."""
+
+    REGISTRO = "registro", "Registro"
+    PENDIENTE = "pendiente", "Pendiente"
+    NO_INCLUIR = "no_incluir", "No incluir"
+    RECLAMADO = "reclamado", "Reclamado"
+
+
+class PurchaseSource(models.TextChoices):
+    MANUAL = "manual", "Ingresado"
+    RCV = "rcv", "Importado del RCV"
+
+
+class PurchaseDocument(Audited):
+    """A document received from a supplier (or a customs DIN): the purchase book. Only those in
+    "registro" give VAT credit in the F29."""
+
+    company = models.ForeignKey(
+        Company, on_delete=models.PROTECT, related_name="purchase_documents"
+    )
+    tipo_doc = models.PositiveSmallIntegerField(
+        "tipo de documento", choices=[(k, f"{k} · {v}") for k, v in PURCHASE_TYPES.items()]
+    )
+    folio = models.PositiveBigIntegerField()
+    partner = models.ForeignKey(
+        Partner,
+        on_delete=models.PROTECT,
+        related_name="purchase_documents",
+        verbose_name="proveedor",
+    )
+    rut_emisor = RutField(
+        "RUT del proveedor"
+    )  # the partner's, kept here for matching and uniqueness
+    fecha = models.DateField("fecha del documento")
+    periodo = models.DateField(
+        "período tributario", help_text="Primer día del mes en que se declara."
+    )
+    estado = models.CharField(
+        "estado en el RCV", max_length=12, choices=PurchaseState, default=PurchaseState.REGISTRO
+    )
+    source = models.CharField("origen", max_length=8, choices=PurchaseSource, default="manual")
+    monto_exento = models.BigIntegerField("monto exento", default=0)
+    monto_neto = models.BigIntegerField("monto neto", default=0)
+    iva_recuperable = models.BigIntegerField("IVA recuperable", default=0)
+    iva_no_recuperable = models.BigIntegerField("IVA no recuperable", default=0)
+    codigo_iva_no_rec = models.CharField(
+        "código IVA no recuperable",
+        max_length=1,
+        blank=True,
+        choices=list(IVA_NO_RECUPERABLE_CODES.items()),
+    )
+    iva_uso_comun = models.BigIntegerField("IVA de uso común", default=0)
+    is_fixed_asset = models.BooleanField("activo fijo", default=False)
+    otros_impuestos = models.BigIntegerField("otros impuestos", default=0)
+    monto_total = models.BigIntegerField("monto total", default=0)
+    notes = models.TextField("observaciones", blank=True)
+
+    class Meta:
+        verbose_name = "documento de compra"
+        verbose_name_plural = "documentos de compra"
+        ordering = ["-fecha", "-id"]
+        indexes = [models.Index(fields=["company", "periodo", "estado", "tipo_doc"])]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["company", "tipo_doc", "folio", "rut_emisor"],
+                name="purchase_document_unique_key",
+            )
+        ]
+
+    def __str__(self) -> str:
+        name = PURCHASE_TYPES.get(self.tipo_doc, str(self.tipo_doc))
+        return f"{name} N° {self.folio} de {self.rut_emisor}"
+
+
+class ClosedPeriod(models.Model):
+    """A month whose F29 was filed: documents dated in it are frozen until it is reopened."""
+
+    company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="closed_periods")
+    periodo = models.DateField("período", help_text="Primer día del mes.")
+    closed_at = models.DateTimeField(auto_now_add=True)
+    closed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        verbose_name = "período cerrado"
+        verbose_name_plural = "períodos cerrados"
+        constraints = [
+            models.UniqueConstraint(fields=["company", "periodo"], name="closed_period_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.periodo:%m-%Y}"

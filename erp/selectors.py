@@ -13,6 +13,7 @@ from erp.models import (
     DocumentState,
     Partner,
     Product,
+    PurchaseDocument,
     SalesDocument,
 )
 from erp.rut import InvalidRut, normalize_rut
@@ -72,6 +73,42 @@ def sales_document_list(
     return qs
 
 
+def purchase_document_list(
+    *,
+    company: Company,
+    tipo_doc: int | None = None,
+    estado: str | None = None,
+    periodo: date | None = None,
+    date_from: date | None = None,
+    date_to: date | None = None,
+    partner_id: int | None = None,
+    search: str = "",
+) -> QuerySet[PurchaseDocument]:
+    qs = scoped(PurchaseDocument.objects.select_related("partner"), company)
+    if tipo_doc:
+        qs = qs.filter(tipo_doc=tipo_doc)
+    if estado:
+        qs = qs.filter(estado=estado)
+    if periodo:
+        qs = qs.filter(periodo=periodo)
+    if date_from:
+        qs = qs.filter(fecha__gte=date_from)
+    if date_to:
+        qs = qs.filter(fecha__lte=date_to)
+    if partner_id:
+        qs = qs.filter(partner_id=partner_id)
+    search = search.strip()
+    if search:
+        condition = Q(partner__razon_social__icontains=search)
+        rut = _rut_or_none(search)
+        if rut:
+            condition |= Q(rut_emisor=rut)
+        if search.isdigit():
+            condition |= Q(folio=int(search))
+        qs = qs.filter(condition)
+    return qs
+
+
 def _get(qs: QuerySet, pk, message: str):
     try:
         return qs.get(pk=int(pk))
@@ -92,6 +129,11 @@ def sales_document_get(*, company: Company, pk) -> SalesDocument:
         SalesDocument.objects.select_related("partner", "created_by", "updated_by"), company
     ).prefetch_related("lines", "references")
     return _get(qs, pk, "Documento no encontrado.")
+
+
+def purchase_document_get(*, company: Company, pk) -> PurchaseDocument:
+    qs = scoped(PurchaseDocument.objects.select_related("partner"), company)
+    return _get(qs, pk, "Documento de compra no encontrado.")
 
 
 def audit_for(*, company: Company, obj, limit: int = 20) -> QuerySet[AuditEvent]:

@@ -15,26 +15,33 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 
-from erp.doctypes import CodRef, TipoDte
+from erp.doctypes import IVA_NO_RECUPERABLE_CODES, PURCHASE_TYPES, CodRef, TipoDte
 from erp.errors import (
     DOCUMENT_NOT_DRAFT,
     DUPLICATE_CODE,
+    DUPLICATE_DOCUMENT,
     DUPLICATE_RUT,
     IN_USE,
     INVALID_INPUT,
+    PERIOD_CLOSED,
     DomainError,
 )
 from erp.models import (
     AdjustmentType,
     AuditEvent,
+    ClosedPeriod,
     Company,
     DocumentState,
     Partner,
     Product,
+    PurchaseDocument,
+    PurchaseSource,
+    PurchaseState,
     SalesDocument,
     SalesDocumentLine,
     SalesDocumentReference,
 )
+from erp.periods import month_start, period_label
 from erp.rut import InvalidRut, normalize_rut
 from erp.totals import (
     GlobalAdjustment,
@@ -176,6 +183,26 @@ def _require_draft(document: SalesDocument) -> None:
         )
 
 
+def period_guard(company: Company, *days: date | None, field: str = "fecha_emision") -> None:
+    """No document dated in a month whose F29 was filed may be created, changed or issued until
+    the period is reopened (which is recorded, with who and why)."""
+    months = {month_start(d) for d in days if d is not None}
+    if not months:
+        return
+    closed = sorted(
+        ClosedPeriod.objects.filter(company=company, periodo__in=months).values_list(
+            "periodo", flat=True
+        )
+    )
+    if closed:
+        label = period_label(closed[0])
+        message = (
+            f"El período {label} está cerrado (F29 presentado): reábralo para crear o modificar "
+            "documentos de ese mes."
+        )
+        raise DomainError(PERIOD_CLOSED, message, {field: message})
+
+
 # ---------------------------------------------------------------- partners
 
 
@@ -244,7 +271,7 @@ def partner_update(*, partner: Partner, actor, data: Mapping[str, Any]) -> Partn
 
 @transaction.atomic
 def partner_delete(*, partner: Partner, actor) -> None:
-    if partner.sales_documents.exists():
+    if partner.sales_documents.exists() or partner.purchase_documents.exists():
         raise DomainError(
             IN_USE,
             "No se puede eliminar: tiene documentos asociados.",
@@ -699,6 +726,7 @@ def _write(document: SalesDocument, prepared: PreparedDocument) -> None:
 @transaction.atomic
 def sales_document_create(*, company: Company, actor, data: Mapping[str, Any]) -> SalesDocument:
     prepared = sales_document_prepare(company=company, data=data)
+    period_guard(company, prepared.header["fecha_emision"])
     document = SalesDocument(
         company=company,
         state=DocumentState.DRAFT,
@@ -725,6 +753,7 @@ def sales_document_update(
     _require_draft(document)
     before = _document_state(document)
     prepared = sales_document_prepare(company=document.company, data=data, document=document)
+    period_guard(document.company, document.fecha_emision, prepared.header["fecha_emision"])
     document.updated_by = user_or_none(actor)
     _write(document, prepared)
     changes = _diff(before, _document_state(document))
@@ -743,12 +772,212 @@ def sales_document_update(
 def sales_document_delete(*, document: SalesDocument, actor) -> None:
     document = SalesDocument.objects.select_for_update().get(pk=document.pk)
     _require_draft(document)
+    period_guard(document.company, document.fecha_emision)
     audit_record(
         company=document.company,
         actor=actor,
         action=AuditEvent.Action.DELETE,
         obj=document,
         changes=_document_state(document),
+    )
+    document.delete()
+
+
+# ---------------------------------------------------------------- purchases
+
+PURCHASE_FIELDS = (
+    "tipo_doc",
+    "folio",
+    "partner",
+    "fecha",
+    "periodo",
+    "estado",
+    "monto_exento",
+    "monto_neto",
+    "iva_recuperable",
+    "iva_no_recuperable",
+    "codigo_iva_no_rec",
+    "iva_uso_comun",
+    "is_fixed_asset",
+    "otros_impuestos",
+    "monto_total",
+    "notes",
+)
+PURCHASE_AMOUNTS = (
+    "monto_exento",
+    "monto_neto",
+    "iva_recuperable",
+    "iva_no_recuperable",
+    "iva_uso_comun",
+    "otros_impuestos",
+)
+EXEMPT_PURCHASE_TYPES = frozenset({32, 34})
+
+
+def purchase_total(values: Mapping[str, int]) -> int:
+    return sum(int(values.get(f) or 0) for f in PURCHASE_AMOUNTS)
+
+
+def _purchase_apply(
+    document: PurchaseDocument, data: Mapping[str, Any], *, check_total: bool = True
+) -> None:
+    """Validate and set a purchase's fields; partial data keeps the document's other values."""
+    _unknown_fields(data, PURCHASE_FIELDS)
+    errors: dict[str, list[str]] = {}
+
+    def err(field: str, message: str) -> None:
+        errors.setdefault(field, []).append(message)
+
+    company = document.company
+    if "partner" in data:
+        partner = (
+            data["partner"]
+            if isinstance(data["partner"], Partner)
+            else _partner_by_reference(company, data["partner"])
+        )
+        if partner is None or partner.company_id != company.id:
+            err("partner", "Proveedor desconocido.")
+        else:
+            document.partner = partner
+            document.rut_emisor = partner.rut
+    elif document.partner_id is None:
+        err("partner", "Indique el proveedor.")
+    for field in ("tipo_doc", "folio", "fecha", "estado", "codigo_iva_no_rec", "notes"):
+        if field in data and data[field] is not None:
+            value = data[field]
+            setattr(document, field, value.strip() if isinstance(value, str) else value)
+    if "is_fixed_asset" in data:
+        document.is_fixed_asset = bool(data["is_fixed_asset"])
+    for field in PURCHASE_AMOUNTS:
+        if field in data:
+            value = data[field] if data[field] is not None else 0
+            if isinstance(value, bool) or not isinstance(value, int):
+                try:
+                    value = int(Decimal(str(value)))
+                except (InvalidOperation, ValueError):
+                    err(field, "Ingrese un monto en pesos, sin decimales.")
+                    continue
+            if value < 0:
+                err(field, "El monto no puede ser negativo.")
+            setattr(document, field, value)
+    if data.get("periodo") is not None:
+        document.periodo = month_start(data["periodo"])
+    elif document.periodo is None and document.fecha is not None:
+        document.periodo = month_start(document.fecha)
+
+    if document.tipo_doc not in PURCHASE_TYPES:
+        err("tipo_doc", "Tipo de documento de compra no soportado.")
+    if not document.folio or document.folio <= 0:
+        err("folio", "El folio debe ser un número mayor que cero.")
+    if document.estado not in PurchaseState.values:
+        err("estado", "Use registro, pendiente, no_incluir o reclamado.")
+    if document.fecha and document.periodo and document.periodo < month_start(document.fecha):
+        err("periodo", "El período no puede ser anterior al mes del documento.")
+    if document.tipo_doc in EXEMPT_PURCHASE_TYPES and (
+        document.monto_neto or document.iva_recuperable or document.iva_no_recuperable
+    ):
+        err("monto_neto", "Un documento exento no lleva monto neto ni IVA.")
+    if document.iva_no_recuperable and not document.codigo_iva_no_rec:
+        err("codigo_iva_no_rec", "Indique por qué el IVA no es recuperable.")
+    if document.codigo_iva_no_rec and document.codigo_iva_no_rec not in IVA_NO_RECUPERABLE_CODES:
+        err("codigo_iva_no_rec", "Código desconocido: use 1, 2, 3, 4 o 9.")
+    if document.codigo_iva_no_rec and not document.iva_no_recuperable:
+        err("iva_no_recuperable", "Falta el monto del IVA no recuperable.")
+    computed = purchase_total({f: getattr(document, f) for f in PURCHASE_AMOUNTS})
+    given = data.get("monto_total")
+    if given in (None, ""):
+        document.monto_total = computed
+    else:
+        try:
+            document.monto_total = int(Decimal(str(given)))
+        except (InvalidOperation, ValueError):
+            err("monto_total", "Ingrese un monto en pesos, sin decimales.")
+        else:
+            if check_total and document.monto_total != computed:
+                err(
+                    "monto_total",
+                    f"El total no cuadra: exento + neto + IVA + otros impuestos = {computed}.",
+                )
+    if errors:
+        raise DomainError(INVALID_INPUT, INVALID_MESSAGE, errors)
+    _full_clean(document, exclude=["company", "partner", "created_by", "updated_by"])
+
+
+def _purchase_state(document: PurchaseDocument) -> dict[str, Any]:
+    state = _snapshot(document, [f for f in PURCHASE_FIELDS if f != "partner"])
+    state["rut_emisor"] = document.rut_emisor
+    return state
+
+
+def _purchase_save(document: PurchaseDocument) -> None:
+    message = "Ya está registrado ese documento (tipo, folio y proveedor)."
+    clash = PurchaseDocument.objects.filter(
+        company=document.company,
+        tipo_doc=document.tipo_doc,
+        folio=document.folio,
+        rut_emisor=document.rut_emisor,
+    ).exclude(pk=document.pk)
+    if clash.exists():
+        raise DomainError(DUPLICATE_DOCUMENT, message, {"folio": message})
+    _save_unique(document, code=DUPLICATE_DOCUMENT, field="folio", message=message)
+
+
+@transaction.atomic
+def purchase_document_create(
+    *, company: Company, actor, data: Mapping[str, Any], source: str = PurchaseSource.MANUAL
+) -> PurchaseDocument:
+    document = PurchaseDocument(
+        company=company,
+        source=source,
+        created_by=user_or_none(actor),
+        updated_by=user_or_none(actor),
+    )
+    _purchase_apply(document, data, check_total=source == PurchaseSource.MANUAL)
+    period_guard(company, document.periodo, field="periodo")
+    _purchase_save(document)
+    audit_record(
+        company=company,
+        actor=actor,
+        action=AuditEvent.Action.CREATE,
+        obj=document,
+        changes=_purchase_state(document),
+    )
+    return document
+
+
+@transaction.atomic
+def purchase_document_update(
+    *, document: PurchaseDocument, actor, data: Mapping[str, Any], check_total: bool = True
+) -> PurchaseDocument:
+    document = PurchaseDocument.objects.select_for_update().get(pk=document.pk)
+    before = _purchase_state(document)
+    old_period = document.periodo
+    _purchase_apply(document, data, check_total=check_total)
+    period_guard(document.company, old_period, document.periodo, field="periodo")
+    changes = _diff(before, _purchase_state(document))
+    if changes:
+        document.updated_by = user_or_none(actor)
+        _purchase_save(document)
+        audit_record(
+            company=document.company,
+            actor=actor,
+            action=AuditEvent.Action.UPDATE,
+            obj=document,
+            changes=changes,
+        )
+    return document
+
+
+@transaction.atomic
+def purchase_document_delete(*, document: PurchaseDocument, actor) -> None:
+    document = PurchaseDocument.objects.select_for_update().get(pk=document.pk)
+    period_guard(document.company, document.periodo, field="periodo")
+    audit_record(
+        company=document.company,
+        actor=actor,
+        action=AuditEvent.Action.DELETE,
+        obj=document,
+        changes=_purchase_state(document),
     )
     document.delete()
 

@@ -24,6 +24,8 @@ class Perm(StrEnum):
     ISSUE_DOCUMENTS = "issue_documents"
     MANAGE_MEMBERS = "manage_members"
     MANAGE_CREDENTIALS = "manage_credentials"  # certificates and CAFs
+    PREPARE_TAX = "prepare_tax"  # RCV imports, computing the F29 draft
+    FILE_TAX = "file_tax"  # review, file and reopen the F29
 
 
 _WRITERS = frozenset({Role.ADMIN, Role.ACCOUNTANT, Role.CLERK})
@@ -34,6 +36,8 @@ ROLE_PERMS: dict[Perm, frozenset[str]] = {
     Perm.ISSUE_DOCUMENTS: _WRITERS,
     Perm.MANAGE_MEMBERS: frozenset({Role.ADMIN}),
     Perm.MANAGE_CREDENTIALS: frozenset({Role.ADMIN}),
+    Perm.PREPARE_TAX: _WRITERS,
+    Perm.FILE_TAX: frozenset({Role.ADMIN, Role.ACCOUNTANT}),
 }
 
 

@@ -20,4 +20,8 @@ urlpatterns = [
     path("documentos/<int:pk>/", views.document_detail, name="document_detail"),
     path("documentos/<int:pk>/editar/", views.document_edit, name="document_edit"),
     path("documentos/<int:pk>/eliminar/", views.document_delete, name="document_delete"),
+    path("compras/", views.purchase_list, name="purchase_list"),
+    path("compras/nuevo/", views.purchase_create, name="purchase_create"),
+    path("compras/<int:pk>/", views.purchase_edit, name="purchase_edit"),
+    path("compras/<int:pk>/eliminar/", views.purchase_delete, name="purchase_delete"),
 ]

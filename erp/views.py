@@ -17,6 +17,8 @@ from erp.forms import (
     LineFormSet,
     PartnerForm,
     ProductForm,
+    PurchaseFilterForm,
+    PurchaseForm,
     ReferenceFormSet,
     apply_domain_error,
 )
@@ -364,3 +366,87 @@ def document_preview(request, membership: Membership) -> HttpResponse:
             },
         }
     )
+
+
+# ---------------------------------------------------------------- purchases
+
+
+@company_view()
+def purchase_list(request, membership: Membership):
+    company = membership.company
+    filters = PurchaseFilterForm(request.GET or None)
+    criteria = filters.cleaned_data if filters.is_valid() else {}
+    qs = selectors.purchase_document_list(
+        company=company,
+        tipo_doc=criteria.get("tipo_doc"),
+        estado=criteria.get("estado") or None,
+        periodo=criteria.get("periodo"),
+        search=criteria.get("q") or "",
+    )
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "erp/purchase_list.html",
+        {"page": _page(request, qs), "filters": filters, "query": query.urlencode()},
+    )
+
+
+def _purchase_payload(data: dict) -> dict:
+    payload = dict(data)
+    payload["partner"] = payload["partner"].pk if payload.get("partner") else None
+    return payload
+
+
+@company_view(Perm.EDIT_DOCUMENTS)
+def purchase_create(request, membership: Membership):
+    company = membership.company
+    form = PurchaseForm(
+        request.POST or None,
+        company=company,
+        initial={"tipo_doc": 33, "fecha": timezone.localdate(), "estado": "registro"},
+    )
+    return _save_form(
+        request,
+        form,
+        lambda data: services.purchase_document_create(
+            company=company, actor=request.user, data=_purchase_payload(data)
+        ),
+        reverse("erp:purchase_list"),
+        "erp/purchase_form.html",
+        {"title": "Nuevo documento de compra"},
+    )
+
+
+@company_view(Perm.EDIT_DOCUMENTS)
+def purchase_edit(request, membership: Membership, pk: int):
+    company = membership.company
+    document = selectors.purchase_document_get(company=company, pk=pk)
+    form = PurchaseForm(request.POST or None, company=company, instance=document)
+    return _save_form(
+        request,
+        form,
+        lambda data: services.purchase_document_update(
+            document=document, actor=request.user, data=_purchase_payload(data)
+        ),
+        reverse("erp:purchase_list"),
+        "erp/purchase_form.html",
+        {
+            "title": f"Editar {document}",
+            "object": document,
+            "audit": selectors.audit_for(company=company, obj=document),
+        },
+    )
+
+
+@require_POST
+@company_view(Perm.EDIT_DOCUMENTS)
+def purchase_delete(request, membership: Membership, pk: int):
+    document = selectors.purchase_document_get(company=membership.company, pk=pk)
+    try:
+        services.purchase_document_delete(document=document, actor=request.user)
+    except DomainError as exc:
+        messages.error(request, exc.message)
+        return redirect("erp:purchase_edit", pk=pk)
+    messages.success(request, "Documento de compra eliminado.")
+    return redirect("erp:purchase_list")

@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -253,4 +254,10 @@ SII_DISPATCH_LEASE = float(os.environ.get("SII_DISPATCH_LEASE", "120"))
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
     "dte-outbox": {"task": "dte.dte_outbox_tick", "schedule": SII_OUTBOX_TICK},
+    # Drafting is idempotent and skips reviewed or filed periods, so running it on each of the
+    # first five days catches documents the SII accepted late and days the beat was down.
+    "f29-draft-previous-month": {
+        "task": "f29.f29_draft_previous_month",
+        "schedule": crontab(minute=30, hour=6, day_of_month="1-5"),
+    },
 }

@@ -6,6 +6,7 @@ from erp.models import (
     Company,
     Partner,
     Product,
+    PurchaseDocument,
     SalesDocument,
     SalesDocumentLine,
     SalesDocumentReference,
@@ -174,3 +175,44 @@ class SalesDocumentSerializer(AuditedSerializer):
             "issued_at",
             *AUDIT_FIELDS,
         )
+
+
+class PurchaseDocumentSerializer(serializers.ModelSerializer):
+    """A purchase in the books. `partner` is the supplier's id or RUT; `periodo` is any day of
+    the tax month (stored as its first day; default: the document's month); `monto_total` is
+    computed when left out and must add up when given."""
+
+    partner = RelatedRefField()
+    rut_emisor = serializers.CharField(read_only=True)
+    periodo = serializers.DateField(required=False, allow_null=True)
+    monto_total = serializers.IntegerField(required=False, allow_null=True)
+    created_by = UserNameField()
+    updated_by = UserNameField()
+
+    class Meta:
+        model = PurchaseDocument
+        fields = (
+            "id",
+            "tipo_doc",
+            "folio",
+            "partner",
+            "rut_emisor",
+            "fecha",
+            "periodo",
+            "estado",
+            "source",
+            "monto_exento",
+            "monto_neto",
+            "iva_recuperable",
+            "iva_no_recuperable",
+            "codigo_iva_no_rec",
+            "iva_uso_comun",
+            "is_fixed_asset",
+            "otros_impuestos",
+            "monto_total",
+            "notes",
+            *AUDIT_FIELDS,
+        )
+        read_only_fields = ("id", "rut_emisor", "source", *AUDIT_FIELDS)
+        # Uniqueness and totals are the service's rules, reported with field-level messages.
+        validators = []

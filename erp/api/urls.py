@@ -9,5 +9,8 @@ router.register("companies", views.CompanyViewSet, basename="company")
 router.register(f"{COMPANY}/partners", views.PartnerViewSet, basename="partner")
 router.register(f"{COMPANY}/products", views.ProductViewSet, basename="product")
 router.register(f"{COMPANY}/sales-documents", views.SalesDocumentViewSet, basename="sales-document")
+router.register(
+    f"{COMPANY}/purchase-documents", views.PurchaseDocumentViewSet, basename="purchase-document"
+)
 
 urlpatterns = router.urls

@@ -11,9 +11,10 @@ from erp.api.serializers import (
     CompanySerializer,
     PartnerSerializer,
     ProductSerializer,
+    PurchaseDocumentSerializer,
     SalesDocumentSerializer,
 )
-from erp.models import Partner, Product, SalesDocument
+from erp.models import Partner, Product, PurchaseDocument, SalesDocument
 from erp.tenancy import Perm
 
 COMPANY_PARAM = OpenApiParameter(
@@ -224,3 +225,50 @@ class SalesDocumentViewSet(CompanyScopedViewSet):
 
     def service_delete(self, obj):
         services.sales_document_delete(document=obj, actor=self.request.user)
+
+
+class PurchaseDocumentFilter(filters.FilterSet):
+    fecha_desde = filters.DateFilter(field_name="fecha", lookup_expr="gte")
+    fecha_hasta = filters.DateFilter(field_name="fecha", lookup_expr="lte")
+
+    class Meta:
+        model = PurchaseDocument
+        fields = ("tipo_doc", "estado", "periodo", "partner", "folio", "is_fixed_asset")
+
+
+@extend_schema_view(
+    **{
+        a: extend_schema(parameters=[COMPANY_PARAM])
+        for a in ("list", "retrieve", "create", "update", "partial_update", "destroy")
+    }
+)
+class PurchaseDocumentViewSet(CompanyScopedViewSet):
+    """The purchase book: supplier invoices and notes, facturas de compra, DIN imports. Only
+    those in "registro" give VAT credit in the F29. A document dated in a filed period answers
+    400 `period_closed`."""
+
+    serializer_class = PurchaseDocumentSerializer
+    queryset = PurchaseDocument.objects.all()
+    write_perm = Perm.EDIT_DOCUMENTS
+    filterset_class = PurchaseDocumentFilter
+    search_fields = ("partner__razon_social", "rut_emisor", "notes")
+    ordering_fields = ("fecha", "folio", "monto_total", "created_at", "id")
+
+    def company_queryset(self):
+        return selectors.purchase_document_list(company=self.company).select_related(
+            "created_by", "updated_by"
+        )
+
+    def get_one(self, pk):
+        return selectors.purchase_document_get(company=self.company, pk=pk)
+
+    def service_create(self, *, data):
+        return services.purchase_document_create(
+            company=self.company, actor=self.request.user, data=data
+        )
+
+    def service_update(self, obj, *, data):
+        return services.purchase_document_update(document=obj, actor=self.request.user, data=data)
+
+    def service_delete(self, obj):
+        services.purchase_document_delete(document=obj, actor=self.request.user)

@@ -4,7 +4,10 @@ import pytest
 from django.urls import get_resolver
 from django.urls.resolvers import URLResolver
 
-from erp.models import AuditEvent, Partner, Product, SalesDocument
+from datetime import date
+
+from erp.models import AuditEvent, Partner, Product, PurchaseDocument, SalesDocument
+from f29.models import F29Return
 from tests.factories import PartnerFactory, ProductFactory, SalesDocumentFactory
 
 pytestmark = pytest.mark.django_db
@@ -17,11 +20,33 @@ def victim_data(company):
     partner = PartnerFactory(company=company, razon_social="Cliente Secreto S.A.")
     product = ProductFactory(company=company, name="Producto Secreto")
     document = SalesDocumentFactory(company=company, partner=partner, notes="nota secreta")
-    return {"partner": partner, "product": product, "document": document}
+    purchase = PurchaseDocument.objects.create(
+        company=company,
+        tipo_doc=33,
+        folio=777,
+        partner=partner,
+        rut_emisor=partner.rut,
+        fecha=date(2026, 10, 5),
+        periodo=date(2026, 10, 1),
+        monto_neto=1000,
+        iva_recuperable=190,
+        monto_total=1190,
+        notes="compra secreta",
+    )
+    f29 = F29Return.objects.create(
+        company=company, periodo=date(2026, 10, 1), boxes={"91": 4242}, trail={}
+    )
+    return {
+        "partner": partner,
+        "product": product,
+        "document": document,
+        "purchase": purchase,
+        "f29": f29,
+    }
 
 
 def api_cases(d):
-    p, pr, doc = d["partner"].pk, d["product"].pk, d["document"].pk
+    p, pr, doc, pu = d["partner"].pk, d["product"].pk, d["document"].pk, d["purchase"].pk
     base = f"/api/v1/companies/{RUT}"
     line = [{"name": "X", "quantity": "1", "unit_price": "1"}]
     return {
@@ -75,11 +100,33 @@ def api_cases(d):
             ("post", f"{base}/certificates/", {}),
         ],
         "dte-warning-list": [("get", f"{base}/dte-warnings/", None)],
+        # erp purchases and f29
+        "purchase-document-list": [
+            ("get", f"{base}/purchase-documents/", None),
+            ("post", f"{base}/purchase-documents/", {"tipo_doc": 33, "folio": 1}),
+        ],
+        "purchase-document-detail": [
+            ("get", f"{base}/purchase-documents/{pu}/", None),
+            ("patch", f"{base}/purchase-documents/{pu}/", {"notes": "robado"}),
+            ("delete", f"{base}/purchase-documents/{pu}/", None),
+        ],
+        "rcv-import-list": [
+            ("get", f"{base}/rcv-imports/", None),
+            ("post", f"{base}/rcv-imports/", {}),
+        ],
+        "f29-list": [("get", f"{base}/f29/", None)],
+        "f29-detail": [("get", f"{base}/f29/2026-10/", None)],
+        "f29-compute": [("post", f"{base}/f29/2026-10/compute/", {})],
+        "f29-review": [("post", f"{base}/f29/2026-10/review/", {})],
+        "f29-file": [("post", f"{base}/f29/2026-10/file/", {})],
+        "f29-reopen": [("post", f"{base}/f29/2026-10/reopen/", {"reason": "robar datos"})],
+        "f29-box": [("get", f"{base}/f29/2026-10/boxes/91/", None)],
+        "f29-reconciliation": [("get", f"{base}/f29/2026-10/reconciliation/", None)],
     }
 
 
 def web_cases(d):
-    p, pr, doc = d["partner"].pk, d["product"].pk, d["document"].pk
+    p, pr, doc, pu = d["partner"].pk, d["product"].pk, d["document"].pk, d["purchase"].pk
     return {
         "partner_edit": [("get", f"/clientes/{p}/", None), ("post", f"/clientes/{p}/", {})],
         "product_edit": [("get", f"/productos/{pr}/", None), ("post", f"/productos/{pr}/", {})],
@@ -99,6 +146,15 @@ def web_cases(d):
         "retry": [("post", "/dte/1/reintentar/", {})],
         "reissue": [("post", "/dte/1/reemitir/", {})],
         "envelope_xml": [("get", "/sobres/1/xml/", None)],
+        "purchase_edit": [("get", f"/compras/{pu}/", None), ("post", f"/compras/{pu}/", {})],
+        "purchase_delete": [("post", f"/compras/{pu}/eliminar/", {})],
+        # the victim's F29 of 2026-10 is not the outsider's: their own company has none
+        "f29_detail": [("get", "/f29/2026-10/", None)],
+        "f29_box": [("get", "/f29/2026-10/casilla/91/", None)],
+        "f29_transition": [
+            ("post", "/f29/2026-10/estado/revisar/", {}),
+            ("post", "/f29/2026-10/estado/reabrir/", {"reason": "robar datos"}),
+        ],
     }
 
 
@@ -115,6 +171,13 @@ UNSCOPED_WEB = {
     "api_token",  # the user's own token, no company data
     "signing_material",  # the current company's CAFs and certificates (checked below)
     "public",  # the QR's page: by unguessable token, no login (tests/dte/test_printing.py)
+    "purchase_list",
+    "purchase_create",
+    "f29_list",
+    "f29_compute_new",  # computes the user's own company's period
+    "f29_compute",
+    "reconciliation",  # the user's own company's books and RCV (checked below)
+    "rcv_import",
 }
 UNSCOPED_API = {"company-list", "api-root"}
 
@@ -135,7 +198,8 @@ def _names(namespace_pattern: str) -> set[str]:
 
 def test_every_endpoint_has_a_tenancy_case(victim_data):
     assert _names("api/v1/") - UNSCOPED_API == set(api_cases(victim_data))
-    web = {p.name for m in ("erp.urls", "dte.urls") for p in get_resolver(m).url_patterns}
+    modules = ("erp.urls", "dte.urls", "f29.urls")
+    web = {p.name for m in modules for p in get_resolver(m).url_patterns}
     assert web - UNSCOPED_WEB == set(web_cases(victim_data))
 
 
@@ -146,6 +210,9 @@ def _unchanged(d):
     document = SalesDocument.objects.get(pk=d["document"].pk)
     assert document.notes == "nota secreta" and document.lines.count() == 1
     assert not AuditEvent.objects.filter(company=d["document"].company).exists()
+    assert PurchaseDocument.objects.get(pk=d["purchase"].pk).notes == "compra secreta"
+    f29 = F29Return.objects.get(pk=d["f29"].pk)
+    assert f29.state == "draft" and f29.boxes == {"91": 4242} and not f29.events.exists()
 
 
 def test_api_foreign_company_is_404_everywhere(api_for, outsider, victim_data):
@@ -186,12 +253,17 @@ def test_web_foreign_objects_are_404(client, outsider, victim_data):
         "/documentos/",
         "/clientes/?q=Secreto",
         "/folios-y-certificados/",
+        "/compras/",
+        "/f29/",
+        "/f29/2026-10/conciliacion/?kind=compras",
+        "/rcv/importar/",
     )
     for url in pages:
         page = client.get(url)
         assert page.status_code == 200
         assert b"Cliente Secreto" not in page.content
         assert b"Producto Secreto" not in page.content and b"secreta" not in page.content
+        assert b"4.242" not in page.content and b">777<" not in page.content
     _unchanged(victim_data)
 
 

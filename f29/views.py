@@ -1,0 +1,313 @@
+"""F29 pages: the periods, one period's form with its boxes (each opening its trail), the RCV
+import, and the reconciliation with its CSV export. Thin over f29.services and selectors."""
+
+import csv
+from datetime import date
+
+from django import forms
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from erp import tenancy
+from erp.errors import DomainError
+from erp.forms import PeriodField
+from erp.models import Membership
+from erp.periods import InvalidPeriod, parse_period, period_key, period_label, previous_period
+from erp.tenancy import Perm
+from erp.web import company_view
+from f29 import calc, selectors, services
+from f29.models import RcvKind
+from f29.reconcile import CATEGORY_LABELS, FIELD_LABELS, Category
+
+PAGE_SIZE = 50
+MAX_UPLOAD = 50 * 1024 * 1024
+
+
+def _error_text(exc: DomainError) -> str:
+    details = [m for msgs in exc.fields.values() for m in msgs if m != exc.message]
+    return " ".join([exc.message, *details])
+
+
+def _period(text: str) -> date:
+    try:
+        return parse_period(text)
+    except InvalidPeriod as exc:
+        raise Http404(str(exc)) from exc
+
+
+class ComputeForm(forms.Form):
+    periodo = PeriodField(label="Período")
+    ppm_rate = forms.DecimalField(label="Tasa PPM (%)", required=False, min_value=0, max_value=100)
+
+
+@company_view()
+def f29_list(request, membership: Membership):
+    returns = selectors.f29_list(company=membership.company)
+    default = previous_period(timezone.localdate().replace(day=1))
+    form = ComputeForm(initial={"periodo": default})
+    return render(request, "f29/list.html", {"returns": returns, "form": form})
+
+
+@require_POST
+@company_view(Perm.PREPARE_TAX)
+def f29_compute(request, membership: Membership, period: str | None = None):
+    if period is None:
+        form = ComputeForm(request.POST)
+        if not form.is_valid():
+            messages.error(request, "Indique el período como mm-aaaa, p. ej. 10-2026.")
+            return redirect("f29:f29_list")
+        periodo, ppm = form.cleaned_data["periodo"], form.cleaned_data.get("ppm_rate")
+        extra = {}
+    else:
+        periodo, ppm = _period(period), request.POST.get("ppm_rate")
+        extra = {
+            "remanente": request.POST.get("remanente", ""),
+            "uso_comun_factor": request.POST.get("uso_comun_factor", ""),
+        }
+    try:
+        services.f29_compute(
+            company=membership.company, periodo=periodo, actor=request.user, ppm_rate=ppm, **extra
+        )
+    except DomainError as exc:
+        messages.error(request, _error_text(exc))
+    else:
+        messages.success(request, f"F29 de {period_label(periodo)} calculado.")
+    return redirect("f29:f29_detail", period=period_key(periodo))
+
+
+def _sections(f29) -> list[tuple[str, list[dict]]]:
+    sections: list[tuple[str, list[dict]]] = []
+    for code in calc.BOX_CODES:
+        box = f29.trail.get(str(code))
+        if box is None:
+            continue
+        value = f29.boxes.get(str(code), 0)
+        row = {**box, "value": value, "is_count": box["label"].startswith("Cantidad")}
+        if not sections or sections[-1][0] != box["section"]:
+            sections.append((box["section"], []))
+        sections[-1][1].append(row)
+    return sections
+
+
+@company_view()
+def f29_detail(request, membership: Membership, period: str):
+    periodo = _period(period)
+    f29 = selectors.f29_get(company=membership.company, periodo=periodo)
+    return render(
+        request,
+        "f29/detail.html",
+        {
+            "f29": f29,
+            "period": period,
+            "label": period_label(periodo),
+            "sections": _sections(f29),
+            "inputs": f29.trail.get("_inputs", {}),
+            "events": f29.events.select_related("actor")[:30],
+        },
+    )
+
+
+@company_view()
+def f29_box(request, membership: Membership, period: str, code: int):
+    """One box's trail: how it is made, and the documents behind it."""
+    periodo = _period(period)
+    f29 = selectors.f29_get(company=membership.company, periodo=periodo)
+    box = f29.trail.get(str(code))
+    if box is None:
+        raise Http404("Casilla desconocida.")
+    parts = []
+    for part in box["parts"]:
+        docs = selectors.box_documents(company=membership.company, periodo=periodo, part=part)
+        page = Paginator(docs, PAGE_SIZE).get_page(request.GET.get(f"p{len(parts)}"))
+        parts.append({**part, "page": page, "index": len(parts)})
+    return render(
+        request,
+        "f29/box.html",
+        {
+            "f29": f29,
+            "period": period,
+            "label": period_label(periodo),
+            "box": box,
+            "value": f29.boxes.get(str(code), 0),
+            "parts": parts,
+        },
+    )
+
+
+@require_POST
+@company_view(Perm.FILE_TAX)
+def f29_transition(request, membership: Membership, period: str, action: str):
+    f29 = selectors.f29_get(company=membership.company, periodo=_period(period))
+    try:
+        if action == "revisar":
+            services.f29_review(f29=f29, actor=request.user)
+            messages.success(request, "F29 marcado como revisado.")
+        elif action == "presentar":
+            services.f29_file(
+                f29=f29, actor=request.user, folio_sii=request.POST.get("folio_sii", "")
+            )
+            messages.success(request, "F29 presentado: el período queda cerrado.")
+        elif action == "reabrir":
+            services.f29_reopen(f29=f29, actor=request.user, reason=request.POST.get("reason", ""))
+            messages.success(request, "Período reabierto.")
+        else:
+            raise Http404("Acción desconocida.")
+    except DomainError as exc:
+        messages.error(request, _error_text(exc))
+    return redirect("f29:f29_detail", period=period)
+
+
+# ---------------------------------------------------------------- RCV import
+
+
+class RcvImportForm(forms.Form):
+    kind = forms.ChoiceField(label="Registro", choices=RcvKind.choices)
+    estado = forms.ChoiceField(
+        label="Estado (compras)",
+        required=False,
+        choices=[
+            ("", "Según el archivo"),
+            ("registro", "Registro"),
+            ("pendiente", "Pendiente"),
+            ("no_incluir", "No incluir"),
+            ("reclamado", "Reclamado"),
+        ],
+    )
+    periodo = PeriodField(label="Período (opcional)", required=False)
+    file = forms.FileField(label="Archivo CSV del SII")
+
+    def clean_file(self):
+        upload = self.cleaned_data["file"]
+        if upload.size > MAX_UPLOAD:
+            raise forms.ValidationError("El archivo es demasiado grande (máximo 50 MB).")
+        return upload
+
+
+@company_view()
+def rcv_import(request, membership: Membership):
+    company = membership.company
+    form = RcvImportForm(request.POST or None, request.FILES or None)
+    batch = None
+    if request.method == "POST":
+        tenancy.require(membership, Perm.PREPARE_TAX)
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                batch = services.rcv_import(
+                    company=company,
+                    actor=request.user,
+                    content=data["file"].read(),
+                    filename=data["file"].name,
+                    kind=data["kind"],
+                    estado=data.get("estado") or None,
+                    periodo=data.get("periodo"),
+                )
+            except DomainError as exc:
+                form.add_error("file" if "file" in exc.fields else None, exc.message)
+            else:
+                messages.success(request, "Archivo importado.")
+    history = selectors.rcv_import_list(company=company)[:20]
+    return render(
+        request,
+        "f29/rcv_import.html",
+        {"form": form, "batch": batch, "history": history},
+        status=400 if form.errors else 200,
+    )
+
+
+# ---------------------------------------------------------------- reconciliation
+
+
+def _filtered(result, category: str) -> list:
+    if category in {c.value for c in Category}:
+        return [line for line in result.lines if line.category == category]
+    return result.lines
+
+
+@company_view()
+def reconciliation(request, membership: Membership, period: str):
+    periodo = _period(period)
+    kind = request.GET.get("kind") or RcvKind.COMPRAS
+    if kind not in RcvKind.values:
+        raise Http404("Registro desconocido.")
+    category = request.GET.get("category", "")
+    result = services.f29_reconcile(company=membership.company, periodo=periodo, kind=kind)
+    lines = _filtered(result, category)
+    if request.GET.get("format") == "csv":
+        return reconciliation_csv(lines, kind=kind, period=period)
+    page = Paginator(lines, PAGE_SIZE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "f29/reconciliation.html",
+        {
+            "period": period,
+            "label": period_label(periodo),
+            "kind": kind,
+            "category": category,
+            "result": result,
+            "summary": [(c, CATEGORY_LABELS[c], result.summary[c]) for c in Category],
+            "page": page,
+            "query": query.urlencode(),
+            "labels": CATEGORY_LABELS,
+            "field_labels": FIELD_LABELS,
+        },
+    )
+
+
+CSV_HEADER = [
+    "categoria",
+    "tipo",
+    "folio",
+    "rut",
+    "razon_social",
+    "fecha",
+    "diferencias",
+    "libros_exento",
+    "libros_neto",
+    "libros_iva",
+    "libros_total",
+    "libros_estado",
+    "rcv_exento",
+    "rcv_neto",
+    "rcv_iva",
+    "rcv_total",
+    "rcv_estado",
+]
+
+
+def reconciliation_rows(lines) -> list[list]:
+    rows = []
+    for line in lines:
+        doc = line.doc
+        row = [
+            line.category.value,
+            doc.tipo,
+            doc.folio,
+            doc.rut,
+            doc.razon_social,
+            doc.fecha.isoformat(),
+            " ".join(line.differences),
+        ]
+        for side in (line.books, line.rcv):
+            if side is None:
+                row += ["", "", "", "", ""]
+            else:
+                row += [side.monto_exento, side.monto_neto, side.monto_iva, side.monto_total]
+                row.append(side.estado)
+        rows.append(row)
+    return rows
+
+
+def reconciliation_csv(lines, *, kind: str, period: str) -> HttpResponse:
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="conciliacion-{kind}-{period}.csv"'
+    writer = csv.writer(response, delimiter=";")
+    writer.writerow(CSV_HEADER)
+    writer.writerows(reconciliation_rows(lines))
+    return response
