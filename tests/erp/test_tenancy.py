@@ -1,10 +1,10 @@
 """A user of another company never sees or touches this company's data, through any door."""
 
+from datetime import date
+
 import pytest
 from django.urls import get_resolver
 from django.urls.resolvers import URLResolver
-
-from datetime import date
 
 from erp.models import AuditEvent, Partner, Product, PurchaseDocument, SalesDocument
 from f29.models import F29Return
