@@ -9,7 +9,16 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 
 from erp import services
-from erp.models import Company, Membership, Partner, Product, Role, SalesDocument, SiiEnvironment
+from erp.models import (
+    Company,
+    Membership,
+    Partner,
+    Product,
+    PurchaseDocument,
+    Role,
+    SalesDocument,
+    SiiEnvironment,
+)
 
 DEMO_RUT = "76086428-5"
 DEMO_NOTE = "Documento de demostración"
@@ -138,6 +147,8 @@ def load_demo(*, today: date) -> list[DemoLogin]:
 
     if not SalesDocument.objects.filter(company=company, notes=DEMO_NOTE).exists():
         _demo_documents(company, partners, products, today)
+    if not PurchaseDocument.objects.filter(company=company, notes=DEMO_NOTE).exists():
+        _demo_purchases(company, today)
     return LOGINS
 
 
@@ -200,4 +211,47 @@ def _demo_documents(company, partners, products, today: date) -> None:
             company=company,
             actor=None,
             data={"fecha_emision": today, "notes": DEMO_NOTE, **data},
+        )
+
+
+SUPPLIERS = (
+    ("76354771-K", "Distribuidora Los Andes SpA"),
+    ("60805000-0", "Servicio Nacional de Aduanas"),
+    ("78044590-4", "Maquinarias del Pacífico SpA"),
+)
+
+
+def _demo_purchases(company, today: date) -> None:
+    """A month of purchases, so that the F29 proposal has credits to show."""
+    suppliers = {}
+    for rut, name in SUPPLIERS:
+        partner = Partner.objects.filter(company=company, rut=rut).first()
+        suppliers[rut] = partner or services.partner_create(
+            company=company,
+            actor=None,
+            data={"rut": rut, "razon_social": name, "is_customer": False, "is_supplier": True},
+        )
+    purchases = [
+        ("76354771-K", 33, 10452, {"monto_neto": 1000000, "iva_recuperable": 190000}),
+        ("76354771-K", 61, 2210, {"monto_neto": 100000, "iva_recuperable": 19000}),
+        ("60805000-0", 914, 6240117, {"monto_neto": 2500000, "iva_recuperable": 475000}),
+        (
+            "78044590-4",
+            33,
+            7731,
+            {"monto_neto": 8000000, "iva_recuperable": 1520000, "is_fixed_asset": True},
+        ),
+    ]
+    for rut, tipo, folio, amounts in purchases:
+        services.purchase_document_create(
+            company=company,
+            actor=None,
+            data={
+                "tipo_doc": tipo,
+                "folio": folio,
+                "partner": suppliers[rut].pk,
+                "fecha": today.replace(day=1),
+                "notes": DEMO_NOTE,
+                **amounts,
+            },
         )
