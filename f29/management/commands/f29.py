@@ -9,7 +9,7 @@ from decimal import Decimal
 from django.core.management.base import BaseCommand, CommandError
 
 from erp.errors import DomainError
-from erp.money import format_clp
+from erp.money import format_clp, format_decimal
 from erp.periods import period_label
 from f29 import calc, selectors, services
 from f29.management.commands._common import company_arg, period_arg, reason
@@ -65,7 +65,7 @@ class Command(BaseCommand):
                 self.stdout.write(f"\n{section}")
             value = f29.boxes[str(code)]
             shown = (
-                f"{value} %"
+                f"{format_decimal(Decimal(value))} %"
                 if isinstance(value, str)
                 else (
                     str(value) if box["label"].lower().startswith("cantidad") else format_clp(value)
