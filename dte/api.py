@@ -16,7 +16,7 @@ from dte.views import xml_download
 from erp import selectors as erp_selectors
 from erp import tenancy
 from erp.api.serializers import SalesDocumentSerializer
-from erp.api.views import COMPANY_PARAM, CompanyScopedAPI
+from erp.api.views import COMPANY_PARAM, CompanyScopedAPI, FormatIsAParameter
 from erp.tenancy import Perm
 
 MAX_UPLOAD = 1024 * 1024
@@ -156,6 +156,7 @@ class IssueViewSet(CompanyScopedAPI):
 
 @extend_schema_view(**_company_param)
 class DteViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, CompanyScopedAPI):
+    content_negotiation_class = FormatIsAParameter
     queryset = Dte.objects.all()
     serializer_class = DteSerializer
     write_perm = Perm.ISSUE_DOCUMENTS

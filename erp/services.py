@@ -829,6 +829,8 @@ def _purchase_apply(
         errors.setdefault(field, []).append(message)
 
     company = document.company
+    old_fecha = document.fecha if document.pk else None
+    old_amounts = {f: getattr(document, f) for f in (*PURCHASE_AMOUNTS, "monto_total")}
     if "partner" in data:
         partner = (
             data["partner"]
@@ -862,7 +864,10 @@ def _purchase_apply(
             setattr(document, field, value)
     if data.get("periodo") is not None:
         document.periodo = month_start(data["periodo"])
-    elif document.periodo is None and document.fecha is not None:
+    elif document.fecha is not None and (
+        document.periodo is None or (old_fecha and document.periodo == month_start(old_fecha))
+    ):
+        # A period that followed the document's date keeps following it.
         document.periodo = month_start(document.fecha)
 
     if document.tipo_doc not in PURCHASE_TYPES:
@@ -885,7 +890,12 @@ def _purchase_apply(
         err("iva_no_recuperable", "Falta el monto del IVA no recuperable.")
     computed = purchase_total({f: getattr(document, f) for f in PURCHASE_AMOUNTS})
     given = data.get("monto_total")
-    if given in (None, ""):
+    amounts_changed = any(getattr(document, f) != old_amounts[f] for f in PURCHASE_AMOUNTS)
+    if document.pk and not amounts_changed and given in (None, "", old_amounts["monto_total"]):
+        # Amounts untouched (a note, a state, a date): the total stays as it was, even an
+        # imported one that carries taxes the book does not break out.
+        pass
+    elif given in (None, ""):
         document.monto_total = computed
     else:
         try:

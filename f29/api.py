@@ -1,6 +1,7 @@
 """REST API of the F29: RCV imports, the monthly proposal with its trail and lifecycle, and the
 reconciliation against the RCV (JSON or CSV). Periods are spelled YYYY-MM in the URL."""
 
+from django.core.paginator import Paginator
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import serializers, status
@@ -9,8 +10,8 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 
 from erp import tenancy
-from erp.api.views import COMPANY_PARAM, CompanyScopedAPI
-from erp.errors import DomainError
+from erp.api.views import COMPANY_PARAM, CompanyScopedAPI, FormatIsAParameter
+from erp.errors import DomainError, NotFound
 from erp.periods import InvalidPeriod, parse_period, period_key
 from erp.tenancy import Perm
 from f29 import selectors, services
@@ -19,6 +20,7 @@ from f29.reconcile import Category
 from f29.views import reconciliation_csv
 
 MAX_UPLOAD = 50 * 1024 * 1024
+BOX_PAGE_SIZE = 100
 PERIOD_PARAM = OpenApiParameter(
     "period", str, OpenApiParameter.PATH, description="Período AAAA-MM, p. ej. 2026-10"
 )
@@ -77,7 +79,12 @@ class RcvImportSerializer(serializers.ModelSerializer):
         return upload
 
     def validate_periodo(self, value):
-        return _period(value) if value else None
+        if not value:
+            return None
+        try:
+            return parse_period(value)
+        except InvalidPeriod as exc:
+            raise serializers.ValidationError(str(exc)) from exc
 
     def to_representation(self, instance):
         data = super().to_representation(instance)
@@ -195,6 +202,7 @@ class F29ViewSet(CompanyScopedAPI):
     `boxes/{code}/` is a box's trail with its documents; `reconciliation/` compares the books
     with the imported RCV (`?kind=compras|ventas&category=…`, `&format=csv` for a file)."""
 
+    content_negotiation_class = FormatIsAParameter
     queryset = F29Return.objects.none()
     serializer_class = F29Serializer
     lookup_field = "period"
@@ -271,17 +279,25 @@ class F29ViewSet(CompanyScopedAPI):
     )
     @action(detail=True, methods=["get"], url_path=r"boxes/(?P<code>\d+)")
     def box(self, request, company_rut=None, period=None, code=None):
-        """A box: its value, how it is made, and the documents behind each part (paginated
-        per part with `?page=`)."""
+        """A box: its value, how it is made, and the documents behind each part, 100 a page
+        (`?page=`; each part says its `page` and `pages`)."""
         f29 = self._get(period)
         box = f29.trail.get(str(code))
         if box is None:
-            raise DomainError("not_found", "Casilla desconocida.")
+            raise NotFound("Casilla desconocida.")
         parts = []
         for part in box["parts"]:
             docs = selectors.box_documents(company=self.company, periodo=f29.periodo, part=part)
-            page = self.paginate_queryset(docs) or []
-            parts.append({**part, "documents": [_doc_row(d) for d in page]})
+            # Each part pages on its own; a page past a part's last shows its last page.
+            page = Paginator(docs, BOX_PAGE_SIZE).get_page(request.query_params.get("page"))
+            parts.append(
+                {
+                    **part,
+                    "page": page.number,
+                    "pages": page.paginator.num_pages,
+                    "documents": [_doc_row(d) for d in page],
+                }
+            )
         return Response({**box, "value": f29.boxes.get(str(code)), "parts": parts})
 
     @extend_schema(

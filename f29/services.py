@@ -61,18 +61,28 @@ def _purchase_values(row: rcv.RcvRow, periodo: date) -> dict[str, Any]:
     fixed = bool(row.monto_neto_activo_fijo or row.iva_activo_fijo) or (
         row.tipo_compra.strip().lower() == "activo fijo"
     )
+    iva_recuperable = row.monto_iva or (row.iva_activo_fijo if fixed else 0)
+    known = (
+        row.monto_exento
+        + row.monto_neto
+        + iva_recuperable
+        + row.monto_iva_no_recuperable
+        + row.iva_uso_comun
+    )
     return {
         "fecha": row.fecha,
         "periodo": periodo,
         "estado": row.estado,
         "monto_exento": row.monto_exento,
         "monto_neto": row.monto_neto,
-        "iva_recuperable": row.monto_iva or (row.iva_activo_fijo if fixed else 0),
+        "iva_recuperable": iva_recuperable,
         "iva_no_recuperable": row.monto_iva_no_recuperable,
         "codigo_iva_no_rec": (row.codigo_iva_no_rec or "")[:1],
         "iva_uso_comun": row.iva_uso_comun,
         "is_fixed_asset": fixed,
-        "otros_impuestos": row.otros_impuestos,
+        # Whatever the total carries beyond the book's columns (other taxes, tax without
+        # credit right, …) is kept as other taxes, so that the purchase adds up.
+        "otros_impuestos": max(row.otros_impuestos, row.monto_total - known),
         "monto_total": row.monto_total,
     }
 

@@ -3,6 +3,7 @@ import, and the reconciliation with its CSV export. Thin over f29.services and s
 
 import csv
 from datetime import date
+from decimal import Decimal
 
 from django import forms
 from django.contrib import messages
@@ -12,6 +13,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from dte.models import STATUS_LABELS
 from erp import tenancy
 from erp.errors import DomainError
 from erp.forms import PeriodField
@@ -20,10 +22,15 @@ from erp.periods import InvalidPeriod, parse_period, period_key, period_label, p
 from erp.tenancy import Perm
 from erp.web import company_view
 from f29 import calc, selectors, services
-from f29.models import RcvKind
+from f29.models import RcvEstado, RcvKind
 from f29.reconcile import CATEGORY_LABELS, FIELD_LABELS, Category
 
 PAGE_SIZE = 50
+# A state on either side, as people read it: the RCV's, or the SII's verdict on our DTE.
+ESTADO_LABELS = {
+    **dict(RcvEstado.choices),
+    **{str(k): v for k, v in STATUS_LABELS.items()},
+}
 MAX_UPLOAD = 50 * 1024 * 1024
 
 
@@ -41,7 +48,10 @@ def _period(text: str) -> date:
 
 class ComputeForm(forms.Form):
     periodo = PeriodField(label="Período")
-    ppm_rate = forms.DecimalField(label="Tasa PPM (%)", required=False, min_value=0, max_value=100)
+    # localize: "1,5" as people type it in Chile (the detail page's form takes it too).
+    ppm_rate = forms.DecimalField(
+        label="Tasa PPM (%)", required=False, min_value=0, max_value=100, localize=True
+    )
 
 
 @company_view()
@@ -58,7 +68,10 @@ def f29_compute(request, membership: Membership, period: str | None = None):
     if period is None:
         form = ComputeForm(request.POST)
         if not form.is_valid():
-            messages.error(request, "Indique el período como mm-aaaa, p. ej. 10-2026.")
+            if "periodo" in form.errors:
+                messages.error(request, "Indique el período como mm-aaaa, p. ej. 10-2026.")
+            else:
+                messages.error(request, "Tasa PPM: " + " ".join(form.errors["ppm_rate"]))
             return redirect("f29:f29_list")
         periodo, ppm = form.cleaned_data["periodo"], form.cleaned_data.get("ppm_rate")
         extra = {}
@@ -105,7 +118,7 @@ def f29_detail(request, membership: Membership, period: str):
             "period": period,
             "label": period_label(periodo),
             "sections": _sections(f29),
-            "inputs": f29.trail.get("_inputs", {}),
+            "factor_default": Decimal(f29.trail.get("_inputs", {}).get("uso_comun_factor", "1")),
             "events": f29.events.select_related("actor")[:30],
         },
     )
@@ -240,6 +253,18 @@ def reconciliation(request, membership: Membership, period: str):
     if request.GET.get("format") == "csv":
         return reconciliation_csv(lines, kind=kind, period=period)
     page = Paginator(lines, PAGE_SIZE).get_page(request.GET.get("page"))
+    rows = [
+        {
+            "line": line,
+            "category": CATEGORY_LABELS[line.category],
+            "differences": ", ".join(FIELD_LABELS.get(f, f) for f in line.differences),
+            "books_estado": ESTADO_LABELS.get(line.books.estado, line.books.estado)
+            if line.books
+            else "—",
+            "rcv_estado": ESTADO_LABELS.get(line.rcv.estado, line.rcv.estado) if line.rcv else "—",
+        }
+        for line in page
+    ]
     query = request.GET.copy()
     query.pop("page", None)
     return render(
@@ -253,9 +278,8 @@ def reconciliation(request, membership: Membership, period: str):
             "result": result,
             "summary": [(c, CATEGORY_LABELS[c], result.summary[c]) for c in Category],
             "page": page,
+            "rows": rows,
             "query": query.urlencode(),
-            "labels": CATEGORY_LABELS,
-            "field_labels": FIELD_LABELS,
         },
     )
 

@@ -1,9 +1,12 @@
 """REST API over erp's services. The company comes from the URL and is checked against the
 user's memberships by erp.tenancy; a company the user does not belong to is a 404."""
 
+from types import SimpleNamespace
+
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
+from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.response import Response
 
 from erp import selectors, services, tenancy
@@ -16,6 +19,15 @@ from erp.api.serializers import (
 )
 from erp.models import Partner, Product, PurchaseDocument, SalesDocument
 from erp.tenancy import Perm
+
+
+class FormatIsAParameter(DefaultContentNegotiation):
+    """For endpoints whose own `format` parameter picks what to produce (a PDF's letter or
+    thermal layout, a reconciliation's CSV): DRF would take `?format=` as a renderer override
+    and answer 404 for a format it has no renderer for."""
+
+    settings = SimpleNamespace(URL_FORMAT_OVERRIDE=None)
+
 
 COMPANY_PARAM = OpenApiParameter(
     "company_rut", str, OpenApiParameter.PATH, description="RUT de la empresa, p. ej. 76086428-5"

@@ -138,6 +138,9 @@ def test_downloads_ui_api_and_command(issuer, clerk, client, api_for, tmp_path):
     assert client.get(f"/dte/{dte.pk}/pdf/?format=rollo").status_code == 400
     api = api_for(clerk).get(f"/api/v1/companies/{issuer.rut}/dtes/{dte.pk}/pdf/?cedible=1")
     assert api.status_code == 200 and "CEDIBLE" in text_of(api.content)
+    roll = api_for(clerk).get(f"/api/v1/companies/{issuer.rut}/dtes/{dte.pk}/pdf/?format=thermal")
+    assert roll.status_code == 200
+    assert PdfReader(io.BytesIO(roll.content)).pages[0].mediabox.width < 250  # 80 mm
     out = tmp_path / "f.pdf"
     call_command(
         "pdf", company="76.086.428-5", tipo=33, folio=dte.folio, out=str(out), format="thermal"
