@@ -1,59 +1,11 @@
 """End to end in headless Chromium (Debian's): log in, create a partner, then a draft factura
 with two lines, and see the live and the saved total on the page."""
 
-import os
-import shutil
-
 import pytest
-from django.db import connections
+
+from tests.browser.pages import login
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-CHROMIUM_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
-]
-
-
-@pytest.fixture
-def page(tmp_path):
-    # Playwright's sync API runs an event loop in this thread; the test's own ORM calls are
-    # synchronous and safe, so allow them (the live server runs in its own thread).
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS, headless=True
-        )
-        context = browser.new_context(locale="es-CL", viewport={"width": 1400, "height": 1000})
-        page = context.new_page()
-        page.set_default_timeout(15000)
-        yield page
-        page.screenshot(
-            path=os.environ.get("BROWSER_SHOT", str(tmp_path / "last.png")), full_page=True
-        )
-        browser.close()
-        # While Playwright's loop runs, the test's ORM calls got their own connection (asgiref
-        # keys connections by context); close it here, in that context, so teardown can drop
-        # the test database.
-        connections.close_all()
-    os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-
-
-def login(page, live_server, user) -> None:
-    page.goto(f"{live_server.url}/login/")
-    page.fill("input[name=username]", user.username)
-    page.fill("input[name=password]", "clave-secreta-1")
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{live_server.url}/")
 
 
 def test_login_partner_and_factura_with_two_lines(page, live_server, clerk, issuer):
