@@ -6,7 +6,7 @@ from erp.doctypes import PURCHASE_TYPES, TipoDte
 from erp.errors import DomainError
 from erp.models import Partner, Product, PurchaseDocument, PurchaseState, SalesDocument
 from erp.rut import InvalidRut, normalize_rut
-from erp.services import PARTNER_FIELDS, PRODUCT_FIELDS
+from erp.services import PARTNER_FIELDS, PRODUCT_FIELDS, PURCHASE_AMOUNTS, PURCHASE_FIELDS
 
 # dd-mm-aaaa whatever the browser's locale (a native date input follows the browser's own).
 DATE_FORMATS = ["%d-%m-%Y", "%d/%m/%Y", "%Y-%m-%d"]
@@ -188,24 +188,7 @@ class PurchaseForm(forms.ModelForm):
 
     class Meta:
         model = PurchaseDocument
-        fields = (
-            "tipo_doc",
-            "folio",
-            "partner",
-            "fecha",
-            "periodo",
-            "estado",
-            "monto_exento",
-            "monto_neto",
-            "iva_recuperable",
-            "iva_no_recuperable",
-            "codigo_iva_no_rec",
-            "iva_uso_comun",
-            "is_fixed_asset",
-            "otros_impuestos",
-            "monto_total",
-            "notes",
-        )
+        fields = PURCHASE_FIELDS
         widgets = {"fecha": DATE_WIDGET, "notes": forms.Textarea(attrs={"rows": 2})}
 
     def __init__(self, *args, company, **kwargs):
@@ -214,15 +197,7 @@ class PurchaseForm(forms.ModelForm):
             "razon_social"
         )
         self.fields["fecha"].input_formats = DATE_FORMATS
-        for name in (
-            "monto_exento",
-            "monto_neto",
-            "iva_recuperable",
-            "iva_no_recuperable",
-            "iva_uso_comun",
-            "otros_impuestos",
-            "monto_total",
-        ):
+        for name in (*PURCHASE_AMOUNTS, "monto_total"):
             self.fields[name].required = False
         self.fields["monto_total"].help_text = "Vacío: se calcula."
 

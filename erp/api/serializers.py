@@ -11,7 +11,7 @@ from erp.models import (
     SalesDocumentLine,
     SalesDocumentReference,
 )
-from erp.services import PARTNER_FIELDS, PRODUCT_FIELDS
+from erp.services import PARTNER_FIELDS, PRODUCT_FIELDS, PURCHASE_FIELDS
 
 AUDIT_FIELDS = ("created_at", "created_by", "updated_at", "updated_by")
 
@@ -191,28 +191,7 @@ class PurchaseDocumentSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = PurchaseDocument
-        fields = (
-            "id",
-            "tipo_doc",
-            "folio",
-            "partner",
-            "rut_emisor",
-            "fecha",
-            "periodo",
-            "estado",
-            "source",
-            "monto_exento",
-            "monto_neto",
-            "iva_recuperable",
-            "iva_no_recuperable",
-            "codigo_iva_no_rec",
-            "iva_uso_comun",
-            "is_fixed_asset",
-            "otros_impuestos",
-            "monto_total",
-            "notes",
-            *AUDIT_FIELDS,
-        )
+        fields = ("id", *PURCHASE_FIELDS, "rut_emisor", "source", *AUDIT_FIELDS)
         read_only_fields = ("id", "rut_emisor", "source", *AUDIT_FIELDS)
         # Uniqueness and totals are the service's rules, reported with field-level messages.
         validators = []
