@@ -18,6 +18,7 @@ import zeep
 import zeep.exceptions
 from lxml import etree
 from prometheus_client import Counter, Histogram
+from requests.adapters import HTTPAdapter
 from zeep.transports import Transport
 
 from dte.sii import responses
@@ -91,16 +92,35 @@ def _outcome(error: BaseException | None) -> str:
     return "error"
 
 
+class OneRequestPerConnection(HTTPAdapter):
+    """Never reuse a connection. Asking for "Connection: close" is not enough: when the server
+    closes without saying so in its answer, urllib3 pools the socket anyway, and the next call
+    may be written into it before the server's close arrives ("Remote end closed connection
+    without response"), a race that shows under load."""
+
+    def send(self, request, **kwargs):  # type: ignore[no-untyped-def]
+        try:
+            return super().send(request, **kwargs)
+        finally:
+            self.poolmanager.clear()
+
+
+def one_request_per_connection(session: requests.Session) -> requests.Session:
+    session.headers["Connection"] = "close"
+    for prefix in ("http://", "https://"):
+        session.mount(prefix, OneRequestPerConnection())
+    return session
+
+
 class SiiClient:
     def __init__(self, endpoints: Endpoints, *, timeout: float = 15.0) -> None:
         self.endpoints = endpoints
         self.timeout = timeout
-        self.session = requests.Session()
-        self.session.headers["User-Agent"] = USER_AGENT
         # One request per connection: the SII (and gunicorn's threaded workers) may drop an
         # idle kept-alive connection at any moment, and an upload must never be re-sent by a
         # transport-level retry on a stale connection.
-        self.session.headers["Connection"] = "close"
+        self.session = one_request_per_connection(requests.Session())
+        self.session.headers["User-Agent"] = USER_AGENT
         self._services: dict[str, Any] = {}
 
     # ------------------------------------------------------------ the chokepoint

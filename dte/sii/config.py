@@ -23,6 +23,6 @@ def _client(endpoints: Endpoints, timeout: float) -> SiiClient:
 
 
 def client() -> SiiClient:
-    """One client per process and configuration: zeep parses the WSDLs once, and the HTTP
-    session keeps its connections to the SII alive."""
+    """One client per process and configuration: zeep parses the WSDLs once (each request
+    still gets its own connection, see OneRequestPerConnection)."""
     return _client(endpoints(), settings.SII_TIMEOUT)

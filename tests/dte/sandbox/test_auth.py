@@ -167,8 +167,9 @@ def test_zeep_gets_a_seed_and_a_token_over_real_http(live_server, sandbox):
     requests = pytest.importorskip("requests")
     base = f"{live_server.url}{PREFIX}/DTEWS"
     # No keep-alive: no server thread is left waiting on a connection after the test.
-    with requests.Session() as session:
-        session.headers["Connection"] = "close"
+    from dte.sii.client import one_request_per_connection
+
+    with one_request_per_connection(requests.Session()) as session:
         transport = zeep.Transport(session=session)
 
         def service(name: str):
