@@ -14,7 +14,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from dte import errors, mapping, sending, vault
+from dte import errors, mapping, sending, signals, vault
 from dte.core import schemas
 from dte.core.caf import CafError, check_caf, official_sii_keys, parse_caf
 from dte.core.certificate import Certificate as CoreCertificate
@@ -336,6 +336,7 @@ def dte_issue(
         obj=doc,
         changes={"state": ["draft", "issued"], "folio": [None, folio]},
     )
+    signals.dte_issued.send(sender=Dte, dte=dte, document=doc)
     return dte
 
 

@@ -15,7 +15,7 @@ from erp.doctypes import PURCHASE_TYPES
 from erp.errors import INVALID_INPUT, DomainError
 from erp.models import ClosedPeriod, Company, Partner, PurchaseDocument, PurchaseSource
 from erp.periods import month_start, period_label, previous_period
-from f29 import calc, rcv, selectors
+from f29 import calc, rcv, selectors, signals
 from f29.models import F29Event, F29Return, F29State, RcvEntry, RcvImport, RcvKind
 from f29.reconcile import Category, ReconLine, reconcile, summarize
 
@@ -403,6 +403,7 @@ def f29_compute(
     f29.computed_at = now or timezone.now()
     f29.save()
     _event(f29, F29Event.Action.COMPUTED, actor)
+    signals.f29_computed.send(sender=F29Return, f29=f29)
     return f29
 
 

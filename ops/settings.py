@@ -181,6 +181,16 @@ PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:8000").rst
 # E-mail each document to the receiver's exchange address once the SII accepts it.
 DTE_EMAIL_ON_ACCEPT = env_bool("DTE_EMAIL_ON_ACCEPT", True)
 
+# AI checks (ai/): the deterministic rules always run; Claude only with a key.
+ANTHROPIC_API_KEY = os.environ.get("ANTHROPIC_API_KEY", "")
+ANTHROPIC_BASE_URL = os.environ.get("ANTHROPIC_BASE_URL", "") or None
+AI_MODEL = os.environ.get("AI_MODEL", "claude-sonnet-5-5")
+AI_TIMEOUT = float(os.environ.get("AI_TIMEOUT", "30"))
+AI_MAX_RETRIES = int(os.environ.get("AI_MAX_RETRIES", "2"))
+AI_DAILY_TOKEN_BUDGET = int(os.environ.get("AI_DAILY_TOKEN_BUDGET", "200000"))
+AI_CACHE_SECONDS = int(os.environ.get("AI_CACHE_SECONDS", str(7 * 24 * 3600)))
+AI_REVIEW_ON_ISSUE = env_bool("AI_REVIEW_ON_ISSUE", True)
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.TokenAuthentication",

@@ -17,12 +17,14 @@ urlpatterns = [
     path("api/v1/", include("erp.api.urls")),
     path("api/v1/", include("dte.api_urls")),
     path("api/v1/", include("f29.api_urls")),
+    path("api/v1/", include("ai.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("health/live", health.live, name="health-live"),
     path("health/ready", health.ready, name="health-ready"),
     path("", include("dte.urls")),
     path("", include("f29.urls")),
+    path("", include("ai.urls")),
     path("", include("erp.urls")),
 ]
 if settings.SII_ENV == "sandbox":

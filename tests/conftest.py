@@ -142,6 +142,11 @@ def _test_settings(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     # Issuing does not reach out to an SII unless a test asks for it (tests/dte/sii/).
     settings.SII_AUTO_SEND = False
+    # Nor reviews with Claude: never the internet, whatever the environment holds (tests/ai/
+    # point the SDK at a local stub), and no review after each issue unless a test asks.
+    settings.ANTHROPIC_API_KEY = ""
+    settings.ANTHROPIC_BASE_URL = None
+    settings.AI_REVIEW_ON_ISSUE = False
 
 
 @pytest.fixture

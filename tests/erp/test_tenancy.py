@@ -6,6 +6,7 @@ import pytest
 from django.urls import get_resolver
 from django.urls.resolvers import URLResolver
 
+from ai.models import AiFinding, AiReview
 from erp.models import AuditEvent, Partner, Product, PurchaseDocument, SalesDocument
 from f29.models import F29Return
 from tests.factories import PartnerFactory, ProductFactory, SalesDocumentFactory
@@ -36,17 +37,25 @@ def victim_data(company):
     f29 = F29Return.objects.create(
         company=company, periodo=date(2026, 10, 1), boxes={"91": 4242}, trail={}
     )
+    review = AiReview.objects.create(
+        company=company, target="document", sales_document=document, ai_status="off"
+    )
+    finding = AiFinding.objects.create(
+        review=review, source="rules", code="total_mismatch", severity="error", message="secreto"
+    )
     return {
         "partner": partner,
         "product": product,
         "document": document,
         "purchase": purchase,
         "f29": f29,
+        "finding": finding,
     }
 
 
 def api_cases(d):
     p, pr, doc, pu = d["partner"].pk, d["product"].pk, d["document"].pk, d["purchase"].pk
+    fi = d["finding"].pk
     base = f"/api/v1/companies/{RUT}"
     line = [{"name": "X", "quantity": "1", "unit_price": "1"}]
     return {
@@ -122,11 +131,18 @@ def api_cases(d):
         "f29-reopen": [("post", f"{base}/f29/2026-10/reopen/", {"reason": "robar datos"})],
         "f29-box": [("get", f"{base}/f29/2026-10/boxes/91/", None)],
         "f29-reconciliation": [("get", f"{base}/f29/2026-10/reconciliation/", None)],
+        # ai
+        "ai-review-list": [("get", f"{base}/ai-reviews/", None)],
+        "ai-review-review-document": [("post", f"{base}/ai-reviews/document/{doc}/", None)],
+        "ai-review-review-period": [("post", f"{base}/ai-reviews/period/2026-10/", None)],
+        "ai-finding-accept": [("post", f"{base}/ai-findings/{fi}/accept/", None)],
+        "ai-finding-dismiss": [("post", f"{base}/ai-findings/{fi}/dismiss/", None)],
     }
 
 
 def web_cases(d):
     p, pr, doc, pu = d["partner"].pk, d["product"].pk, d["document"].pk, d["purchase"].pk
+    fi = d["finding"].pk
     return {
         "partner_edit": [("get", f"/clientes/{p}/", None), ("post", f"/clientes/{p}/", {})],
         "product_edit": [("get", f"/productos/{pr}/", None), ("post", f"/productos/{pr}/", {})],
@@ -155,6 +171,9 @@ def web_cases(d):
             ("post", "/f29/2026-10/estado/revisar/", {}),
             ("post", "/f29/2026-10/estado/reabrir/", {"reason": "robar datos"}),
         ],
+        "review_document": [("post", f"/ia/documentos/{doc}/revisar/", {})],
+        "review_period": [("post", "/ia/periodos/2026-10/revisar/", {})],
+        "finding_decide": [("post", f"/ia/hallazgos/{fi}/accept/", {})],
     }
 
 
@@ -198,7 +217,7 @@ def _names(namespace_pattern: str) -> set[str]:
 
 def test_every_endpoint_has_a_tenancy_case(victim_data):
     assert _names("api/v1/") - UNSCOPED_API == set(api_cases(victim_data))
-    modules = ("erp.urls", "dte.urls", "f29.urls")
+    modules = ("erp.urls", "dte.urls", "f29.urls", "ai.urls")
     web = {p.name for m in modules for p in get_resolver(m).url_patterns}
     assert web - UNSCOPED_WEB == set(web_cases(victim_data))
 
@@ -213,6 +232,8 @@ def _unchanged(d):
     assert PurchaseDocument.objects.get(pk=d["purchase"].pk).notes == "compra secreta"
     f29 = F29Return.objects.get(pk=d["f29"].pk)
     assert f29.state == "draft" and f29.boxes == {"91": 4242} and not f29.events.exists()
+    assert AiReview.objects.filter(company=d["document"].company).count() == 1
+    assert AiFinding.objects.get(pk=d["finding"].pk).state == "open"
 
 
 def test_api_foreign_company_is_404_everywhere(api_for, outsider, victim_data):
