@@ -1,22 +1,42 @@
 """Reviews start by themselves after a document is issued and after an F29 draft is computed,
-once the transaction that did it has committed."""
+once the transaction that did it has committed. They never hold up the request that issued:
+with a broker they are Celery tasks; without one (a laptop run, tasks eager) they run in a
+background thread instead of inside the request."""
 
 import logging
+import threading
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connections, transaction
 
 log = logging.getLogger(__name__)
 
+# Tests turn this off to run the eager review in their own thread and database connection.
+IN_THREAD = True
+
+
+def _run_here(task, object_id: int) -> None:
+    try:
+        task.run(object_id)
+    except Exception:  # a review must never break anything: it is logged and shown as missing
+        log.exception("review %s of %s failed", task.name, object_id)
+    finally:
+        connections.close_all()
+
 
 def _later(task, object_id: int) -> None:
-    def run() -> None:
+    def start() -> None:
         try:
-            task.delay(object_id)
+            if settings.CELERY_TASK_ALWAYS_EAGER and IN_THREAD:
+                threading.Thread(
+                    target=_run_here, args=(task, object_id), daemon=True, name="ai-review"
+                ).start()
+            else:
+                task.delay(object_id)
         except Exception:  # a review must never break issuing or filing
-            log.exception("could not queue %s for %s", task.name, object_id)
+            log.exception("could not start %s for %s", task.name, object_id)
 
-    transaction.on_commit(run)
+    transaction.on_commit(start)
 
 
 def on_dte_issued(sender, dte, document, **kwargs) -> None:

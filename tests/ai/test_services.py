@@ -119,8 +119,11 @@ def test_the_daily_budget_stops_calls(issuer, customer, with_key, settings):
 
 
 def test_review_runs_after_issuing_and_after_computing(
-    issuer, customer, settings, eager_tasks, django_capture_on_commit_callbacks
+    issuer, customer, settings, eager_tasks, django_capture_on_commit_callbacks, monkeypatch
 ):
+    from ai import receivers
+
+    monkeypatch.setattr(receivers, "IN_THREAD", False)  # here, in the test's transaction
     settings.AI_REVIEW_ON_ISSUE = True
     with django_capture_on_commit_callbacks(execute=True):
         document = issue(issuer, customer)
@@ -185,3 +188,21 @@ def test_command_prints_findings_as_json(issuer, customer, capsys):
     assert isinstance(findings, list) and findings
     assert {"code", "severity", "message"} <= set(findings[0])
     assert "duplicate_document" in {f["code"] for f in findings}
+
+
+def test_a_failing_review_never_breaks_issuing(
+    issuer, customer, settings, eager_tasks, django_capture_on_commit_callbacks, monkeypatch
+):
+    from ai import receivers
+
+    monkeypatch.setattr(receivers, "IN_THREAD", False)
+    settings.AI_REVIEW_ON_ISSUE = True
+
+    def broken(**kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(services, "ai_review_document", broken)
+    with django_capture_on_commit_callbacks(execute=True):
+        document = issue(issuer, customer)
+    document.refresh_from_db()
+    assert document.state == "issued" and not AiReview.objects.exists()
