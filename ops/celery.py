@@ -8,6 +8,9 @@ app = Celery("facturacion")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
+# The request id travels in task headers (ops.requestid connects Celery's signals).
+import ops.requestid  # noqa: E402, F401
+
 
 @app.task(name="ops.ping")
 def ping() -> str:

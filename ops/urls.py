@@ -5,7 +5,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from ops import health
+from ops import health, metrics
 
 admin.site.site_header = "Facturación electrónica · administración"
 admin.site.site_title = "Facturación electrónica"
@@ -22,6 +22,8 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("health/live", health.live, name="health-live"),
     path("health/ready", health.ready, name="health-ready"),
+    # Internal: Traefik does not route it; Prometheus scrapes the containers directly.
+    path("metrics", metrics.metrics, name="metrics"),
     path("", include("dte.urls")),
     path("", include("f29.urls")),
     path("", include("ai.urls")),

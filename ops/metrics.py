@@ -1,0 +1,110 @@
+"""Prometheus metrics at /metrics: django-prometheus's request and database metrics, the SII
+client's latency and outcomes, the AI calls, and the business gauges read from the database at
+scrape time (a handful of aggregate queries). Under gunicorn the counters of all workers are
+merged through PROMETHEUS_MULTIPROC_DIR. Traefik does not route /metrics: Prometheus scrapes
+the web containers on the internal network (deploy/)."""
+
+import os
+from datetime import timedelta
+
+import prometheus_client
+from django.conf import settings
+from django.db.models import Count, F, Sum
+from django.http import HttpResponse
+from django.utils import timezone
+from prometheus_client import multiprocess
+from prometheus_client.core import GaugeMetricFamily
+
+
+class BusinessCollector:
+    """Gauges that are facts in the database, not events in one process."""
+
+    def collect(self):
+        from ai.models import AiUsage
+        from dte.models import Caf, Certificate, Dte, Envelope
+
+        documents = GaugeMetricFamily(
+            "dte_documents", "Issued DTEs by type and state", labels=["tipo", "status"]
+        )
+        for row in Dte.objects.values("tipo_dte", "status").annotate(n=Count("id")):
+            documents.add_metric([str(row["tipo_dte"]), row["status"]], row["n"])
+        yield documents
+
+        queue = GaugeMetricFamily(
+            "dte_sii_queue_envelopes", "Envelopes waiting on the SII, by state", labels=["status"]
+        )
+        pending = ("queued", "uploading", "sent", "needs_attention")
+        counts = dict(
+            Envelope.objects.filter(status__in=pending)
+            .values("status")
+            .annotate(n=Count("id"))
+            .values_list("status", "n")
+        )
+        for status in pending:
+            queue.add_metric([status], counts.get(status, 0))
+        yield queue
+
+        folios = GaugeMetricFamily(
+            "dte_caf_folios_left", "Folios left per CAF", labels=["company", "tipo", "caf"]
+        )
+        for caf in Caf.objects.select_related("company").filter(next_folio__lte=F("folio_hasta")):
+            folios.add_metric(
+                [caf.company.rut, str(caf.tipo_dte), str(caf.pk)],
+                caf.folio_hasta - caf.next_folio + 1,
+            )
+        yield folios
+
+        now = timezone.now()
+        certificates = GaugeMetricFamily(
+            "dte_certificate_days_left",
+            "Days until the signing certificate expires",
+            labels=["company", "certificate"],
+        )
+        for cert in Certificate.objects.select_related("company").filter(is_active=True):
+            days = (cert.not_after - now) / timedelta(days=1)
+            certificates.add_metric([cert.company.rut, str(cert.pk)], round(days, 2))
+        yield certificates
+
+        today = timezone.localdate()
+        usage = AiUsage.objects.filter(day=today).aggregate(
+            calls=Sum("calls"), input=Sum("input_tokens"), output=Sum("output_tokens")
+        )
+        tokens_in, tokens_out = usage["input"] or 0, usage["output"] or 0
+        ai = GaugeMetricFamily("ai_usage_today", "AI usage today, all companies", labels=["kind"])
+        ai.add_metric(["calls"], usage["calls"] or 0)
+        ai.add_metric(["input_tokens"], tokens_in)
+        ai.add_metric(["output_tokens"], tokens_out)
+        yield ai
+        cost = GaugeMetricFamily(
+            "ai_cost_usd_today", "Estimated AI spend today (AI_PRICE_* per million tokens)"
+        )
+        cost.add_metric(
+            [],
+            (tokens_in * settings.AI_PRICE_INPUT + tokens_out * settings.AI_PRICE_OUTPUT) / 1e6,
+        )
+        yield cost
+
+
+BUSINESS = BusinessCollector()
+
+
+def metrics(request):
+    """The exposition: every process's counters (multiprocess mode) plus the business gauges."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = prometheus_client.CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+    else:
+        registry = prometheus_client.CollectorRegistry()
+        registry.register(_Default())
+    registry.register(BUSINESS)
+    return HttpResponse(
+        prometheus_client.generate_latest(registry),
+        content_type=prometheus_client.CONTENT_TYPE_LATEST,
+    )
+
+
+class _Default:
+    """This process's own registry, seen through another registry."""
+
+    def collect(self):
+        yield from prometheus_client.REGISTRY.collect()
