@@ -26,12 +26,15 @@ run: migrate
 
 # Debian packages the tests use: chromium drives the browser tests (Playwright cannot download
 # its own here), xmlsec1 is a second, independent signature verifier, and poppler-utils'
-# pdftoppm rasterises the printed documents so the tests can scan their barcodes.
+# pdftoppm rasterises the printed documents so the tests can scan their barcodes; promtool and
+# amtool check the monitoring files (deploy/prometheus, deploy/alertmanager).
 system-packages:
 	@missing=""; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	command -v xmlsec1 >/dev/null 2>&1 || missing="$$missing xmlsec1"; \
 	command -v pdftoppm >/dev/null 2>&1 || missing="$$missing poppler-utils"; \
+	command -v promtool >/dev/null 2>&1 || missing="$$missing prometheus"; \
+	command -v amtool >/dev/null 2>&1 || missing="$$missing prometheus-alertmanager"; \
 	if [ -n "$$missing" ]; then \
 	  echo "Installing Debian packages:$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \

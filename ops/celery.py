@@ -12,6 +12,18 @@ app.autodiscover_tasks()
 import ops.requestid  # noqa: E402, F401
 
 
+@app.task(name="ops.heartbeat", ignore_result=True)
+def heartbeat() -> float:
+    """Beat, every minute: proves the beat is alive (alert CeleryBeatSilent reads its age)."""
+    import time
+
+    from django.core.cache import cache
+
+    now = time.time()
+    cache.set("ops:beat:heartbeat", now, None)
+    return now
+
+
 @app.task(name="ops.ping")
 def ping() -> str:
     """A no-op round trip, used by health checks and the broker test."""

@@ -5,6 +5,7 @@ merged through PROMETHEUS_MULTIPROC_DIR. Traefik does not route /metrics: Promet
 the web containers on the internal network (deploy/)."""
 
 import os
+import time
 from datetime import timedelta
 
 import prometheus_client
@@ -83,6 +84,16 @@ class BusinessCollector:
             (tokens_in * settings.AI_PRICE_INPUT + tokens_out * settings.AI_PRICE_OUTPUT) / 1e6,
         )
         yield cost
+
+        from django.core.cache import cache
+
+        beat = GaugeMetricFamily(
+            "ops_beat_heartbeat_age_seconds",
+            "Seconds since the beat's last heartbeat task ran (-1: never seen)",
+        )
+        last = cache.get("ops:beat:heartbeat")
+        beat.add_metric([], round(time.time() - last, 1) if last else -1)
+        yield beat
 
 
 BUSINESS = BusinessCollector()

@@ -286,6 +286,7 @@ CELERY_BEAT_SCHEDULE = {
     "dte-outbox": {"task": "dte.dte_outbox_tick", "schedule": SII_OUTBOX_TICK},
     # Drafting is idempotent and skips reviewed or filed periods, so running it on each of the
     # first five days catches documents the SII accepted late and days the beat was down.
+    "ops-heartbeat": {"task": "ops.heartbeat", "schedule": 60.0},
     "f29-draft-previous-month": {
         "task": "f29.f29_draft_previous_month",
         "schedule": crontab(minute=30, hour=6, day_of_month="1-5"),

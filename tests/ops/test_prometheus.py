@@ -1,0 +1,113 @@
+"""The monitoring files, checked by Prometheus's own tools (Debian's `prometheus` package gives
+promtool; `prometheus-alertmanager` gives amtool), and every metric the alerts use checked
+against a real scrape of the app's /metrics or the documented exporters' lists."""
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PROM = ROOT / "deploy" / "prometheus"
+PROMQL_WORDS = {
+    "by", "without", "and", "or", "unless", "on", "ignoring", "group_left", "group_right",
+    "bool", "offset", "le", "inf", "nan",
+}  # fmt: skip
+
+
+def tool(name: str) -> str:
+    found = shutil.which(name)
+    if found:
+        return found
+    message = f"{name} is not installed (Debian: make system-packages)"
+    if os.environ.get("REQUIRE_SERVICES") == "1":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def run(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    return subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=60)
+
+
+def test_prometheus_config_and_rules_are_valid():
+    promtool = tool("promtool")
+    checked = run(promtool, "check", "config", str(PROM / "prometheus.yml"))
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    rules = run(promtool, "check", "rules", str(PROM / "alerts.yml"))
+    assert rules.returncode == 0 and "13 rules found" in rules.stdout, rules.stdout + rules.stderr
+
+
+def test_alert_unit_tests_pass():
+    result = run(tool("promtool"), "test", "rules", str(PROM / "tests" / "alerts_test.yml"))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_broken_rule_is_caught(tmp_path):
+    broken = (PROM / "alerts.yml").read_text().replace("for: 10m", "for: ten minutes", 1)
+    (tmp_path / "alerts.yml").write_text(broken)
+    result = run(tool("promtool"), "check", "rules", str(tmp_path / "alerts.yml"))
+    assert result.returncode != 0
+
+
+def test_alertmanager_config_is_valid():
+    result = run(tool("amtool"), "check-config", str(ROOT / "deploy/alertmanager/alertmanager.yml"))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def metric_names(expr: str) -> set[str]:
+    expr = re.sub(r"\{[^}]*\}", "", expr)  # label matchers
+    expr = re.sub(r"\b(by|without|on|ignoring)\s*\([^)]*\)", "", expr)  # grouping labels
+    expr = re.sub(r"\[[^\]]*\]", "", expr)  # ranges
+    expr = re.sub(r'"[^"]*"', "", expr)
+    names = set()
+    for match in re.finditer(r"[a-zA-Z_:][a-zA-Z0-9_:]*", expr):
+        name = match.group(0)
+        rest = expr[match.end() :].lstrip()
+        if rest.startswith("(") or name.lower() in PROMQL_WORDS:
+            continue  # a function or a keyword
+        names.add(name)
+    return names
+
+
+@pytest.mark.django_db
+def test_every_metric_in_the_alerts_exists(client):
+    import yaml
+
+    client.get("/health/live")  # so that request metrics have samples
+    scrape = client.get("/metrics").content.decode()
+    exposed = set()
+    for line in scrape.splitlines():
+        if line.startswith("# TYPE "):
+            _, _, name, kind = line.split()[:4]
+            exposed.add(name)
+            if kind == "histogram":
+                exposed |= {f"{name}_bucket", f"{name}_count", f"{name}_sum"}
+    external = {
+        line.strip()
+        for line in (PROM / "external_metrics.txt").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    }
+    used = set()
+    for group in yaml.safe_load((PROM / "alerts.yml").read_text())["groups"]:
+        for rule in group["rules"]:
+            used |= metric_names(rule["expr"])
+    assert used, "no metric found in the alert rules"
+    missing = used - exposed - external
+    assert not missing, f"alerts use metrics nobody exposes: {sorted(missing)}"
+    assert {"sii_requests_total", "dte_caf_folios_left", "ops_beat_heartbeat_age_seconds"} <= used
+
+
+def test_the_metric_name_extraction():
+    expr = 'sum by (le) (rate(sii_request_seconds_bucket{operation="x"}[5m])) > 5 and up == 0'
+    assert metric_names(expr) == {"sii_request_seconds_bucket", "up"}
+
+
+def test_the_beat_schedule_names_registered_tasks(settings):
+    from ops.celery import app
+
+    app.loader.import_default_modules()
+    for name, entry in settings.CELERY_BEAT_SCHEDULE.items():
+        assert entry["task"] in app.tasks, name
