@@ -111,3 +111,13 @@ def test_the_beat_schedule_names_registered_tasks(settings):
     app.loader.import_default_modules()
     for name, entry in settings.CELERY_BEAT_SCHEDULE.items():
         assert entry["task"] in app.tasks, name
+
+
+def test_every_runbook_an_alert_names_exists():
+    import yaml
+
+    for group in yaml.safe_load((PROM / "alerts.yml").read_text())["groups"]:
+        for rule in group["rules"]:
+            runbook = rule.get("annotations", {}).get("runbook")
+            if runbook:
+                assert (ROOT / runbook).is_file(), (rule["alert"], runbook)
