@@ -2,34 +2,17 @@
 promtool; `prometheus-alertmanager` gives amtool), and every metric the alerts use checked
 against a real scrape of the app's /metrics or the documented exporters' lists."""
 
-import os
-import re
-import shutil
-import subprocess
-from pathlib import Path
-
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-PROM = ROOT / "deploy" / "prometheus"
-PROMQL_WORDS = {
-    "by", "without", "and", "or", "unless", "on", "ignoring", "group_left", "group_right",
-    "bool", "offset", "le", "inf", "nan",
-}  # fmt: skip
-
-
-def tool(name: str) -> str:
-    found = shutil.which(name)
-    if found:
-        return found
-    message = f"{name} is not installed (Debian: make system-packages)"
-    if os.environ.get("REQUIRE_SERVICES") == "1":
-        pytest.fail(message)
-    pytest.skip(message)
-
-
-def run(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
-    return subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=60)
+from tests.ops.promcheck import (
+    PROM,
+    ROOT,
+    exposed_metrics,
+    external_metrics,
+    metric_names,
+    run,
+    tool,
+)
 
 
 def test_prometheus_config_and_rules_are_valid():
@@ -57,39 +40,12 @@ def test_alertmanager_config_is_valid():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def metric_names(expr: str) -> set[str]:
-    expr = re.sub(r"\{[^}]*\}", "", expr)  # label matchers
-    expr = re.sub(r"\b(by|without|on|ignoring)\s*\([^)]*\)", "", expr)  # grouping labels
-    expr = re.sub(r"\[[^\]]*\]", "", expr)  # ranges
-    expr = re.sub(r'"[^"]*"', "", expr)
-    names = set()
-    for match in re.finditer(r"[a-zA-Z_:][a-zA-Z0-9_:]*", expr):
-        name = match.group(0)
-        rest = expr[match.end() :].lstrip()
-        if rest.startswith("(") or name.lower() in PROMQL_WORDS:
-            continue  # a function or a keyword
-        names.add(name)
-    return names
-
-
 @pytest.mark.django_db
 def test_every_metric_in_the_alerts_exists(client):
     import yaml
 
-    client.get("/health/live")  # so that request metrics have samples
-    scrape = client.get("/metrics").content.decode()
-    exposed = set()
-    for line in scrape.splitlines():
-        if line.startswith("# TYPE "):
-            _, _, name, kind = line.split()[:4]
-            exposed.add(name)
-            if kind == "histogram":
-                exposed |= {f"{name}_bucket", f"{name}_count", f"{name}_sum"}
-    external = {
-        line.strip()
-        for line in (PROM / "external_metrics.txt").read_text().splitlines()
-        if line.strip() and not line.startswith("#")
-    }
+    exposed = exposed_metrics(client)
+    external = external_metrics()
     used = set()
     for group in yaml.safe_load((PROM / "alerts.yml").read_text())["groups"]:
         for rule in group["rules"]:
