@@ -1,6 +1,6 @@
 import os
 
-from celery import Celery
+from celery import Celery, signals
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ops.settings")
 
@@ -10,6 +10,24 @@ app.autodiscover_tasks()
 
 # The request id travels in task headers (ops.requestid connects Celery's signals).
 import ops.requestid  # noqa: E402, F401
+
+
+@signals.worker_ready.connect
+def _serve_worker_metrics(**kwargs) -> None:
+    """Workers record the SII and AI metrics (uploads, polls and reviews run here), so each
+    worker serves them for Prometheus on WORKER_METRICS_PORT; its pool processes write to
+    PROMETHEUS_MULTIPROC_DIR and this server merges them."""
+    port = os.environ.get("WORKER_METRICS_PORT")
+    if not port:
+        return
+    import prometheus_client
+    from prometheus_client import multiprocess
+
+    registry = prometheus_client.REGISTRY
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = prometheus_client.CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+    prometheus_client.start_http_server(int(port), registry=registry)
 
 
 @app.task(name="ops.heartbeat", ignore_result=True)

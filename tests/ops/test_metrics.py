@@ -105,3 +105,19 @@ def test_tasks_carry_the_request_id_to_the_worker():
     assert requestid.REQUEST_ID.get() == "req-77"
     requestid._forget_request_id(task_id="t1")
     assert requestid.REQUEST_ID.get() == ""
+
+
+def test_a_worker_serves_its_own_metrics(monkeypatch):
+    import socket
+    import urllib.request
+
+    from ops.celery import _serve_worker_metrics
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setenv("WORKER_METRICS_PORT", str(port))
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
+    _serve_worker_metrics()
+    body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    assert "# TYPE sii_requests_total counter" in body
