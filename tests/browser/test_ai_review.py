@@ -13,8 +13,6 @@ def test_findings_appear_without_and_with_a_key(page, live_server, clerk, issuer
     from datetime import date
     from decimal import Decimal
 
-    from django.core.cache import cache
-
     from dte import services as dte_services
     from erp import services as erp_services
     from tests.factories import PartnerFactory
@@ -54,7 +52,6 @@ def test_findings_appear_without_and_with_a_key(page, live_server, clerk, issuer
         settings.ANTHROPIC_API_KEY = "sk-test-not-real"
         settings.ANTHROPIC_BASE_URL = stub.url
         settings.AI_MAX_RETRIES = 0
-        cache.clear()
         page.click("#ai-review-button")
         page.wait_for_selector('#ai-findings tr[data-code="ai_giro_incoherente"]')
         assert page.get_attribute("#ai-status", "data-status") == "ok"
