@@ -1,0 +1,271 @@
+"""The autoscaler loop: Prometheus -> deploy/autoscaler/policy.py -> ``docker compose --scale``.
+
+    python -m deploy.autoscaler.run --prometheus http://prometheus:9090 --once --dry-run
+    python -m deploy.autoscaler.run --worker-colour blue --interval 60
+
+Each round, for every web colour it reads that colour's p95 latency from Traefik's histogram and
+for the worker colour the SII queue length (``/api/v1/query_range``, urllib only), decides with
+the pure policy and, unless ``--dry-run``, applies a change with
+``docker compose up -d --no-recreate --scale <service>=N <service>``. The replicas and the time of
+the last scaling of each service live in a small JSON state file (written tmp + rename).
+
+One broker serves both colours, so the queue scales only the worker colour given by
+``--worker-colour`` (``auto``: the colour with most traffic in Traefik's weights.yml). ``beat``
+is never scaled: every command passes through ``policy.scalable``.
+
+A bad Prometheus answer (down, HTTP error, not JSON, status error) is logged and holds that
+service for the round; the loop never dies from it. Stdlib only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import os
+import shlex
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Sequence
+from dataclasses import asdict
+from pathlib import Path
+
+from deploy.autoscaler.policy import (
+    Decision,
+    Sample,
+    State,
+    WebPolicy,
+    WorkerPolicy,
+    decide_web,
+    decide_workers,
+    scalable,
+)
+
+log = logging.getLogger("autoscaler")
+
+COLOURS = ("blue", "green")
+ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_WEIGHTS = ROOT / "deploy" / "traefik" / "dynamic" / "weights.yml"
+
+Runner = Callable[[Sequence[str]], int]
+
+
+def latency_query(colour: str) -> str:
+    return (
+        "histogram_quantile(0.95, sum by (le) (rate("
+        f'traefik_service_request_duration_seconds_bucket{{service="app-{colour}@file"}}[1m])))'
+    )
+
+
+QUEUE_QUERY = 'sum(dte_sii_queue_envelopes{status=~"queued|uploading"})'
+
+
+class PrometheusError(Exception):
+    pass
+
+
+def query_range(
+    base_url: str, query: str, start: float, end: float, step: float, timeout: float = 10.0
+) -> list[Sample]:
+    """One series from ``/api/v1/query_range`` as Samples ("NaN" becomes nan, the policy's
+    missing value). No series (no data yet) is an empty list; anything malformed raises."""
+    params = urllib.parse.urlencode({"query": query, "start": start, "end": end, "step": step})
+    url = f"{base_url.rstrip('/')}/api/v1/query_range?{params}"
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            body = json.load(response)
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        raise PrometheusError(f"{url}: {exc}") from exc
+    try:
+        if body["status"] != "success":
+            raise PrometheusError(f"{url}: {body.get('error', body['status'])}")
+        result = body["data"]["result"]
+        if not result:
+            return []
+        if len(result) > 1:
+            raise PrometheusError(f"{url}: {len(result)} series, expected one")
+        return [Sample(float(at), float(value)) for at, value in result[0]["values"]]
+    except PrometheusError:
+        raise
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
+        raise PrometheusError(f"{url}: unexpected answer: {exc!r}") from exc
+
+
+def compose_scale_command(
+    service: str, replicas: int, compose: Sequence[str] = ("docker", "compose")
+) -> list[str]:
+    if not scalable(service):
+        raise ValueError(f"{service!r} is never autoscaled")
+    if replicas < 0:
+        raise ValueError(f"replicas cannot be negative: {replicas}")
+    return [*compose, "up", "-d", "--no-recreate", "--scale", f"{service}={replicas}", service]
+
+
+def subprocess_runner(command: Sequence[str]) -> int:
+    return subprocess.run(list(command), check=False).returncode
+
+
+def load_states(path: Path) -> dict[str, State]:
+    try:
+        raw = json.loads(path.read_text())
+        return {
+            name: State(
+                replicas=int(item["replicas"]),
+                last_scaled_at=item.get("last_scaled_at"),
+                last_direction=item.get("last_direction"),
+            )
+            for name, item in raw.items()
+            if scalable(name)
+        }
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
+        log.warning("state file %s unreadable (%s): starting afresh", path, exc)
+        return {}
+
+
+def save_states(path: Path, states: dict[str, State]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps({k: asdict(v) for k, v in sorted(states.items())}, indent=2))
+    os.replace(tmp, path)
+
+
+def active_colour(weights_file: Path) -> str | None:
+    try:
+        from deploy import bluegreen
+
+        return bluegreen.active_colour(*bluegreen.parse_weights(weights_file.read_text()))
+    except (OSError, ValueError) as exc:
+        log.warning("no active colour from %s: %s", weights_file, exc)
+        return None
+
+
+def run_round(args: argparse.Namespace, runner: Runner, now: float) -> list[tuple[str, Decision]]:
+    """One round over the services; returns what was decided for each."""
+    web_policy, worker_policy = WebPolicy(), WorkerPolicy(target_per_worker=args.target)
+    states = load_states(args.state_file)
+
+    def web(samples: Sequence[Sample], state: State, now: float) -> Decision:
+        return decide_web(samples, state, now, web_policy)
+
+    def workers(samples: Sequence[Sample], state: State, now: float) -> Decision:
+        return decide_workers(samples, state, now, worker_policy)
+
+    jobs: list[tuple[str, str, Callable[[Sequence[Sample], State, float], Decision], int, float]]
+    jobs = [
+        (f"web-{c}", latency_query(c), web, web_policy.min_replicas, web_policy.down_for)
+        for c in args.web_colours
+    ]
+    worker_colour = args.worker_colour
+    if worker_colour == "auto":
+        worker_colour = active_colour(args.weights_file)
+    if worker_colour:
+        jobs.append(
+            (
+                f"worker-{worker_colour}",
+                QUEUE_QUERY,
+                workers,
+                worker_policy.min_replicas,
+                worker_policy.down_for,
+            )
+        )
+
+    decisions: list[tuple[str, Decision]] = []
+    for service, query, decide, initial, window in jobs:
+        state = states.get(service, State(replicas=initial))
+        try:
+            samples = query_range(
+                args.prometheus, query, now - window - 5 * 60, now, args.step, args.timeout
+            )
+        except PrometheusError as exc:
+            log.error("%s: Prometheus: %s", service, exc)
+            decision = Decision(state.replicas, "hold", f"Prometheus error: {exc}")
+        else:
+            decision = decide(samples, state, now)
+        decisions.append((service, decision))
+        if args.dry_run:
+            print(f"{service}: {decision.direction} to {decision.replicas} ({decision.reason})")
+        if decision.direction == "hold":
+            log.info("%s: hold at %d (%s)", service, state.replicas, decision.reason)
+            continue
+        command = compose_scale_command(service, decision.replicas, args.compose)
+        if args.dry_run:
+            print(f"  would run: {shlex.join(command)}")
+            continue
+        log.info(
+            "%s: %s to %d (%s)", service, decision.direction, decision.replicas, decision.reason
+        )
+        rc = runner(command)
+        if rc != 0:
+            log.error("%s: %s exited %d; state unchanged", service, shlex.join(command), rc)
+            continue
+        states[service] = State(decision.replicas, now, decision.direction)
+        save_states(args.state_file, states)
+    return decisions
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--prometheus", default=os.environ.get("PROMETHEUS_URL", "http://prometheus:9090")
+    )
+    parser.add_argument(
+        "--web-colours",
+        default="blue,green",
+        type=lambda text: [c for c in text.split(",") if c],
+        help="comma-separated web colours to scale (default blue,green)",
+    )
+    parser.add_argument("--worker-colour", choices=[*COLOURS, "auto", "none"], default="auto")
+    parser.add_argument("--weights-file", type=Path, default=DEFAULT_WEIGHTS)
+    parser.add_argument(
+        "--state-file",
+        type=Path,
+        default=Path(os.environ.get("AUTOSCALER_STATE", "/var/lib/autoscaler/state.json")),
+    )
+    parser.add_argument("--compose", type=shlex.split, default=["docker", "compose"])
+    parser.add_argument("--target", type=float, default=25.0, help="envelopes per worker")
+    parser.add_argument("--step", type=float, default=30.0, help="query_range step, seconds")
+    parser.add_argument("--timeout", type=float, default=10.0)
+    parser.add_argument("--interval", type=float, default=60.0)
+    parser.add_argument("--once", action="store_true", help="run one round and exit")
+    parser.add_argument("--dry-run", action="store_true", help="print decisions, change nothing")
+    args = parser.parse_args(argv)
+    for colour in args.web_colours:
+        if colour not in COLOURS:
+            parser.error(f"unknown colour {colour!r}")
+    if args.worker_colour == "none":
+        args.worker_colour = None
+    if not math.isfinite(args.interval) or args.interval <= 0:
+        parser.error("--interval must be positive")
+    return args
+
+
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    runner: Runner = subprocess_runner,
+    clock: Callable[[], float] = time.time,
+    sleep: Callable[[float], None] = time.sleep,
+) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    while True:
+        try:
+            run_round(args, runner, clock())
+        except Exception:  # the loop outlives any one bad round
+            log.exception("autoscaler round failed")
+            if args.once:
+                return 1
+        if args.once:
+            return 0
+        sleep(args.interval)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,453 @@
+"""deploy/autoscaler: the pure policy on synthetic metric series, and run.py's round against a
+stub Prometheus (stdlib http.server on 127.0.0.1) with an injected command runner."""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+import urllib.parse
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+import yaml
+
+from deploy.autoscaler import run
+from deploy.autoscaler.policy import (
+    Decision,
+    Sample,
+    State,
+    WebPolicy,
+    WorkerPolicy,
+    decide_web,
+    decide_workers,
+    desired_workers,
+    scalable,
+)
+from tests.ops.traefik_tools import ROOT
+
+MIN = 60.0
+T0 = 1_700_000_000.0
+STEP = 30.0
+
+
+def series(start: float, end: float, value: Callable[[float], float | None]) -> list[Sample]:
+    """A sample every STEP seconds from start to end (inclusive), minutes relative to T0."""
+    out = []
+    t = start
+    while t <= end + 1e-9:
+        out.append(Sample(T0 + t * MIN, value(t)))
+        t += STEP / MIN
+    return out
+
+
+def simulate(
+    decide: Callable[[list[Sample], State, float], Decision],
+    value: Callable[[float], float | None],
+    minutes: float,
+    state: State,
+) -> tuple[State, list[tuple[float, Decision]]]:
+    """Run the policy every STEP seconds over `minutes` of the series and apply its decisions;
+    returns the final state and the (minute, decision) of every scaling."""
+    samples = series(0, minutes, value)
+    changes = []
+    for i, sample in enumerate(samples):
+        now = sample.at
+        decision = decide(samples[: i + 1], state, now)
+        if decision.direction != "hold":
+            state = State(decision.replicas, now, decision.direction)
+            changes.append(((now - T0) / MIN, decision))
+    return state, changes
+
+
+def web(samples, state, now):
+    return decide_web(samples, state, now)
+
+
+def workers(samples, state, now):
+    return decide_workers(samples, state, now)
+
+
+# Web: up ----------------------------------------------------------------------------------------
+
+
+def test_sustained_high_latency_scales_up_by_2_once_per_cooldown():
+    state, changes = simulate(web, lambda t: 2.0, 14.5, State(4))
+    assert [(t, d.replicas, d.direction) for t, d in changes] == [(5.0, 6, "up")]
+    assert state.replicas == 6
+    # Still high when the 10-minute cooldown ends: one more step of 2.
+    _, changes = simulate(web, lambda t: 2.0, 20, State(4))
+    assert [(t, d.replicas) for t, d in changes] == [(5.0, 6), (15.0, 8)]
+
+
+def test_high_latency_under_5_minutes_holds():
+    samples = series(0, 4.5, lambda t: 2.0)
+    decision = decide_web(samples, State(4), samples[-1].at)
+    assert decision.direction == "hold" and decision.replicas == 4
+
+
+def test_brief_spike_does_not_scale():
+    def spike(t):
+        return 2.5 if 10 <= t < 14 else 0.9
+
+    _, changes = simulate(web, spike, 40, State(4))
+    assert changes == []
+
+
+def test_hysteresis_band_never_scales():
+    _, changes = simulate(web, lambda t: 0.6 + (t % 6) / 10, 60, State(4))  # 0.6 .. 1.1
+    assert changes == []
+
+
+def test_up_cooldown_does_not_follow_a_down_scale():
+    samples = series(0, 5, lambda t: 2.0)
+    now = samples[-1].at
+    decision = decide_web(samples, State(4, now - 60, "down"), now)
+    assert (decision.direction, decision.replicas) == ("up", 6)
+    assert decide_web(samples, State(4, now - 60, "up"), now).direction == "hold"
+
+
+# Web: down --------------------------------------------------------------------------------------
+
+
+def test_low_latency_for_14_minutes_holds_and_15_scales_down_by_1():
+    samples = series(0, 15, lambda t: 0.3)
+    at_14 = [s for s in samples if s.at <= T0 + 14 * MIN]
+    assert decide_web(at_14, State(6), T0 + 14 * MIN).direction == "hold"
+    decision = decide_web(samples, State(6), T0 + 15 * MIN)
+    assert (decision.direction, decision.replicas) == ("down", 5)
+
+
+def test_down_cooldown_is_30_minutes_after_any_scaling():
+    samples = series(0, 60, lambda t: 0.3)
+    now = samples[-1].at
+    for direction in ("up", "down"):
+        assert decide_web(samples, State(6, now - 29 * MIN, direction), now).direction == "hold"
+        assert decide_web(samples, State(6, now - 30 * MIN, direction), now).replicas == 5
+    _, changes = simulate(web, lambda t: 0.3, 90, State(6))
+    assert [(t, d.replicas) for t, d in changes] == [(15.0, 5), (45.0, 4), (75.0, 3)]
+
+
+# Web: bounds ------------------------------------------------------------------------------------
+
+
+def test_never_below_min_or_above_max():
+    policy = WebPolicy()
+    state, _ = simulate(web, lambda t: 0.1, 600, State(5))
+    assert state.replicas == policy.min_replicas == 2
+    state, changes = simulate(web, lambda t: 9.0, 200, State(2))
+    assert state.replicas == policy.max_replicas == 16
+    assert all(d.replicas <= 16 for _, d in changes)
+    high = series(0, 6, lambda t: 9.0)
+    assert decide_web(high, State(15), high[-1].at).replicas == 16  # +2 clamped to +1
+    assert decide_web(high, State(16), high[-1].at).direction == "hold"
+    low = series(0, 20, lambda t: 0.1)
+    assert decide_web(low, State(2), low[-1].at).direction == "hold"
+
+
+def test_out_of_bounds_replicas_are_brought_back():
+    samples = series(0, 1, lambda t: 0.8)
+    assert decide_web(samples, State(1), samples[-1].at) == Decision(
+        2, "up", "1 replicas is below the minimum 2"
+    )
+    assert decide_web(samples, State(20), samples[-1].at).replicas == 16
+
+
+# Web: missing data ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("missing", [None, math.nan])
+def test_missing_newest_sample_holds(missing):
+    samples = [*series(0, 20, lambda t: 2.0), Sample(T0 + 20.5 * MIN, missing)]
+    assert decide_web(samples, State(4), T0 + 20.5 * MIN).direction == "hold"
+    low = [*series(0, 20, lambda t: 0.1), Sample(T0 + 20.5 * MIN, missing)]
+    assert decide_web(low, State(4), T0 + 20.5 * MIN).direction == "hold"
+
+
+@pytest.mark.parametrize("missing", [None, math.nan])
+def test_missing_sample_breaks_a_sustained_run(missing):
+    def value(t):
+        return missing if t == 3 else 2.0
+
+    # The run restarts at 3.5 minutes, after the hole: 5 minutes later, not before, it scales.
+    assert decide_web(series(0, 8, value), State(4), T0 + 8 * MIN).direction == "hold"
+    assert decide_web(series(0, 8.5, value), State(4), T0 + 8.5 * MIN).direction == "up"
+
+
+def test_all_missing_and_stale_or_empty_series_hold():
+    assert decide_web(series(0, 30, lambda t: None), State(4), T0 + 30 * MIN).direction == "hold"
+    assert decide_web([], State(4), T0).direction == "hold"
+    stale = series(0, 10, lambda t: 2.0)
+    assert decide_web(stale, State(4), T0 + 20 * MIN).direction == "hold"
+    # A hole in the series longer than max_gap also breaks the run.
+    holey = [s for s in series(0, 8, lambda t: 2.0) if not 2 < (s.at - T0) / MIN < 5]
+    assert decide_web(holey, State(4), T0 + 8 * MIN).direction == "hold"
+
+
+# Workers ----------------------------------------------------------------------------------------
+
+
+def test_desired_workers_is_clamped_ceil():
+    assert [desired_workers(q) for q in (0, 1, 25, 26, 100, 180, 10_000)] == [1, 1, 1, 2, 4, 8, 8]
+    assert desired_workers(30, WorkerPolicy(target_per_worker=10)) == 3
+
+
+def test_queue_burst_scales_workers_up_at_once():
+    samples = [*series(0, 5, lambda t: 0.0), Sample(T0 + 5.5 * MIN, 180.0)]
+    decision = decide_workers(samples, State(1), T0 + 5.5 * MIN)
+    assert (decision.direction, decision.replicas) == ("up", 8)
+    samples = [*series(0, 5, lambda t: 0.0), Sample(T0 + 5.5 * MIN, 60.0)]
+    assert decide_workers(samples, State(1), T0 + 5.5 * MIN).replicas == 3
+
+
+def test_worker_up_cooldown_is_2_minutes():
+    def queue(t):
+        return 60.0 if t < 3 else 160.0
+
+    _, changes = simulate(workers, queue, 8, State(1))
+    # 3 at once, 7 when the queue grows at minute 3 (more than 2 minutes later).
+    assert [(t, d.replicas, d.direction) for t, d in changes] == [(0.0, 3, "up"), (3.0, 7, "up")]
+    _, changes = simulate(workers, lambda t: 60.0 if t < 1 else 160.0, 8, State(1))
+    assert [(t, d.replicas) for t, d in changes] == [(0.0, 3), (2.0, 7)]
+
+
+def test_workers_scale_down_by_1_after_the_queue_stays_low_10_minutes():
+    def queue(t):
+        return 200.0 if t < 5 else 10.0
+
+    _, changes = simulate(workers, queue, 44, State(1))
+    assert [(t, d.replicas, d.direction) for t, d in changes] == [
+        (0.0, 8, "up"),
+        (15.0, 7, "down"),  # low since minute 5, for 10 minutes
+        (25.0, 6, "down"),  # then one per 10-minute cooldown
+        (35.0, 5, "down"),
+    ]
+
+
+def test_workers_hold_while_the_queue_still_needs_them_or_data_is_missing():
+    samples = series(0, 30, lambda t: 100.0)
+    assert decide_workers(samples, State(4), T0 + 30 * MIN).direction == "hold"
+    assert decide_workers(samples, State(1), T0 + 40 * MIN).direction == "hold"  # stale
+    for missing in (None, math.nan):
+        gap = [*series(0, 30, lambda t: 0.0), Sample(T0 + 30.5 * MIN, missing)]
+        assert decide_workers(gap, State(4), T0 + 30.5 * MIN).direction == "hold"
+    low = series(0, 30, lambda t: 0.0)
+    assert decide_workers(low, State(1), T0 + 30 * MIN).direction == "hold"  # at min
+    assert decide_workers(low, State(9), T0 + 30 * MIN).replicas == 8  # above max
+
+
+# Beat is never scaled ---------------------------------------------------------------------------
+
+
+def test_only_web_and_worker_colours_are_scalable():
+    assert all(scalable(s) for s in ("web-blue", "web-green", "worker-blue", "worker-green"))
+    for service in ("beat", "postgres", "redis", "traefik", "web", "worker-red", " web-blue", ""):
+        assert not scalable(service)
+    with pytest.raises(ValueError, match="never autoscaled"):
+        run.compose_scale_command("beat", 2)
+    services = yaml.safe_load((ROOT / "compose.yaml").read_text())["services"]
+    assert "beat" in services
+    assert {s for s in services if scalable(s)} == {
+        "web-blue",
+        "web-green",
+        "worker-blue",
+        "worker-green",
+    }
+
+
+def test_state_file_ignores_beat(tmp_path):
+    path = tmp_path / "state.json"
+    path.write_text(json.dumps({"beat": {"replicas": 3}, "web-blue": {"replicas": 5}}))
+    assert run.load_states(path) == {"web-blue": State(5)}
+    path.write_text("{not json")
+    assert run.load_states(path) == {}
+
+
+# run.py against a stub Prometheus ---------------------------------------------------------------
+
+NOW = T0 + 30 * MIN
+
+
+class StubPrometheus(BaseHTTPRequestHandler):
+    mode = "ok"
+    queries: list[str] = []
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        url = urllib.parse.urlsplit(self.path)
+        params = dict(urllib.parse.parse_qsl(url.query))
+        type(self).queries.append(params.get("query", ""))
+        if self.mode == "500":
+            return self._send(500, b"boom")
+        if self.mode == "garbage":
+            return self._send(200, b"<html>not json</html>")
+        if self.mode == "error":
+            body = {"status": "error", "errorType": "bad_data", "error": "parse error"}
+            return self._send(400, json.dumps(body).encode())
+        if self.mode == "shape":
+            return self._send(200, json.dumps({"status": "success", "data": {}}).encode())
+        assert url.path == "/api/v1/query_range"
+        query = params["query"]
+        if 'service="app-blue@file"' in query:
+            value = "2.5"
+        elif 'service="app-green@file"' in query:
+            value = "NaN"  # no traffic on green
+        else:
+            assert query == run.QUEUE_QUERY
+            value = "180"
+        start, end, step = float(params["start"]), float(params["end"]), float(params["step"])
+        values = []
+        t = start
+        while t <= end:
+            values.append([t, value])
+            t += step
+        body = {
+            "status": "success",
+            "data": {"resultType": "matrix", "result": [{"metric": {}, "values": values}]},
+        }
+        self._send(200, json.dumps(body).encode())
+
+    def _send(self, code, body):
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+@pytest.fixture
+def prometheus() -> Iterator[str]:
+    StubPrometheus.mode = "ok"
+    StubPrometheus.queries = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), StubPrometheus)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _main(prometheus, state_file, *extra):
+    calls: list[list[str]] = []
+
+    def runner(command):
+        calls.append(list(command))
+        return 0
+
+    argv = [
+        "--prometheus",
+        prometheus,
+        "--state-file",
+        str(state_file),
+        "--worker-colour",
+        "blue",
+        "--once",
+        *extra,
+    ]
+    rc = run.main(argv, runner=runner, clock=lambda: NOW, sleep=pytest.fail)
+    return rc, calls
+
+
+def test_run_once_dry_run_prints_the_compose_commands(prometheus, tmp_path, capsys):
+    state_file = tmp_path / "state.json"
+    rc, calls = _main(prometheus, state_file, "--dry-run")
+    assert rc == 0 and calls == []
+    assert not state_file.exists()
+    out = capsys.readouterr().out
+    assert "would run: docker compose up -d --no-recreate --scale web-blue=4 web-blue" in out
+    assert "would run: docker compose up -d --no-recreate --scale worker-blue=8 worker-blue" in out
+    assert "web-green: hold" in out and "web-green=" not in out
+    assert "beat" not in out
+    assert run.latency_query("blue") in StubPrometheus.queries
+    assert (
+        "histogram_quantile(0.95, sum by (le) (rate(traefik_service_request_duration_seconds_"
+        'bucket{service="app-green@file"}[1m])))'
+    ) in StubPrometheus.queries
+    assert run.QUEUE_QUERY in StubPrometheus.queries
+
+
+def test_run_once_applies_through_the_runner_and_keeps_state(prometheus, tmp_path):
+    state_file = tmp_path / "state.json"
+    rc, calls = _main(prometheus, state_file, "--compose", "docker compose -f compose.yaml")
+    assert rc == 0
+    assert calls == [
+        [
+            *["docker", "compose", "-f", "compose.yaml", "up", "-d", "--no-recreate"],
+            "--scale",
+            "web-blue=4",
+            "web-blue",
+        ],
+        [
+            *["docker", "compose", "-f", "compose.yaml", "up", "-d", "--no-recreate"],
+            "--scale",
+            "worker-blue=8",
+            "worker-blue",
+        ],
+    ]
+    assert run.load_states(state_file) == {
+        "web-blue": State(4, NOW, "up"),
+        "worker-blue": State(8, NOW, "up"),
+    }
+    # The next round, still within the cooldowns (and workers at max), changes nothing.
+    rc, calls = _main(prometheus, state_file)
+    assert rc == 0 and calls == []
+
+
+def test_failed_compose_command_leaves_state_alone(prometheus, tmp_path):
+    state_file = tmp_path / "state.json"
+    rc = run.main(
+        [
+            "--prometheus",
+            prometheus,
+            "--state-file",
+            str(state_file),
+            "--worker-colour",
+            "none",
+            "--web-colours",
+            "blue",
+            "--once",
+        ],
+        runner=lambda command: 1,
+        clock=lambda: NOW,
+    )
+    assert rc == 0 and not state_file.exists()
+
+
+@pytest.mark.parametrize("mode", ["500", "garbage", "error", "shape"])
+def test_bad_prometheus_answers_hold(prometheus, tmp_path, capsys, mode):
+    StubPrometheus.mode = mode
+    rc, calls = _main(prometheus, tmp_path / "state.json", "--dry-run")
+    assert rc == 0 and calls == []
+    out = capsys.readouterr().out
+    assert out.count("hold") == 3 and "Prometheus error" in out
+
+
+def test_unreachable_prometheus_holds(tmp_path):
+    rc, calls = _main("http://127.0.0.1:9", tmp_path / "state.json", "--timeout", "2")
+    assert rc == 0 and calls == []
+
+
+def test_the_loop_survives_a_failing_round(tmp_path, monkeypatch):
+    rounds = []
+
+    def boom(args, runner, now):
+        rounds.append(now)
+        raise RuntimeError("unexpected")
+
+    class Stop(Exception):
+        pass
+
+    def sleep(seconds):
+        if len(rounds) >= 3:
+            raise Stop
+
+    monkeypatch.setattr(run, "run_round", boom)
+    with pytest.raises(Stop):
+        run.main(["--state-file", str(tmp_path / "s.json")], clock=lambda: NOW, sleep=sleep)
+    assert len(rounds) == 3
+    assert run.main(["--state-file", str(tmp_path / "s.json"), "--once"], clock=lambda: NOW) == 1
