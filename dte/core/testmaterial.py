@@ -178,7 +178,7 @@ def _b64_int(value: int) -> str:
 def _pem_private(key: RSAPrivateKey) -> str:
     return key.private_bytes(
         serialization.Encoding.PEM,
-        serialization.PrivateFormat.TraditionalOpenSSL,  # "BEGIN RSA PRIVATE KEY", as the SII
+        serialization.PrivateFormat.TraditionalOpenSSL,  # PKCS#1 PEM, the form the SII
         serialization.NoEncryption(),
     ).decode("ascii")
 
