@@ -6,6 +6,7 @@ review log under one id. Logs are JSON lines (`LOG_FORMAT=json`, the default out
 import contextvars
 import json
 import logging
+import os
 import re
 import uuid
 
@@ -36,6 +37,24 @@ class RequestIdMiddleware:
         return response
 
 
+class ColourMiddleware:
+    """X-App-Colour: the blue/green colour that answered (settings.APP_COLOUR), when set."""
+
+    HEADER = "X-App-Colour"
+
+    def __init__(self, get_response):
+        from django.conf import settings
+
+        self.colour = settings.APP_COLOUR
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if self.colour:
+            response[self.HEADER] = self.colour
+        return response
+
+
 class RequestIdFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.request_id = REQUEST_ID.get()
@@ -43,7 +62,12 @@ class RequestIdFilter(logging.Filter):
 
 
 class JsonFormatter(logging.Formatter):
-    """One JSON object per line: time, level, logger, message, request id, and the exception."""
+    """One JSON object per line: time, level, logger, message, request id, the blue/green
+    colour of the container (APP_COLOUR, when set), and the exception."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.colour = os.environ.get("APP_COLOUR", "").strip()
 
     def format(self, record: logging.LogRecord) -> str:
         entry = {
@@ -53,6 +77,8 @@ class JsonFormatter(logging.Formatter):
             "message": record.getMessage(),
             "request_id": getattr(record, "request_id", ""),
         }
+        if self.colour:
+            entry["colour"] = self.colour
         task = getattr(record, "task_name", None)
         if task:
             entry["task"] = task

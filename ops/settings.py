@@ -38,6 +38,12 @@ SECRET_KEY = os.environ.get("SECRET_KEY") or "insecure-local-only-key-set-SECRET
 FIELD_ENCRYPTION_KEY = os.environ.get("FIELD_ENCRYPTION_KEY", "")
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
+# The blue/green colour this container runs as (compose.yaml sets it per web service): returned
+# in the X-App-Colour response header and on every JSON log line, so that a canary's responses
+# and logs can be told from the live colour's. Empty outside the stack: no header.
+APP_COLOUR = os.environ.get("APP_COLOUR", "").strip()
+if APP_COLOUR not in {"", "blue", "green"}:
+    raise ImproperlyConfigured(f"APP_COLOUR must be blue, green or empty, got {APP_COLOUR!r}")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -65,6 +71,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "ops.requestid.RequestIdMiddleware",
+    "ops.requestid.ColourMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -231,6 +238,12 @@ SPECTACULAR_SETTINGS = {
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", False)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+# Behind a proxy that terminates TLS and sets X-Forwarded-Proto (Traefik passes it on only from
+# its trusted IPs): request.is_secure() and absolute URLs then say https. Never set it where a
+# client can reach the app directly: the header would be the client's word.
+if env_bool("BEHIND_HTTPS_PROXY", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", "0"))
 X_FRAME_OPTIONS = "DENY"
 
 LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")

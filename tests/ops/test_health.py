@@ -1,3 +1,7 @@
+import os
+import subprocess
+import sys
+
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
@@ -53,3 +57,27 @@ def test_env_bool(monkeypatch):
 def test_env_list(monkeypatch):
     monkeypatch.setenv("X_HOSTS", "a.cl, b.cl,,")
     assert env_list("X_HOSTS", "") == ["a.cl", "b.cl"]
+
+
+def _settings_in_a_fresh_process(**env: str) -> subprocess.CompletedProcess:
+    code = (
+        "import django, os; os.environ['DJANGO_SETTINGS_MODULE'] = 'ops.settings'; "
+        "from django.conf import settings; "
+        "print(getattr(settings, 'SECURE_PROXY_SSL_HEADER', None), settings.APP_COLOUR)"
+    )
+    clean = {k: v for k, v in os.environ.items() if k not in ("APP_COLOUR", "BEHIND_HTTPS_PROXY")}
+    return subprocess.run(
+        [sys.executable, "-c", code], env={**clean, **env}, capture_output=True, text=True
+    )
+
+
+def test_proxy_ssl_header_only_when_behind_an_https_proxy():
+    assert _settings_in_a_fresh_process().stdout.split() == ["None"]
+    on = _settings_in_a_fresh_process(BEHIND_HTTPS_PROXY="1", APP_COLOUR="blue")
+    assert on.stdout.strip() == "('HTTP_X_FORWARDED_PROTO', 'https') blue", on.stderr
+
+
+def test_an_unknown_colour_stops_the_start():
+    result = _settings_in_a_fresh_process(APP_COLOUR="purple")
+    assert result.returncode != 0
+    assert "APP_COLOUR must be blue, green or empty" in result.stderr

@@ -121,3 +121,19 @@ def test_a_worker_serves_its_own_metrics(monkeypatch):
     _serve_worker_metrics()
     body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
     assert "# TYPE sii_requests_total counter" in body
+
+
+def test_the_colour_answers_in_a_header_when_set(settings):
+    settings.APP_COLOUR = "green"
+    response = Client().get("/health/live")
+    assert response["X-App-Colour"] == "green"
+    settings.APP_COLOUR = ""
+    assert "X-App-Colour" not in Client().get("/health/live")
+
+
+def test_json_log_lines_carry_the_colour(monkeypatch):
+    record = logging.LogRecord("dte.sending", logging.INFO, __file__, 1, "hola", (), None)
+    monkeypatch.setenv("APP_COLOUR", "blue")
+    assert json.loads(requestid.JsonFormatter().format(record))["colour"] == "blue"
+    monkeypatch.delenv("APP_COLOUR")
+    assert "colour" not in json.loads(requestid.JsonFormatter().format(record))
