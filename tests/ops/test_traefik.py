@@ -56,13 +56,11 @@ def backends():
 
 def start_traefik(binary: str, workdir: Path, backends, **kwargs) -> tuple[Traefik, Path]:
     blue, green = backends
-    static, dynamic, web_port, internal_port = loopback_copy(
-        workdir, {"app-blue": blue.url, "app-green": green.url}
-    )
+    static, dynamic, ports = loopback_copy(workdir, {"app-blue": blue.url, "app-green": green.url})
     for name, text in kwargs.pop("replace", {}).items():
         path = dynamic / name
         path.write_text(path.read_text().replace(*text))
-    return Traefik(binary, static, web_port, internal_port), dynamic
+    return Traefik(binary, static, ports), dynamic
 
 
 @dataclass
@@ -131,6 +129,9 @@ def test_project_config_loads_without_errors_or_warnings(binary, backends, tmp_p
         services = {s["name"]: s for s in traefik.api("/api/http/services")}
         assert routers["app@file"]["service"] == "app"
         assert routers["app@file"]["using"] == ["web"]
+        for colour in ("blue", "green"):
+            preview = routers[f"preview-{colour}@file"]
+            assert (preview["using"], preview["service"]) == (["preview"], f"app-{colour}")
         for name in ("app@file", "app-blue@file", "app-green@file"):
             assert services[name]["status"] == "enabled" and "error" not in services[name]
         assert services["app@file"]["weighted"]["healthCheck"] == {}
@@ -277,3 +278,16 @@ def test_a_request_in_flight_completes_when_the_weights_switch(stack):
     thread.join(timeout=SLOW_SECONDS + 10)
     assert not thread.is_alive()
     assert result["response"] == (200, "blue")
+
+
+def test_the_preview_entry_point_reaches_one_colour_by_header_at_any_weight(stack):
+    preview = stack.traefik.preview_port
+    assert stack.land(5) == {"blue": 5}  # green has weight 0
+    for colour in ("green", "blue", "green"):
+        status, body, headers = http_get(preview, "/", headers={"X-App-Colour": colour})
+        assert (status, body, headers["X-App-Colour"]) == (200, colour, colour)
+    assert http_get(preview, "/")[0] == 404
+    assert http_get(preview, "/", headers={"X-App-Colour": "purple"})[0] == 404
+    assert http_get(preview, "/metrics", headers={"X-App-Colour": "green"})[0] == 404
+    # The public entry point ignores the header: weights decide there.
+    assert stack.land(5, headers={"X-App-Colour": "green"}) == {"blue": 5}

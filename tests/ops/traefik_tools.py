@@ -125,6 +125,7 @@ class Backend:
                 data = body.encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "text/plain")
+                self.send_header("X-App-Colour", backend.colour)  # as ops.requestid does
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
@@ -158,16 +159,17 @@ def loopback_copy(
     health_timeout: str = "250ms",
     throttle: str = "100ms",
     source: Path = TRAEFIK_DIR,
-) -> tuple[Path, Path, int, int]:
-    """Copy deploy/traefik into `workdir` for a run on loopback: the two entry points on free
-    127.0.0.1 ports, the file provider on the copied dynamic directory, every colour's servers
+) -> tuple[Path, Path, dict[str, int]]:
+    """Copy deploy/traefik into `workdir` for a run on loopback: every entry point on a free
+    127.0.0.1 port, the file provider on the copied dynamic directory, every colour's servers
     rewritten to `servers[service]`, and shorter health check and reload intervals so the test
     is quick. Everything else is the project's configuration as it is.
-    Returns (static config path, dynamic dir, web port, internal port)."""
+    Returns (static config path, dynamic dir, {entry point name: port})."""
     static = yaml.safe_load((source / "traefik.yml").read_text())
-    web_port, internal_port = free_port(), free_port()
-    static["entryPoints"]["web"]["address"] = f"127.0.0.1:{web_port}"
-    static["entryPoints"]["traefik"]["address"] = f"127.0.0.1:{internal_port}"
+    ports = {}
+    for name, entry_point in static["entryPoints"].items():
+        ports[name] = free_port()
+        entry_point["address"] = f"127.0.0.1:{ports[name]}"
     dynamic = workdir / "dynamic"
     dynamic.mkdir()
     static["providers"]["file"]["directory"] = str(dynamic)
@@ -186,16 +188,17 @@ def loopback_copy(
         (dynamic / file.name).write_text(yaml.safe_dump(config, sort_keys=False))
     static_path = workdir / "traefik.yml"
     static_path.write_text(yaml.safe_dump(static, sort_keys=False))
-    return static_path, dynamic, web_port, internal_port
+    return static_path, dynamic, ports
 
 
 class Traefik:
-    def __init__(self, binary: str, static_path: Path, web_port: int, internal_port: int):
+    def __init__(self, binary: str, static_path: Path, ports: dict[str, int]):
         self.binary = binary
         self.static_path = static_path
         self.workdir = static_path.parent
-        self.web_port = web_port
-        self.internal_port = internal_port
+        self.web_port = ports["web"]
+        self.internal_port = ports["traefik"]
+        self.preview_port = ports["preview"]
         self.process: subprocess.Popen | None = None
         self._output = None
 
