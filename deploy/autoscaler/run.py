@@ -51,6 +51,9 @@ log = logging.getLogger("autoscaler")
 COLOURS = ("blue", "green")
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_WEIGHTS = ROOT / "deploy" / "traefik" / "dynamic" / "weights.yml"
+# The env file every compose call of the stack reads: the colours' image tags are there, so a
+# new replica runs its colour's image (deploy/release.py keeps them current).
+DEFAULT_COMPOSE = ["docker", "compose", "--env-file", str(ROOT / "deploy" / "env" / "compose.env")]
 
 Runner = Callable[[Sequence[str]], int]
 
@@ -228,7 +231,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         type=Path,
         default=Path(os.environ.get("AUTOSCALER_STATE", "/var/lib/autoscaler/state.json")),
     )
-    parser.add_argument("--compose", type=shlex.split, default=["docker", "compose"])
+    parser.add_argument("--compose", type=shlex.split, default=DEFAULT_COMPOSE)
     parser.add_argument("--target", type=float, default=25.0, help="envelopes per worker")
     parser.add_argument("--step", type=float, default=30.0, help="query_range step, seconds")
     parser.add_argument("--timeout", type=float, default=10.0)

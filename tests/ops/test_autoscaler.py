@@ -359,8 +359,11 @@ def test_run_once_dry_run_prints_the_compose_commands(prometheus, tmp_path, caps
     assert rc == 0 and calls == []
     assert not state_file.exists()
     out = capsys.readouterr().out
-    assert "would run: docker compose up -d --no-recreate --scale web-blue=4 web-blue" in out
-    assert "would run: docker compose up -d --no-recreate --scale worker-blue=8 worker-blue" in out
+    # The env file holds the colours' image tags: a new replica runs its colour's image.
+    env_file = ROOT / "deploy" / "env" / "compose.env"
+    compose = f"docker compose --env-file {env_file}"
+    assert f"would run: {compose} up -d --no-recreate --scale web-blue=4 web-blue" in out
+    assert f"would run: {compose} up -d --no-recreate --scale worker-blue=8 worker-blue" in out
     assert "web-green: hold" in out and "web-green=" not in out
     assert "beat" not in out
     assert run.latency_query("blue") in StubPrometheus.queries
