@@ -114,6 +114,23 @@ def metrics(request):
     )
 
 
+class ScrapeMiddleware:
+    """GET /metrics answered here, before anything reads the Host header.
+
+    Prometheus finds every web replica by DNS (deploy/prometheus/prometheus.yml) and scrapes it
+    by address, so the Host it sends is the container's IP (172.18.0.5:8000), which
+    ALLOWED_HOSTS cannot list. The exposition does not depend on the host, and only the internal
+    network reaches /metrics: Traefik never routes it."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if request.path_info == "/metrics" and request.method in ("GET", "HEAD"):
+            return metrics(request)
+        return self.get_response(request)
+
+
 class _Default:
     """This process's own registry, seen through another registry."""
 

@@ -1,5 +1,5 @@
 """Shared by the monitoring tests: the Prometheus tools, the metric names a PromQL expression
-uses, and the names the app really exposes."""
+uses, the names the app really exposes, and where prometheus.yml looks for its targets."""
 
 import os
 import re
@@ -66,3 +66,53 @@ def external_metrics() -> set[str]:
         for line in (PROM / "external_metrics.txt").read_text().splitlines()
         if line.strip() and not line.startswith("#")
     }
+
+
+def prometheus_config(path: Path | None = None) -> dict:
+    import yaml
+
+    return yaml.safe_load((path or PROM / "prometheus.yml").read_text())
+
+
+def scrape_targets(config: dict) -> list[tuple[str, str, str, int]]:
+    """(job, how it is found: "static" or "dns", host, port) of every target prometheus.yml
+    names, the alertmanagers included (as job "alertmanager")."""
+    found = []
+
+    def static(job: str, configs: list) -> None:
+        for group in configs or []:
+            for target in group.get("targets") or []:
+                host, _, port = target.rpartition(":")
+                found.append((job, "static", host, int(port)))
+
+    for job in config.get("scrape_configs") or []:
+        static(job["job_name"], job.get("static_configs"))
+        for dns in job.get("dns_sd_configs") or []:
+            for name in dns.get("names") or []:
+                found.append((job["job_name"], "dns", name, int(dns["port"])))
+    for manager in (config.get("alerting") or {}).get("alertmanagers") or []:
+        static("alertmanager", manager.get("static_configs"))
+    return found
+
+
+def relabel(labels: dict[str, str], configs: list[dict]) -> dict[str, str] | None:
+    """Prometheus's relabelling for the actions the config uses (replace, keep, drop): the
+    target's labels after it, or None for a dropped target."""
+    labels = dict(labels)
+    for config in configs or []:
+        action = config.get("action", "replace")
+        value = config.get("separator", ";").join(
+            labels.get(name, "") for name in config.get("source_labels") or []
+        )
+        match = re.fullmatch(config.get("regex", "(.*)"), value)  # anchored, as in Prometheus
+        if action == "keep" and not match:
+            return None
+        if action == "drop" and match:
+            return None
+        if action == "replace" and match:
+            replacement = config.get("replacement", "$1")
+            template = re.sub(r"\$\{?(\w+)\}?", r"\\g<\1>", replacement)  # $1 -> \g<1>
+            labels[config["target_label"]] = match.expand(template)
+        elif action not in {"replace", "keep", "drop"}:
+            raise NotImplementedError(action)
+    return labels

@@ -2,6 +2,9 @@
 promtool; `prometheus-alertmanager` gives amtool), and every metric the alerts use checked
 against a real scrape of the app's /metrics or the documented exporters' lists."""
 
+import json
+import re
+
 import pytest
 
 from tests.ops.promcheck import (
@@ -10,9 +13,17 @@ from tests.ops.promcheck import (
     exposed_metrics,
     external_metrics,
     metric_names,
+    prometheus_config,
+    relabel,
     run,
     tool,
 )
+
+# The services the autoscaler scales, and the port each serves /metrics on (compose.yaml).
+SCALED_JOBS = {
+    "web": ({"web-blue", "web-green"}, 8000),
+    "worker": ({"worker-blue", "worker-green"}, 9101),
+}
 
 
 def test_prometheus_config_and_rules_are_valid():
@@ -20,7 +31,7 @@ def test_prometheus_config_and_rules_are_valid():
     checked = run(promtool, "check", "config", str(PROM / "prometheus.yml"))
     assert checked.returncode == 0, checked.stdout + checked.stderr
     rules = run(promtool, "check", "rules", str(PROM / "alerts.yml"))
-    assert rules.returncode == 0 and "13 rules found" in rules.stdout, rules.stdout + rules.stderr
+    assert rules.returncode == 0 and "14 rules found" in rules.stdout, rules.stdout + rules.stderr
 
 
 def test_alert_unit_tests_pass():
@@ -77,3 +88,72 @@ def test_every_runbook_an_alert_names_exists():
             runbook = rule.get("annotations", {}).get("runbook")
             if runbook:
                 assert (ROOT / runbook).is_file(), (rule["alert"], runbook)
+
+
+def test_a_config_error_is_caught(tmp_path):
+    text = (PROM / "prometheus.yml").read_text()
+    assert "type: A" in text
+    (tmp_path / "prometheus.yml").write_text(text.replace("type: A", "type: CNAME", 1))
+    (tmp_path / "alerts.yml").write_text((PROM / "alerts.yml").read_text())
+    result = run(tool("promtool"), "check", "config", str(tmp_path / "prometheus.yml"))
+    assert result.returncode != 0
+
+
+def jobs() -> dict[str, dict]:
+    return {job["job_name"]: job for job in prometheus_config()["scrape_configs"]}
+
+
+def test_scaled_services_are_discovered_by_dns_so_every_replica_is_scraped():
+    for name, (services, port) in SCALED_JOBS.items():
+        job = jobs()[name]
+        assert not job.get("static_configs"), f"{name}: a static target is one replica"
+        (dns,) = job["dns_sd_configs"]
+        assert dns.get("type", "SRV") == "A", name  # Docker's DNS has one A record per replica
+        assert set(dns["names"]) == services and dns["port"] == port, name
+        refresh = re.fullmatch(r"(\d+)s", dns.get("refresh_interval", "30s"))
+        assert refresh and int(refresh.group(1)) <= 30, name
+
+
+def colour_of(job: dict, name: str) -> str | None:
+    labels = relabel({"__meta_dns_name": name, "job": job["job_name"]}, job["relabel_configs"])
+    return None if labels is None else labels.get("colour")
+
+
+def test_the_colour_label_comes_from_the_name_a_replica_was_found_under():
+    for name, (services, _) in SCALED_JOBS.items():
+        for service in services:
+            assert colour_of(jobs()[name], service) == service.rpartition("-")[2], service
+        # Not any name: a third service under the job gets no colour.
+        assert colour_of(jobs()[name], f"{name}-purple") is None
+
+
+def selected_jobs(expr: str) -> set[str]:
+    return set(re.findall(r"""\bjob\s*=\s*["']([^"']+)["']""", expr))
+
+
+def test_the_labels_alerts_and_dashboards_rely_on_are_set():
+    import yaml
+
+    configured = jobs()
+    colour_jobs = {
+        name
+        for name, job in configured.items()
+        if job.get("dns_sd_configs")
+        and all(
+            colour_of(job, service) for dns in job["dns_sd_configs"] for service in dns["names"]
+        )
+    }
+    exprs = []
+    for group in yaml.safe_load((PROM / "alerts.yml").read_text())["groups"]:
+        for rule in group["rules"]:
+            exprs.append(rule["expr"])
+            if "colour" in json.dumps([rule.get("annotations"), rule.get("labels")]):
+                # {{ $labels.colour }} needs every series of the expression to carry it.
+                assert selected_jobs(rule["expr"]), f"{rule['alert']} reads colour of any job"
+                assert selected_jobs(rule["expr"]) <= colour_jobs, rule["alert"]
+    for path in sorted((ROOT / "deploy" / "grafana" / "dashboards").glob("*.json")):
+        for panel in json.loads(path.read_text())["panels"]:
+            exprs += [target["expr"] for target in panel["targets"]]
+    for expr in exprs:
+        assert selected_jobs(expr) <= set(configured), expr
+    assert colour_jobs >= {"web", "worker"}

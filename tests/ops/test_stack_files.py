@@ -1,7 +1,8 @@
 """The stack's files, checked offline by the real tools (tests/ops/tools.py finds or installs
 them): compose.yaml by Docker Compose v2 itself, the gunicorn configuration by gunicorn, the
 Dockerfile by hadolint; then the relations between them that no tool checks (shutdown budgets,
-one beat, blue/green symmetry, the env example against the settings)."""
+one beat, blue/green symmetry, the env example against the settings, every Prometheus target
+against the service that must answer it)."""
 
 import copy
 import json
@@ -17,6 +18,7 @@ from types import SimpleNamespace
 import pytest
 
 from tests.ops import tools
+from tests.ops.promcheck import prometheus_config, scrape_targets
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "compose.yaml"
@@ -34,7 +36,11 @@ REQUIRED_VARS = {
 COLOURS = ("blue", "green")
 WEB = tuple(f"web-{colour}" for colour in COLOURS)
 WORKERS = tuple(f"worker-{colour}" for colour in COLOURS)
-MONITORING = ("prometheus", "alertmanager", "grafana")
+# The exporters and the port each listens on (their default; Prometheus scrapes them there).
+EXPORTERS = {"celery-exporter": 9808, "postgres-exporter": 9187, "node-exporter": 9100}
+MONITORING = ("prometheus", "alertmanager", "grafana", *EXPORTERS)
+# What the autoscaler scales (`--scale web-green=4`): Prometheus must find every replica.
+SCALED = (*WEB, *WORKERS)
 
 
 def run(args: list[str], *, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -99,10 +105,10 @@ def mounts(service: dict) -> list[tuple[str, str, bool]]:
     for volume in service.get("volumes") or []:
         if isinstance(volume, str):
             source, target, *mode = volume.split(":")
-            found.append((source, target, "ro" in mode))
+            found.append((source, target, "ro" in ",".join(mode).split(",")))
             continue
         source = volume.get("source", "")
-        if volume.get("type") == "bind" and Path(source).is_absolute():
+        if volume.get("type") == "bind" and Path(source).is_relative_to(ROOT):
             source = "./" + Path(source).relative_to(ROOT).as_posix()
         found.append((source, volume["target"], bool(volume.get("read_only"))))
     return found
@@ -118,6 +124,23 @@ def ports(service: dict) -> list[tuple[str, str, str]]:
         parts = str(port).split(":")
         found.append(("", *parts) if len(parts) == 2 else tuple(parts))
     return found
+
+
+def networks(service: dict) -> set[str]:
+    """The networks of a service: a list in the file, a mapping in Compose's output."""
+    return set(service.get("networks") or ["default"])
+
+
+def listening_ports(service: dict) -> set[int]:
+    """The container ports a service declares: `expose` and the targets of `ports`."""
+    declared = {int(port) for port in service.get("expose") or []}
+    return declared | {int(target) for _, _, target in ports(service)}
+
+
+def image_tag(image: str) -> str:
+    """The tag of an image reference ("" for none): "quay.io/x/y:v1.2.3@sha256:..." -> v1.2.3."""
+    name = image.partition("@")[0].rpartition("/")[2]
+    return name.partition(":")[2]
 
 
 @pytest.fixture(scope="module", params=["yaml", "compose"])
@@ -340,6 +363,146 @@ def test_state_lives_in_named_volumes(stack):
     for name, target in (("postgres", "/var/lib/postgresql/data"), ("redis", "/data")):
         (source,) = [s for s, t, _ in mounts(services[name]) if t == target]
         assert source in stack["volumes"], name
+
+
+# ------------------------------------------------------------------ exporters and scrapes
+
+
+def test_the_exporters_are_pinned_private_and_limited(services):
+    prometheus = networks(services["prometheus"])
+    for name, port in EXPORTERS.items():
+        service = services[name]
+        assert service.get("profiles") == ["monitoring"], name
+        tag = image_tag(service["image"])
+        assert re.fullmatch(r"v?\d+\.\d+\.\d+", tag), f"{name}: {service['image']} is not pinned"
+        # Reached over the compose networks only: nothing on the host, not even loopback.
+        assert not ports(service), name
+        assert service.get("network_mode") is None, name
+        assert port in listening_ports(service), name
+        assert networks(service) & prometheus, f"{name} shares no network with prometheus"
+        limits = service["deploy"]["resources"]["limits"]
+        assert limits.get("memory") and limits.get("cpus"), name
+        assert service["restart"] == "unless-stopped", name
+        assert service["logging"]["driver"] == "json-file", name
+        check = service.get("healthcheck") or {}
+        assert check.get("test") or check.get("disable"), f"{name}: say why there is no check"
+
+
+def test_the_postgres_exporter_password_is_interpolated_never_written():
+    yaml = pytest.importorskip("yaml")
+    written = yaml.safe_load(COMPOSE_FILE.read_text())["services"]["postgres-exporter"]
+    assert re.fullmatch(
+        r"\$\{POSTGRES_PASSWORD:\?[^}]+\}", written["environment"]["DATA_SOURCE_PASS"]
+    )
+    # As Compose resolves it, with other user and database names than the defaults.
+    env = compose_env(POSTGRES_USER="erp", POSTGRES_DB="erpdb")
+    result = compose_run(
+        COMPOSE_FILE, "--profile", "monitoring", "config", "--format", "json", env=env
+    )
+    assert result.returncode == 0, result.stderr
+    services = json.loads(result.stdout)["services"]
+    exporter, postgres = environment(services["postgres-exporter"]), services["postgres"]
+    assert exporter["DATA_SOURCE_PASS"] == REQUIRED_VARS["POSTGRES_PASSWORD"]
+    assert exporter["DATA_SOURCE_USER"] == environment(postgres)["POSTGRES_USER"] == "erp"
+    assert re.fullmatch(r"postgres:5432/erpdb(\?.*)?", exporter["DATA_SOURCE_URI"])
+    assert networks(services["postgres-exporter"]) & networks(postgres)
+    depends = services["postgres-exporter"]["depends_on"]
+    assert depends["postgres"]["condition"] == "service_healthy"
+
+
+def test_the_monitoring_profile_also_refuses_to_run_without_the_postgres_password():
+    env = compose_env(POSTGRES_PASSWORD=None)
+    result = compose_run(COMPOSE_FILE, "--profile", "monitoring", "config", "-q", env=env)
+    assert result.returncode != 0 and "POSTGRES_PASSWORD" in result.stderr, result.stderr
+
+
+def test_the_celery_exporter_listens_to_the_apps_broker(services):
+    exporter = services["celery-exporter"]
+    broker = option(exporter["command"], "--broker-url")
+    for name in (*WEB, *WORKERS, "beat"):
+        assert broker == environment(services[name])["CELERY_BROKER_URL"], name
+    assert broker.startswith("redis://redis:")
+    assert networks(exporter) & networks(services["redis"])
+    assert int(option(exporter["command"], "--port") or 9808) == EXPORTERS["celery-exporter"]
+
+
+def test_the_node_exporter_reads_the_host_read_only(services):
+    node = services["node-exporter"]
+    assert ("/", "/host", True) in mounts(node)
+    assert option(node["command"], "--path.rootfs") == "/host"
+    assert node.get("pid") in (None, "host")
+    assert not node.get("privileged")
+
+
+def scrape_problems(config: dict, services: dict) -> list[str]:
+    """What keeps a target of prometheus.yml from being scraped as the stack runs: a service
+    that is not there (with the monitoring profile), on no network Prometheus is on, at a port
+    it does not listen on, or a scaled service named statically (one replica only)."""
+    problems = []
+    prometheus = services["prometheus"]
+    for job, how, host, port in scrape_targets(config):
+        where = f"job {job}: {host}:{port}"
+        if host in ("localhost", "127.0.0.1"):
+            service = prometheus  # itself
+        elif host in services:
+            service = services[host]
+            if not networks(service) & networks(prometheus):
+                problems.append(f"{where}: shares no network with prometheus")
+        else:
+            problems.append(f"{where}: no such service in compose.yaml")
+            continue
+        if port not in listening_ports(service):
+            problems.append(f"{where}: {host} listens on {sorted(listening_ports(service))}")
+        if host in SCALED and how != "dns":
+            problems.append(f"{where}: a static target reaches one replica of a scaled service")
+    return problems
+
+
+def test_every_prometheus_target_is_a_service_it_can_reach(services):
+    config = prometheus_config()
+    assert scrape_problems(config, services) == []
+    scraped = {host for _, _, host, _ in scrape_targets(config)}
+    assert {*SCALED, *EXPORTERS, "traefik", "alertmanager"} <= scraped
+    # Traefik's port is the one its metrics entry point listens on.
+    static = ROOT / "deploy" / "traefik" / "traefik.yml"
+    if static.is_file():
+        yaml = pytest.importorskip("yaml")
+        traefik = yaml.safe_load(static.read_text())
+        entry = (traefik.get("metrics") or {}).get("prometheus", {}).get("entryPoint", "traefik")
+        port = int(traefik["entryPoints"][entry]["address"].rpartition(":")[2])
+        assert ("traefik", "static", "traefik", port) in scrape_targets(config)
+
+
+def test_scrape_problems_are_caught(services):
+    config = prometheus_config()
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+
+    jobs["celery"]["static_configs"] = [{"targets": ["celery-exporter:9809"]}]
+    jobs["postgres"]["static_configs"] = [{"targets": ["pg-exporter:9187"]}]
+    jobs["web"].pop("dns_sd_configs")
+    jobs["web"]["static_configs"] = [{"targets": ["web-green:8000"]}]
+    problems = "\n".join(scrape_problems(config, services))
+    assert "celery-exporter:9809: celery-exporter listens on [9808]" in problems
+    assert "pg-exporter:9187: no such service" in problems
+    assert "web-green:8000: a static target reaches one replica" in problems
+
+    isolated = copy.deepcopy(services)
+    isolated["node-exporter"]["networks"] = ["elsewhere"]
+    problems = "\n".join(scrape_problems(prometheus_config(), isolated))
+    assert "node-exporter:9100: shares no network with prometheus" in problems
+
+
+@pytest.mark.django_db
+def test_the_app_answers_the_scrapes_of_its_replicas(client, settings):
+    result = compose_run(COMPOSE_FILE, "config", "--format", "json")
+    assert result.returncode == 0, result.stderr
+    web = json.loads(result.stdout)["services"]["web-blue"]
+    settings.ALLOWED_HOSTS = environment(web)["ALLOWED_HOSTS"].split(",")
+    assert client.get("/metrics", HTTP_HOST="web-blue:8000").status_code == 200
+    # What a DNS-discovered target's scrape sends: the replica's address on the network.
+    assert client.get("/metrics", HTTP_HOST="172.18.0.5:8000").status_code == 200
+    # Only /metrics: every other path still refuses a host it does not serve.
+    assert client.get("/health/live", HTTP_HOST="172.18.0.5:8000").status_code == 400
 
 
 # ------------------------------------------------------------------ gunicorn
