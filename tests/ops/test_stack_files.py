@@ -16,6 +16,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+import yaml
 
 from tests.ops import tools
 from tests.ops.promcheck import prometheus_config, scrape_targets
@@ -300,6 +301,16 @@ def test_the_colours_are_the_same_service_but_for_the_image(services):
     assert services["web-blue"]["image"] != services["web-green"]["image"]
 
 
+def test_each_colour_knows_its_colour_and_the_beat_has_none(services):
+    for colour in COLOURS:
+        for name in (f"web-{colour}", f"worker-{colour}"):
+            env = environment(services[name])
+            assert env["APP_COLOUR"] == colour, name
+            assert env["DATABASE_URL"].startswith("postgres://"), name  # the anchor still merges
+    assert "APP_COLOUR" not in environment(services["beat"])
+    assert environment(services["web-green"])["GUNICORN_GRACEFUL_TIMEOUT"] == "30"
+
+
 def test_app_services_wait_for_healthy_postgres_and_redis(services):
     for name in ("postgres", "redis"):
         assert services[name]["healthcheck"]["test"], name
@@ -330,6 +341,11 @@ def test_only_traefik_is_public_and_metrics_stay_internal(services):
     assert ("./deploy/traefik", "/etc/traefik", True) in mounts(traefik)
     assert ("", "80", "80") in ports(traefik)
     assert [p for p in ports(traefik) if p[2] == "8080"] == [("127.0.0.1", "8080", "8080")]
+    assert [p for p in ports(traefik) if p[2] == "8081"] == [("127.0.0.1", "8081", "8081")]
+    # Every published port is one of Traefik's entry points.
+    static = yaml.safe_load((ROOT / "deploy/traefik/traefik.yml").read_text())
+    entry_ports = {ep["address"].rsplit(":", 1)[1] for ep in static["entryPoints"].values()}
+    assert {target for _, _, target in ports(traefik)} <= entry_ports
     for name, service in services.items():
         if name == "traefik":
             continue
