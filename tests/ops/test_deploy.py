@@ -295,3 +295,37 @@ def test_env_with_replaces_in_place_and_appends(deploy_module):
     )
     assert release.env_value(text, "OTHER") == "x=y"
     assert release.env_value(text, "MISSING") is None
+
+
+# ---------------------------------------------------------------- drain
+
+
+@pytest.fixture
+def drain_module():
+    return load_script("drain")
+
+
+def test_drain_moves_traffic_waits_for_traefik_then_stops(drain_module, paths):
+    stack = fake_stack(drain_module, paths, lag=2)
+    stack.write_weights(50, 50)
+    stack.written.clear()
+    assert drain_module.main(["green"], stack=stack) == 0
+    assert stack.smoked == ["blue"]
+    assert stack.written == [(100, 0)]
+    assert stack.calls == [("stop", "web-green", "worker-green")]
+
+
+def test_drain_refuses_when_the_other_colour_cannot_take_the_traffic(drain_module, paths, capsys):
+    unhealthy = fake_stack(drain_module, paths, healthy=lambda service: service != "web-blue")
+    assert drain_module.main(["green"], stack=unhealthy) == 1
+    assert "web-blue is not healthy" in capsys.readouterr().err
+    failing = fake_stack(drain_module, paths, smoke="/login/: HTTP 502")
+    assert drain_module.main(["green"], stack=failing) == 1
+    for stack in (unhealthy, failing):
+        assert stack.written == [] and stack.calls == []
+
+
+def test_drain_keep_running_only_sets_the_weight(drain_module, paths):
+    stack = fake_stack(drain_module, paths)
+    assert drain_module.main(["blue", "--keep-running"], stack=stack) == 0
+    assert stack.written == [(0, 100)] and stack.calls == []
