@@ -38,7 +38,6 @@ ENV_FILE = DEPLOY / "env" / "compose.env"
 RECORD = DEPLOY / "env" / "release.json"
 LOCK = DEPLOY / "env" / ".release.lock"
 PREVIEW_HEADER = "X-App-Colour"
-GRACEFUL_SECONDS = 35  # gunicorn's graceful timeout (30 s) and a margin
 
 _TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")  # Docker's rule for a tag
 

@@ -65,7 +65,8 @@ def latency_query(colour: str) -> str:
     )
 
 
-QUEUE_QUERY = 'sum(dte_sii_queue_envelopes{status=~"queued|uploading"})'
+# Every web replica exports the same database-derived gauge: max per status, not a sum of copies.
+QUEUE_QUERY = 'sum(max by (status) (dte_sii_queue_envelopes{status=~"queued|uploading"}))'
 
 
 class PrometheusError(Exception):

@@ -124,7 +124,7 @@ class AppColour:
             GUNICORN_GRACEFUL_TIMEOUT="15",
             ALLOWED_HOSTS="127.0.0.1,localhost",
             SII_ENV="sandbox",
-            SII_SANDBOX_TIMEOUT_SLEEP="3",
+            SII_SANDBOX_TIMEOUT_SLEEP="6",
             DEBUG="0",
             LOG_FORMAT="json",
             VAR_DIR=str(workdir),

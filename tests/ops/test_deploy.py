@@ -109,9 +109,12 @@ def test_a_good_release_moves_all_traffic_step_by_step(deploy_module, paths):
     stack = fake_stack(deploy_module, paths)
     assert deploy_module.main(["v2", "--observe", "30"], stack=stack) == 0
     assert stack.written == [(95, 5), (75, 25), (50, 50), (0, 100)]
-    assert stack.calls[0] == ("up", "-d", "--no-deps", "web-green", "worker-green")
+    assert stack.calls[0] == ("pull", "web-green", "worker-green")
     assert stack.calls[1][-3:] == ("manage.py", "migrate", "--noinput")
-    assert stack.calls[2] == ("up", "-d", "--no-deps", "beat")
+    # The web, smoke-tested, and only then the worker (it takes live tasks at once).
+    assert stack.calls[2] == ("up", "-d", "--no-deps", "--no-build", "web-green")
+    assert stack.calls[3] == ("up", "-d", "--no-deps", "--no-build", "worker-green")
+    assert stack.calls[4] == ("up", "-d", "--no-deps", "beat")
     assert stack.calls[-1] == ("stop", "web-blue", "worker-blue")
     assert stack.smoked == ["green"]
     assert stack.weights() == (0, 100)
@@ -130,7 +133,8 @@ def test_a_breach_rolls_back_and_keeps_the_old_colour(deploy_module, paths):
     stack = fake_stack(deploy_module, paths, metrics=worse_at_25)
     assert deploy_module.main(["v2", "--observe", "30"], stack=stack) == 1
     assert stack.written == [(95, 5), (75, 25), (100, 0)]
-    assert not any(call[0] == "stop" for call in stack.calls)
+    # The rejected release's worker stops taking tasks; its web stays up at weight 0.
+    assert [call for call in stack.calls if call[0] == "stop"] == [("stop", "worker-green")]
     assert ("up", "-d", "--no-deps", "beat") not in stack.calls
     # green still runs v2 (at weight 0, for a look); the beat and the record stay on v1.
     assert stack.env() == {"BLUE_TAG": "v1", "GREEN_TAG": "v2", "BEAT_TAG": "v1"}
@@ -148,6 +152,19 @@ def test_a_colour_that_never_gets_ready_gets_no_traffic(deploy_module, paths):
     assert deploy_module.main(["v2", "--ready-timeout", "20"], stack=stack) == 1
     assert stack.written == [(100, 0)]
     assert stack.smoked == []
+    assert ("up", "-d", "--no-deps", "--no-build", "worker-green") not in stack.calls
+
+
+def test_an_interrupted_deploy_never_leaves_the_traffic_split(deploy_module, paths):
+    def interrupted(stack):
+        if stack.written[-1] == (75, 25):
+            raise KeyboardInterrupt
+        return (0.0, 0.1)
+
+    stack = fake_stack(deploy_module, paths, metrics=interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        deploy_module.main(["v2", "--observe", "30"], stack=stack)
+    assert stack.written[-1] == (100, 0) and stack.weights() == (100, 0)
 
 
 def test_a_failed_smoke_test_moves_nothing(deploy_module, paths, capsys):
@@ -206,21 +223,20 @@ def test_one_deploy_at_a_time(deploy_module, paths, capsys):
 
 
 def test_dry_run_prints_every_step_and_changes_nothing(paths):
+    deploy_module = load_script("deploy")
+    deploy_module.bluegreen.write_weights_atomically(paths["weights"], 100, 0)
     before = {name: path.read_text() for name, path in paths.items() if path.exists()}
-    weights = ROOT / "deploy/traefik/dynamic/weights.yml"
-    committed = weights.read_text()
     result = subprocess.run(
         [sys.executable, str(ROOT / "deploy/bin/deploy"), "v9", "--dry-run", "--observe", "15",
-         "--env-file", str(paths["env_file"])],
+         "--env-file", str(paths["env_file"]), "--weights", str(paths["weights"])],
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    assert "+ docker compose --env-file" in out and "up -d --no-deps web-green worker-green" in out
+    assert "+ docker compose --env-file" in out and "up -d --no-deps --no-build web-green" in out
     assert "weights: blue 95 / green 5" in out and "weights: blue 0 / green 100" in out
     assert "tags: GREEN_TAG=v9" in out and "stop web-blue worker-blue" in out
     assert {name: path.read_text() for name, path in paths.items() if path.exists()} == before
-    assert weights.read_text() == committed
 
 
 # ---------------------------------------------------------------- rollback
@@ -329,3 +345,15 @@ def test_drain_keep_running_only_sets_the_weight(drain_module, paths):
     stack = fake_stack(drain_module, paths)
     assert drain_module.main(["blue", "--keep-running"], stack=stack) == 0
     assert stack.written == [(0, 100)] and stack.calls == []
+
+
+def test_rollback_refuses_when_the_weights_disagree_with_the_record(
+    deploy_module, rollback_module, paths, capsys
+):
+    stack = fake_stack(deploy_module, paths)
+    assert deploy_module.main(["v2", "--observe", "15"], stack=stack) == 0
+    stack.write_weights(100, 0)  # switched back by hand: blue serves, the record says green
+    stack.calls.clear()
+    assert rollback_module.main([], stack=stack) == 2
+    assert stack.calls == [] and stack.weights() == (100, 0)
+    assert "the weights give blue the traffic but the record says green" in capsys.readouterr().err
