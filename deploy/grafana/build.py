@@ -93,7 +93,11 @@ DASHBOARDS = {
     "dte": (
         "DTE y SII",
         [
-            ("Documentos por estado", "short", [("{{status}}", "sum by (status) (dte_documents)")]),
+            (
+                "Documentos por estado",
+                "short",
+                [("{{status}}", "sum by (status) (max by (tipo, status) (dte_documents))")],
+            ),
             (
                 "Sobres esperando al SII",
                 "short",
