@@ -157,3 +157,51 @@ def test_the_labels_alerts_and_dashboards_rely_on_are_set():
     for expr in exprs:
         assert selected_jobs(expr) <= set(configured), expr
     assert colour_jobs >= {"web", "worker"}
+
+
+def test_the_deploy_gates_queries_give_numbers_a_clean_colour_included(tmp_path):
+    """deploy/bin/deploy's exact PromQL (5xx ratio, p95) evaluated by promtool: a colour that has
+    never answered a 5xx has a ratio of 0, not "no data" (which would stop every deploy)."""
+    from tests.ops.app_colours import load_deploy_module
+
+    deploy = load_deploy_module("deploy")
+
+    class Capture:
+        def __init__(self):
+            self.queries = []
+
+        def query(self, promql):
+            self.queries.append(promql)
+
+    captured = Capture()
+    deploy.colour_metrics(captured, "green")
+    errors, p95 = captured.queries
+    gates = [{"record": "gate:errors", "expr": errors}, {"record": "gate:p95", "expr": p95}]
+    (tmp_path / "gates.yml").write_text(json.dumps({"groups": [{"name": "g", "rules": gates}]}))
+    bucket = 'traefik_service_request_duration_seconds_bucket{service="app-green@file",le="%s"}'
+    total = 'traefik_service_requests_total{service="app-green@file",code="%s"}'
+    clean = [
+        {"series": total % "200", "values": "0+60x10"},
+        {"series": bucket % "0.1", "values": "0+57x10"},
+        {"series": bucket % "0.5", "values": "0+60x10"},
+        {"series": bucket % "+Inf", "values": "0+60x10"},
+    ]
+    failing = [*clean, {"series": total % "500", "values": "0+6x10"}]
+
+    def sample(record: str, value: float) -> dict:
+        return {"expr": record, "eval_time": "5m",
+                "exp_samples": [{"labels": record, "value": value}]}  # fmt: skip
+
+    tests = {
+        "rule_files": ["gates.yml"],
+        "evaluation_interval": "1m",
+        "tests": [
+            {"interval": "1m", "input_series": clean,
+             "promql_expr_test": [sample("gate:errors", 0), sample("gate:p95", 0.1)]},
+            {"interval": "1m", "input_series": failing,
+             "promql_expr_test": [sample("gate:errors", 6 / 66)]},
+        ],
+    }  # fmt: skip
+    (tmp_path / "gates_test.yml").write_text(json.dumps(tests))
+    result = run(tool("promtool"), "test", "rules", str(tmp_path / "gates_test.yml"))
+    assert result.returncode == 0, result.stdout + result.stderr
