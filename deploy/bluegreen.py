@@ -204,21 +204,21 @@ def drain_weights(colour: str) -> tuple[int, int]:
 
 
 # The only I/O of the module.
-def write_weights_atomically(
-    path: str | os.PathLike[str], blue: int, green: int, *, sticky: bool = True
+def write_text_atomically(
+    path: str | os.PathLike[str], text: str, *, default_mode: int = 0o644
 ) -> Path:
-    """Write weights.yml at `path` so that a reader sees the old file or the new one, never part.
+    """Write `text` at `path` so that a reader sees the old file or the new one, never part.
 
     The text goes to ``<name>.<random>.tmp`` in the same directory (same filesystem, and a name
-    Traefik's file provider ignores), is fsynced, and is renamed over `path` with os.replace. The
-    mode of an existing file is kept (0644 otherwise) so a non-root Traefik can still read it.
+    Traefik's file provider ignores), is fsynced, and is renamed over `path` with os.replace,
+    and the rename is made durable. The mode of an existing file is kept (`default_mode`
+    otherwise), so a non-root Traefik can still read the weights.
     """
     target = Path(path)
-    text = weights_file(blue, green, sticky=sticky)
     try:
         mode = target.stat().st_mode & 0o777
     except FileNotFoundError:
-        mode = 0o644
+        mode = default_mode
     fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f"{target.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as tmp:
@@ -231,10 +231,16 @@ def write_weights_atomically(
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp_name)
         raise
-    # Make the rename itself durable.
     dir_fd = os.open(target.parent, os.O_RDONLY)
     try:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
     return target
+
+
+def write_weights_atomically(
+    path: str | os.PathLike[str], blue: int, green: int, *, sticky: bool = True
+) -> Path:
+    """weights.yml at `path`, written with `write_text_atomically`."""
+    return write_text_atomically(path, weights_file(blue, green, sticky=sticky))

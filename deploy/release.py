@@ -16,11 +16,9 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
-import os
 import re
 import shlex
 import subprocess
-import tempfile
 import time
 import urllib.error
 import urllib.parse
@@ -128,26 +126,6 @@ class Record:
 # ---------------------------------------------------------------- I/O
 
 
-def write_atomically(path: Path, text: str) -> None:
-    """The same temporary-file-then-rename as the weights: readers see old or new, never part."""
-    try:
-        mode = path.stat().st_mode & 0o777
-    except FileNotFoundError:
-        mode = 0o600
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
 @contextlib.contextmanager
 def locked(path: Path = LOCK) -> Iterator[None]:
     """One deploy or rollback at a time on this host."""
@@ -215,7 +193,7 @@ class Stack:
         print("tags:", " ".join(f"{k}={v}" for k, v in tags.items()), flush=True)
         if not self.dry_run:
             text = self.env_file.read_text(encoding="utf-8")
-            write_atomically(self.env_file, env_with(text, tags))
+            bluegreen.write_text_atomically(self.env_file, env_with(text, tags), default_mode=0o600)
 
     def read_record(self) -> Record | None:
         try:
@@ -225,7 +203,7 @@ class Stack:
 
     def write_record(self, record: Record) -> None:
         if not self.dry_run:
-            write_atomically(self.record_path, record.as_json())
+            bluegreen.write_text_atomically(self.record_path, record.as_json(), default_mode=0o600)
 
     # -- Traefik
     def weights(self) -> tuple[int, int]:

@@ -4,13 +4,13 @@ release record, the drain, and the failures that must move no traffic.
 tests/ops/test_traefik_app.py runs the smoke test and the drain against real Traefik and
 gunicorn."""
 
-import importlib.machinery
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from tests.ops.app_colours import load_deploy_module as load_script
 
 ROOT = Path(__file__).resolve().parents[2]
 ENV_TEXT = """# Interpolation of compose.yaml
@@ -21,14 +21,6 @@ BLUE_TAG=v1
 GREEN_TAG=v0
 BEAT_TAG=v1
 """
-
-
-def load_script(name: str):
-    loader = importlib.machinery.SourceFileLoader(f"{name}_cli", str(ROOT / "deploy/bin" / name))
-    spec = importlib.util.spec_from_loader(f"{name}_cli", loader)
-    module = importlib.util.module_from_spec(spec)
-    loader.exec_module(module)
-    return module
 
 
 @pytest.fixture

