@@ -105,6 +105,18 @@ class OneRequestPerConnection(HTTPAdapter):
             self.poolmanager.clear()
 
 
+class SiiSession(requests.Session):
+    """A session whose every request carries the browser-like User-Agent the SII demands
+    (DOMAIN.md §3, §5). zeep's Transport rewrites `session.headers["User-Agent"]` to its own
+    name when it is built, so the header is set here, on each request, where nothing can
+    overwrite it: SOAP, upload and boleta calls alike."""
+
+    def request(self, method, url, *args, **kwargs):  # type: ignore[no-untyped-def,override]
+        headers = dict(kwargs.pop("headers", None) or {})
+        headers["User-Agent"] = USER_AGENT
+        return super().request(method, url, *args, headers=headers, **kwargs)
+
+
 def one_request_per_connection(session: requests.Session) -> requests.Session:
     session.headers["Connection"] = "close"
     for prefix in ("http://", "https://"):
@@ -119,7 +131,7 @@ class SiiClient:
         # One request per connection: the SII (and gunicorn's threaded workers) may drop an
         # idle kept-alive connection at any moment, and an upload must never be re-sent by a
         # transport-level retry on a stale connection.
-        self.session = one_request_per_connection(requests.Session())
+        self.session = one_request_per_connection(SiiSession())
         self.session.headers["User-Agent"] = USER_AGENT
         self._services: dict[str, Any] = {}
 
