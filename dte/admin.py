@@ -2,10 +2,10 @@
 check runs and secrets are encrypted); signed documents and envelopes are read-only."""
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 
 from dte import services
-from dte.models import Caf, Certificate, Dte, DteEvent, Envelope, IssuerSettings
+from dte.models import Caf, Certificate, Dte, DteEvent, Envelope, EnvelopeEvent, IssuerSettings
 from erp import tenancy
 from erp.admin import ReadOnlyTenantAdmin, TenantAdmin
 from erp.errors import DomainError
@@ -165,12 +165,68 @@ class DteAdmin(ReadOnlyTenantAdmin):
     exclude = ("xml", "ted")
 
 
+class EnvelopeEventInline(admin.TabularInline):
+    model = EnvelopeEvent
+    extra = 0
+    can_delete = False
+    fields = ("at", "from_status", "status", "sii_code", "message", "actor")
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_view_permission(self, request, obj=None):
+        return True
+
+
 @admin.register(Envelope)
 class EnvelopeAdmin(ReadOnlyTenantAdmin):
     perm = Perm.ISSUE_DOCUMENTS
-    list_display = ("id", "kind", "company", "track_id", "created_at")
-    list_filter = ("kind", ("company", admin.RelatedOnlyFieldListFilter))
+    inlines = (EnvelopeEventInline,)
+    list_display = ("id", "kind", "company", "status", "track_id", "sii_estado", "created_at")
+    list_filter = ("status", "kind", ("company", admin.RelatedOnlyFieldListFilter))
+    search_fields = ("track_id",)
     exclude = ("xml",)
+    actions = ("retry_envelopes", "reenvelope_envelopes")
+
+    def _each_as_admin(self, request, queryset, act, done: str) -> None:
+        """Run `act` on each envelope whose company the user administers; report each one."""
+        for envelope in queryset:
+            if not tenancy.user_can_in_object_company(
+                request.user, envelope.company_id, Perm.MANAGE_CREDENTIALS
+            ):
+                self.message_user(
+                    request,
+                    f"Sobre #{envelope.pk}: solo un administrador de la empresa puede hacerlo.",
+                    messages.ERROR,
+                )
+                continue
+            try:
+                result = act(envelope)
+            except DomainError as exc:
+                self.message_user(request, f"Sobre #{envelope.pk}: {exc.message}", messages.ERROR)
+            else:
+                self.message_user(request, f"Sobre #{envelope.pk}: {done.format(result=result)}")
+
+    @admin.action(description="Reintentar el envío (sobres que requieren atención)")
+    def retry_envelopes(self, request, queryset):
+        self._each_as_admin(
+            request,
+            queryset,
+            lambda e: services.envelope_retry(envelope=e, actor=request.user).get_status_display(),
+            "reintento en curso ({result}).",
+        )
+
+    @admin.action(description="Reensobrar con los mismos folios (sobres que requieren atención)")
+    def reenvelope_envelopes(self, request, queryset):
+        self._each_as_admin(
+            request,
+            queryset,
+            lambda e: ", ".join(
+                f"#{n.pk}" for n in services.envelope_reenvelope(envelope=e, actor=request.user)
+            ),
+            "documentos reensobrados en {result}.",
+        )
 
 
 @admin.register(IssuerSettings)

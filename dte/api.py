@@ -11,7 +11,7 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 
 from dte import selectors, services
-from dte.models import Caf, Certificate, Dte
+from dte.models import Caf, Certificate, Dte, Envelope
 from dte.views import xml_download
 from erp import selectors as erp_selectors
 from erp import tenancy
@@ -53,6 +53,53 @@ class DteSerializer(serializers.ModelSerializer):
     def get_events(self, obj) -> list[dict]:
         return [
             {
+                "status": e.status,
+                "sii_code": e.sii_code,
+                "message": e.message,
+                "at": e.at.isoformat(),
+            }
+            for e in obj.events.all()
+        ]
+
+
+class EnvelopeSerializer(serializers.ModelSerializer):
+    status_label = serializers.CharField(source="get_status_display", read_only=True)
+    dtes = serializers.SerializerMethodField()
+    events = serializers.SerializerMethodField()
+    replaced_by = serializers.IntegerField(source="replaced_by_id", read_only=True)
+
+    class Meta:
+        model = Envelope
+        fields = (
+            "id",
+            "kind",
+            "status",
+            "status_label",
+            "track_id",
+            "follow_documents",
+            "attempts",
+            "polls",
+            "next_attempt_at",
+            "sii_estado",
+            "sii_glosa",
+            "last_error",
+            "replaced_by",
+            "created_at",
+            "dtes",
+            "events",
+        )
+        read_only_fields = fields
+
+    def get_dtes(self, obj) -> list[dict]:
+        return [
+            {"id": d.pk, "tipo_dte": d.tipo_dte, "folio": d.folio, "status": d.status}
+            for d in obj.dtes.order_by("pk")
+        ]
+
+    def get_events(self, obj) -> list[dict]:
+        return [
+            {
+                "from_status": e.from_status,
                 "status": e.status,
                 "sii_code": e.sii_code,
                 "message": e.message,
@@ -211,13 +258,14 @@ class DteViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, CompanyScoped
         address = printing.dte_email_queue(self.get_object())
         return Response({"to": address}, status=status.HTTP_202_ACCEPTED)
 
-    @extend_schema(request=None, responses=DteSerializer)
+    @extend_schema(request=None, responses={202: DteSerializer})
     @action(detail=True, methods=["post"])
     def refresh(self, request, company_rut=None, pk=None):
-        """Ask the SII now for the verdict on this document."""
+        """Ask the SII for the verdict on this document, in the background: answers 202 at
+        once with the document as it stands; poll it to see the SII's answer."""
         dte = self.get_object()
         services.dte_refresh(dte=dte, actor=request.user)
-        return Response(DteSerializer(self.get_one(pk)).data)
+        return Response(DteSerializer(self.get_one(pk)).data, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(request=None, responses=DteSerializer)
     @action(detail=True, methods=["post"])
@@ -238,16 +286,44 @@ class DteViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, CompanyScoped
 
 
 @extend_schema_view(**_company_param)
-class EnvelopeViewSet(CompanyScopedAPI):
-    queryset = Dte.objects.none()
+class EnvelopeViewSet(mixins.RetrieveModelMixin, CompanyScopedAPI):
+    """An envelope in the outbox: its state, documents and history; admins retry one that
+    needs attention, or re-envelope its documents (same folios) once the cause is fixed."""
+
+    queryset = Envelope.objects.all()
     write_perm = Perm.ISSUE_DOCUMENTS
-    serializer_class = DteSerializer
+    serializer_class = EnvelopeSerializer
+
+    def company_queryset(self):
+        return Envelope.objects.filter(company=self.company).prefetch_related("events")
+
+    def get_one(self, pk):
+        return selectors.envelope_get(company=self.company, pk=pk)
 
     @extend_schema(responses={(200, "application/xml"): OpenApiTypes.BINARY})
     @action(detail=True, methods=["get"])
     def xml(self, request, company_rut=None, pk=None):
         envelope = selectors.envelope_get(company=self.company, pk=pk)
         return xml_download(envelope.xml, f"{envelope.kind}-{self.company.rut}-{envelope.pk}.xml")
+
+    @extend_schema(request=None, responses=EnvelopeSerializer)
+    @action(detail=True, methods=["post"])
+    def retry(self, request, company_rut=None, pk=None):
+        """Admins: send again, as it is, an envelope that needs attention."""
+        tenancy.require(self.membership, Perm.MANAGE_CREDENTIALS)
+        envelope = selectors.envelope_get(company=self.company, pk=pk)
+        services.envelope_retry(envelope=envelope, actor=request.user)
+        return Response(EnvelopeSerializer(self.get_one(pk)).data)
+
+    @extend_schema(request=None, responses={201: EnvelopeSerializer(many=True)})
+    @action(detail=True, methods=["post"])
+    def reenvelope(self, request, company_rut=None, pk=None):
+        """Admins: the pending documents of an envelope that needs attention go again in a new
+        envelope, with the same signed bytes and folios, under the current carátula."""
+        tenancy.require(self.membership, Perm.MANAGE_CREDENTIALS)
+        envelope = selectors.envelope_get(company=self.company, pk=pk)
+        new = services.envelope_reenvelope(envelope=envelope, actor=request.user)
+        return Response(EnvelopeSerializer(new, many=True).data, status=status.HTTP_201_CREATED)
 
 
 class _UploadViewSet(mixins.ListModelMixin, CompanyScopedAPI):

@@ -2,7 +2,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
-from dte.core.domain import DteStatus
+from dte.core.domain import DteStatus, EnvelopeState
 from erp.doctypes import TipoDte
 from erp.models import Company, RutField, SalesDocument
 
@@ -140,25 +140,30 @@ class Caf(models.Model):
         return self.folio_hasta - self.next_folio + 1
 
 
+ENVELOPE_STATE_LABELS = {
+    EnvelopeState.QUEUED: "En cola",
+    EnvelopeState.UPLOADING: "Subiendo",
+    EnvelopeState.UNCERTAIN: "Subido sin respuesta: consultando al SII",
+    EnvelopeState.SENT: "Enviado, esperando al SII",
+    EnvelopeState.PROCESSED: "Procesado por el SII",
+    EnvelopeState.REJECTED: "Rechazado por el SII",
+    EnvelopeState.NEEDS_ATTENTION: "Requiere atención",
+    EnvelopeState.SUPERSEDED: "Reemplazado por otro sobre",
+}
+
+
 class Envelope(models.Model):
     """An EnvioDTE or EnvioBOLETA as signed and validated; the outbox row for sending.
 
-    QUEUED → UPLOADING (committed before the upload starts) → SENT (track id) → PROCESSED
-    (verdicts on its DTEs) or REJECTED (the SII refused the whole envelope). An UPLOADING row
-    without track id after a crash is checked against the SII before any new upload.
+    Its states and their allowed transitions are dte.core.domain.EnvelopeState and
+    ENVELOPE_TRANSITIONS; dte.sending moves it and records each step as an EnvelopeEvent.
     """
 
     class Kind(models.TextChoices):
         ENVIO_DTE = "EnvioDTE", "EnvioDTE"
         ENVIO_BOLETA = "EnvioBOLETA", "EnvioBOLETA"
 
-    class Status(models.TextChoices):
-        QUEUED = "queued", "En cola"
-        UPLOADING = "uploading", "Subiendo"
-        SENT = "sent", "Enviado, esperando al SII"
-        PROCESSED = "processed", "Procesado por el SII"
-        REJECTED = "rejected", "Rechazado por el SII"
-        NEEDS_ATTENTION = "needs_attention", "Requiere atención"
+    Status = EnvelopeState
 
     company = models.ForeignKey(Company, on_delete=models.PROTECT, related_name="envelopes")
     kind = models.CharField(max_length=16, choices=Kind)
@@ -166,15 +171,34 @@ class Envelope(models.Model):
     rut_receptor = RutField("RUT receptor del sobre", default="60803000-K")
     certificate = models.ForeignKey(Certificate, on_delete=models.PROTECT, related_name="envelopes")
     track_id = models.CharField(max_length=32, blank=True)
-    status = models.CharField(max_length=16, choices=Status, default=Status.QUEUED)
+    status = models.CharField(
+        "estado",
+        max_length=16,
+        choices=[(s.value, ENVELOPE_STATE_LABELS[s]) for s in EnvelopeState],
+        default=EnvelopeState.QUEUED,
+    )
+    # The SII has the documents but no track id to poll (an upload it had already received,
+    # or an envelope it reported repeated): each document is followed with QueryEstDte.
+    follow_documents = models.BooleanField("seguir documento por documento", default=False)
     attempts = models.PositiveIntegerField("intentos de envío", default=0)
     polls = models.PositiveIntegerField("consultas de estado", default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     upload_started_at = models.DateTimeField(null=True, blank=True)
+    # When an upload went without answer: the SII is given until then + SII_RECOVERY_WINDOW
+    # to report its documents before the same envelope is uploaded again.
+    uncertain_since = models.DateTimeField(null=True, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
     sii_estado = models.CharField("estado SII", max_length=16, blank=True)
     sii_glosa = models.TextField("glosa SII", blank=True)
     last_error = models.TextField("último error", blank=True)
+    replaced_by = models.ForeignKey(
+        "self",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="replaces",
+        verbose_name="reemplazado por",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -185,6 +209,28 @@ class Envelope(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} #{self.pk}"
+
+
+class EnvelopeEvent(models.Model):
+    """One step of an envelope in the outbox, with the SII's code and glosa when it spoke."""
+
+    envelope = models.ForeignKey(Envelope, on_delete=models.CASCADE, related_name="events")
+    from_status = models.CharField(max_length=16, blank=True)
+    status = models.CharField(max_length=16)
+    sii_code = models.CharField("código SII", max_length=16, blank=True)
+    message = models.TextField(blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+        verbose_name = "evento de sobre"
+        verbose_name_plural = "eventos de sobre"
+
+    def __str__(self) -> str:
+        return f"{self.envelope} {self.from_status} → {self.status}"
 
 
 def public_token() -> str:

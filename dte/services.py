@@ -5,6 +5,7 @@ CAF → map to dte.core → TED, signature, envelope → XSD validation → save
 whole transaction back, so a folio is never burned by a failed build.
 """
 
+import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -26,11 +27,13 @@ from dte.core.ted import CafMismatch
 from dte.core.testmaterial import SANDBOX_IDK, generate_sii_key
 from dte.keyring import load_caf, load_certificate
 from dte.models import Caf, Certificate, Dte, DteEvent, Envelope, SandboxAuthority
+from dte.sii.responses import NOT_JUDGED
 from erp.doctypes import TipoDte
 from erp.errors import DOCUMENT_NOT_DRAFT, DomainError
 from erp.models import AuditEvent, Company, DocumentState, SalesDocument, SiiEnvironment
 from erp.services import audit_record, period_guard, user_or_none
 
+log = logging.getLogger(__name__)
 IDK_BY_ENVIRONMENT = {SiiEnvironment.CERTIFICATION: 100, SiiEnvironment.PRODUCTION: 300}
 
 
@@ -410,8 +413,45 @@ def dte_issue_many(
         if progress:
             progress(outcomes[-1])
     issued = [o.dte for o in outcomes if o.dte is not None]
-    envelopes = envelope_create(dtes=issued, actor=actor, now=now) if issued else []
+    envelopes = _envelope_or_leave_signed(issued, actor=actor, now=now) if issued else []
     return outcomes, envelopes
+
+
+def _envelope_or_leave_signed(dtes: Sequence[Dte], *, actor, now: datetime) -> list[Envelope]:
+    """Wrap issued documents; if that fails they stay SIGNED with the reason in their history,
+    and the beat tick wraps and sends them (envelope_stranded). Folios are never stranded."""
+    try:
+        return envelope_create(dtes=dtes, actor=actor, now=now)
+    except Exception as exc:
+        reason = exc.message if isinstance(exc, DomainError) else type(exc).__name__
+        log.warning("envelope for %s documents failed: %s", len(dtes), reason)
+        _note_unenveloped(dtes, reason)
+        return []
+
+
+def _note_unenveloped(dtes: Sequence[Dte], reason: str) -> None:
+    message = f"No se pudo armar el sobre ({reason}); se reintentará automáticamente."
+    with transaction.atomic():
+        for dte in dtes:
+            last = dte.events.order_by("-at", "-id").values_list("message", flat=True).first()
+            if last != message:  # one line per reason, not one per beat tick
+                DteEvent.objects.create(dte=dte, status=dte.status, message=message)
+
+
+def envelope_stranded(now: datetime | None = None) -> int:
+    """The beat tick: envelope and send signed documents left without an envelope for longer
+    than SII_ENVELOPE_GRACE. Returns how many documents were enveloped."""
+    now = now or timezone.now()
+    done = 0
+    for company_id, ids in sending.stranded_documents(now).items():
+        dtes = list(
+            Dte.objects.filter(
+                pk__in=ids, company_id=company_id, status=DteStatus.SIGNED, envelope__isnull=True
+            ).select_related("company")
+        )
+        if dtes and _envelope_or_leave_signed(dtes, actor=None, now=now):
+            done += len(dtes)
+    return done
 
 
 @transaction.atomic
@@ -447,19 +487,74 @@ def _dte_element(dte: Dte) -> str:
 # ---------------------------------------------------------------- after the SII's verdict
 
 
-def dte_refresh(*, dte: Dte, actor) -> str:
-    """Ask the SII now how the document's envelope is doing (staff's "Actualizar estado")."""
-    if dte.envelope_id is None:
-        return dte.status
-    step = sending.envelope_refresh(dte.envelope_id)
-    return step.status
+def dte_refresh(*, dte: Dte, actor) -> bool:
+    """Staff's "Actualizar estado": queue a question to the SII and return at once (the SII's
+    I/O never runs inside a web request). False when there is nothing to ask about."""
+    envelope = dte.envelope
+    if envelope is None or envelope.status not in (Envelope.Status.SENT, Envelope.Status.UNCERTAIN):
+        return False
+    Envelope.objects.filter(pk=envelope.pk).update(next_attempt_at=timezone.now())
+    sending.queue_refresh(envelope.pk)
+    return True
 
 
 def dte_retry(*, dte: Dte, actor) -> None:
     """An admin's retry of a document whose sending needs attention."""
     if dte.status != DteStatus.NEEDS_ATTENTION or dte.envelope_id is None:
         raise DomainError("invalid_state", "Solo se reintenta un documento que requiere atención.")
-    sending.envelope_retry(dte.envelope_id, actor=actor)
+    envelope_retry(envelope=dte.envelope, actor=actor)
+
+
+def envelope_retry(*, envelope: Envelope, actor) -> Envelope:
+    """Send again an envelope that needs attention, as it is (a permission granted, the SII
+    back). An envelope the SII refused unjudged after reading it would be refused again: that
+    one is re-enveloped instead."""
+    if envelope.status != Envelope.Status.NEEDS_ATTENTION:
+        raise DomainError("invalid_state", "Solo se reintenta un sobre que requiere atención.")
+    if envelope.track_id and envelope.sii_estado in NOT_JUDGED:
+        message = (
+            f"El SII rechazó este sobre sin revisar sus documentos ({envelope.sii_estado}); "
+            "reenviarlo igual no sirve: corrija la causa y reensóbrelo (mismos folios)."
+        )
+        raise DomainError("invalid_state", message)
+    return sending.envelope_retry(envelope.pk, actor=actor)
+
+
+@transaction.atomic
+def envelope_reenvelope(
+    *, envelope: Envelope, actor, now: datetime | None = None
+) -> list[Envelope]:
+    """The documents of an envelope that needs attention go again in a new envelope, with the
+    same signed bytes and folios, under today's carátula (resolution, certificate). The old
+    envelope is SUPERSEDED. A document the SII also got through the old one is then reported
+    repeated and followed, so no folio ends accepted twice."""
+    now = now or timezone.now()
+    old = Envelope.objects.select_for_update().get(pk=envelope.pk)
+    if old.status != Envelope.Status.NEEDS_ATTENTION:
+        raise DomainError("invalid_state", "Solo se reensobra un sobre que requiere atención.")
+    dtes = list(
+        old.dtes.select_for_update()
+        .filter(status__in=(DteStatus.NEEDS_ATTENTION, DteStatus.QUEUED))
+        .order_by("pk")
+    )
+    if not dtes:
+        raise DomainError("invalid_state", "El sobre no tiene documentos pendientes.")
+    new = envelope_create(dtes=dtes, actor=actor, now=now)  # queues them: the same folios
+    old.replaced_by = new[0]
+    names = ", ".join(f"#{e.pk}" for e in new)
+    for dte in dtes:
+        sending.note(dte, f"Reensobrado con el mismo folio (sobre #{old.pk} → {names}).")
+    sending.envelope_move(
+        old, Envelope.Status.SUPERSEDED, f"Documentos reensobrados en {names}.", actor=actor
+    )
+    audit_record(
+        company=old.company,
+        actor=actor,
+        action=AuditEvent.Action.UPDATE,
+        obj=old,
+        changes={"status": ["needs_attention", "superseded"], "replaced_by": names},
+    )
+    return new
 
 
 @transaction.atomic

@@ -15,12 +15,9 @@ from dte import sending
 @shared_task(name="dte.dte_send", acks_late=True, ignore_result=True)
 def dte_send(envelope_id: int) -> str:
     step = sending.envelope_send(envelope_id)
-    if settings.CELERY_TASK_ALWAYS_EAGER and step.status == "sent":
-        # No worker and no beat (a laptop run): follow the envelope right away a few times.
-        for _ in range(3):
-            step = sending.envelope_refresh(envelope_id)
-            if step.status != "in_progress":
-                break
+    if settings.CELERY_TASK_ALWAYS_EAGER:
+        # No worker and no beat (a laptop run): follow the envelope while it is due soon.
+        step = sending.follow_in_process(envelope_id, step)
     return step.status
 
 
@@ -31,13 +28,17 @@ def dte_refresh_status(envelope_id: int) -> str:
 
 @shared_task(name="dte.dte_outbox_tick", ignore_result=True)
 def dte_outbox_tick() -> dict:
-    """Beat: resend what is queued and due, poll what the SII is still processing."""
+    """Beat: envelope signed documents left without one, upload what is queued and due, ask
+    the SII about what it may have."""
+    from dte import services
+
+    enveloped = services.envelope_stranded()
     to_send, to_poll = sending.outbox_claim()
     for envelope_id in to_send:
         dte_send.delay(envelope_id)
     for envelope_id in to_poll:
         dte_refresh_status.delay(envelope_id)
-    return {"send": len(to_send), "poll": len(to_poll)}
+    return {"enveloped": enveloped, "send": len(to_send), "poll": len(to_poll)}
 
 
 @shared_task(name="dte.dte_render_pdf", acks_late=True, ignore_result=True)

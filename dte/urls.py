@@ -13,6 +13,7 @@ urlpatterns = [
     path("dte/<int:pk>/actualizar/", views.refresh, name="refresh"),
     path("dte/<int:pk>/reintentar/", views.retry, name="retry"),
     path("dte/<int:pk>/reemitir/", views.reissue, name="reissue"),
+    path("dte/<int:pk>/reensobrar/", views.reenvelope, name="reenvelope"),
     path("sobres/<int:pk>/xml/", views.envelope_xml, name="envelope_xml"),
     path("folios-y-certificados/", views.signing_material, name="signing_material"),
 ]

@@ -34,12 +34,10 @@ def issue(request, membership: Membership, pk: int):
 @company_view(Perm.ISSUE_DOCUMENTS)
 def refresh(request, membership: Membership, pk: int):
     dte = selectors.dte_get(company=membership.company, pk=pk)
-    try:
-        services.dte_refresh(dte=dte, actor=request.user)
-    except DomainError as exc:
-        messages.error(request, exc.message)
-    dte.refresh_from_db()
-    messages.info(request, f"Estado: {dte.get_status_display()}.")
+    if services.dte_refresh(dte=dte, actor=request.user):
+        messages.info(request, "Consultando al SII; recargue la página en unos segundos.")
+    else:
+        messages.info(request, f"Estado: {dte.get_status_display()}.")
     return redirect("erp:document_detail", pk=dte.sales_document_id)
 
 
@@ -53,6 +51,24 @@ def retry(request, membership: Membership, pk: int):
         messages.error(request, exc.message)
     else:
         messages.success(request, "Reintento en curso.")
+    return redirect("erp:document_detail", pk=dte.sales_document_id)
+
+
+@require_POST
+@company_view(Perm.MANAGE_CREDENTIALS)
+def reenvelope(request, membership: Membership, pk: int):
+    """The documents of an envelope the SII refused unjudged go again, same folios."""
+    dte = selectors.dte_get(company=membership.company, pk=pk)
+    if dte.envelope is None:
+        messages.error(request, "El documento no tiene sobre de envío.")
+        return redirect("erp:document_detail", pk=dte.sales_document_id)
+    try:
+        new = services.envelope_reenvelope(envelope=dte.envelope, actor=request.user)
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    else:
+        names = ", ".join(f"#{e.pk}" for e in new)
+        messages.success(request, f"Reensobrado con los mismos folios en el sobre {names}.")
     return redirect("erp:document_detail", pk=dte.sales_document_id)
 
 

@@ -298,6 +298,15 @@ SII_DISPATCH_LEASE = float(os.environ.get("SII_DISPATCH_LEASE", "120"))
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
     "dte-outbox": {"task": "dte.dte_outbox_tick", "schedule": SII_OUTBOX_TICK},
+# After an upload that got no answer, the SII answers "not received" (FAU) until it has
+# processed the envelope: minutes, at times hours (DOMAIN.md §4-5). Its documents are looked up
+# every SII_POLL_INTERVAL (with backoff) for this long before the same envelope goes again.
+SII_RECOVERY_WINDOW = float(os.environ.get("SII_RECOVERY_WINDOW", "3600"))
+# A signed document without an envelope (a batch whose envelope could not be built) is wrapped
+# and sent by the beat tick once it is this old.
+SII_ENVELOPE_GRACE = float(os.environ.get("SII_ENVELOPE_GRACE", "60"))
+# Without a worker (tasks eager), how long the in-process task keeps following an envelope.
+SII_INPROCESS_FOLLOW = float(os.environ.get("SII_INPROCESS_FOLLOW", "60"))
     # Drafting is idempotent and skips reviewed or filed periods, so running it on each of the
     # first five days catches documents the SII accepted late and days the beat was down.
     "ops-heartbeat": {"task": "ops.heartbeat", "schedule": 60.0},

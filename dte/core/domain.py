@@ -120,11 +120,12 @@ class DteStatus(StrEnum):
 
 
 _VERDICTS = frozenset({DteStatus.ACCEPTED, DteStatus.ACCEPTED_WITH_OBJECTIONS, DteStatus.REJECTED})
+# A document is rejected only by the SII's verdict on it, so only once the SII has it (SENT).
 ALLOWED_TRANSITIONS: dict[DteStatus, frozenset[DteStatus]] = {
     DteStatus.SIGNED: frozenset({DteStatus.QUEUED}),
-    DteStatus.QUEUED: frozenset({DteStatus.SENT, DteStatus.REJECTED, DteStatus.NEEDS_ATTENTION}),
+    DteStatus.QUEUED: frozenset({DteStatus.SENT, DteStatus.NEEDS_ATTENTION}),
     DteStatus.SENT: _VERDICTS | {DteStatus.NEEDS_ATTENTION},
-    DteStatus.NEEDS_ATTENTION: _VERDICTS | {DteStatus.QUEUED, DteStatus.SENT},
+    DteStatus.NEEDS_ATTENTION: frozenset({DteStatus.QUEUED, DteStatus.SENT}),
     DteStatus.ACCEPTED: frozenset(),
     DteStatus.ACCEPTED_WITH_OBJECTIONS: frozenset(),
     DteStatus.REJECTED: frozenset(),
@@ -133,3 +134,36 @@ ALLOWED_TRANSITIONS: dict[DteStatus, frozenset[DteStatus]] = {
 
 def can_transition(current: DteStatus, new: DteStatus) -> bool:
     return new in ALLOWED_TRANSITIONS[current]
+
+
+class EnvelopeState(StrEnum):
+    """An envelope in the outbox. Three kinds of outcome are kept apart: the SII never judged
+    the documents (NEEDS_ATTENTION, then retried or re-enveloped with the same folios); the SII
+    already had them (followed, never rejected); its verdict on documents (PROCESSED, or
+    REJECTED for an envelope refused for its information, RCH)."""
+
+    QUEUED = "queued"  # due for an upload at next_attempt_at
+    UPLOADING = "uploading"  # committed before the upload starts
+    UNCERTAIN = "uncertain"  # an upload got no answer: the SII is asked before another one
+    SENT = "sent"  # the SII has it (track id, or its documents): waiting for the verdict
+    PROCESSED = "processed"  # every document has the SII's verdict
+    REJECTED = "rejected"  # the SII rejected the envelope for its documents' information (RCH)
+    NEEDS_ATTENTION = "needs_attention"  # refused unjudged, or retries exhausted: a person acts
+    SUPERSEDED = "superseded"  # its documents went again in a new envelope, same folios
+
+
+_E = EnvelopeState
+ENVELOPE_TRANSITIONS: dict[EnvelopeState, frozenset[EnvelopeState]] = {
+    _E.QUEUED: frozenset({_E.UPLOADING, _E.NEEDS_ATTENTION}),
+    _E.UPLOADING: frozenset({_E.SENT, _E.QUEUED, _E.UNCERTAIN, _E.NEEDS_ATTENTION}),
+    _E.UNCERTAIN: frozenset({_E.SENT, _E.QUEUED, _E.NEEDS_ATTENTION}),
+    _E.SENT: frozenset({_E.PROCESSED, _E.REJECTED, _E.NEEDS_ATTENTION}),
+    _E.NEEDS_ATTENTION: frozenset({_E.QUEUED, _E.SENT, _E.UNCERTAIN, _E.SUPERSEDED}),
+    _E.PROCESSED: frozenset(),
+    _E.REJECTED: frozenset(),
+    _E.SUPERSEDED: frozenset(),
+}
+
+
+def envelope_can_transition(current: EnvelopeState, new: EnvelopeState) -> bool:
+    return new in ENVELOPE_TRANSITIONS[current]

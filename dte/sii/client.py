@@ -9,7 +9,8 @@ configured environment; the upload and the boleta REST API through requests.
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -19,10 +20,11 @@ import zeep.exceptions
 from lxml import etree
 from prometheus_client import Counter, Histogram
 from requests.adapters import HTTPAdapter
+from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 from zeep.transports import Transport
 
 from dte.sii import responses
-from dte.sii.errors import SiiError, SiiRejected, SiiRetryableError, SiiTokenError
+from dte.sii.errors import SiiError, SiiRefused, SiiRetryableError, SiiTokenError
 
 T = TypeVar("T")
 WSDL_DIR = Path(__file__).parent / "wsdl"
@@ -87,8 +89,8 @@ def _outcome(error: BaseException | None) -> str:
         return "token"
     if isinstance(error, SiiRetryableError):
         return "retryable"
-    if isinstance(error, SiiRejected):
-        return "rejected"
+    if isinstance(error, SiiRefused):
+        return "refused"
     return "error"
 
 
@@ -124,6 +126,51 @@ def one_request_per_connection(session: requests.Session) -> requests.Session:
     return session
 
 
+def retry_after(value: str, *, now: datetime | None = None) -> float | None:
+    """Retry-After in seconds: a number, or an HTTP date (RFC 9110 §10.2.3); None if absent."""
+    value = (value or "").strip()
+    if not value:
+        return None
+    if value.isdigit():
+        return float(value)
+    try:
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return max(0.0, (moment - (now or datetime.now(UTC))).total_seconds())
+
+
+def _reason(response: requests.Response) -> str:
+    """The gist of an error answer: its JSON description, or its text without markup."""
+    try:
+        data = response.json()
+    except ValueError:
+        data = None
+    if isinstance(data, dict):
+        text = str(data.get("descripcion") or data.get("glosa") or data.get("message") or "")
+        if text:
+            return responses.readable(text)
+    return responses.readable(response.text) or f"HTTP {response.status_code}"
+
+
+def _never_connected(exc: BaseException) -> bool:
+    """The request never reached the SII (refused, unreachable, or timed out connecting)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, (requests.ConnectTimeout, NewConnectionError, ConnectTimeoutError)):
+            return True
+        for arg in getattr(seen, "args", ()):
+            if isinstance(arg, BaseException) and _never_connected(arg):
+                return True
+            reason = getattr(arg, "reason", None)
+            if isinstance(reason, (NewConnectionError, ConnectTimeoutError)):
+                return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 class SiiClient:
     def __init__(self, endpoints: Endpoints, *, timeout: float = 15.0) -> None:
         self.endpoints = endpoints
@@ -138,28 +185,47 @@ class SiiClient:
     # ------------------------------------------------------------ the chokepoint
 
     def _call(self, operation: str, fn: Callable[[], T], *, sends_data: bool = False) -> T:
+        """Run one call. `sends_data`: the call hands the SII something it keeps (an upload),
+        so any failure after the request left this machine may hide a registered upload."""
         start = time.perf_counter()
         error: BaseException | None = None
         try:
             return fn()
+        except SiiRetryableError as exc:
+            if exc.maybe_delivered is None:  # raised on reading the answer: it was sent
+                exc.maybe_delivered = sends_data
+            error = exc
+            raise
         except SiiError as exc:
             error = exc
             raise
         except requests.Timeout as exc:
             error = SiiRetryableError(
-                f"El SII no respondió a tiempo ({operation}).", maybe_delivered=sends_data
+                f"El SII no respondió a tiempo ({operation}).",
+                maybe_delivered=sends_data and not _never_connected(exc),
             )
             raise error from exc
-        except (requests.ConnectionError, zeep.exceptions.TransportError) as exc:
+        except zeep.exceptions.TransportError as exc:
             if isinstance(exc.__context__, requests.Timeout):
-                error = SiiRetryableError(
-                    f"El SII no respondió a tiempo ({operation}).", maybe_delivered=sends_data
-                )
+                message = f"El SII no respondió a tiempo ({operation})."
             else:
-                error = SiiRetryableError(f"No se pudo conversar con el SII ({operation}): {exc}")
+                message = f"El SII no está disponible ({operation}, HTTP {exc.status_code})."
+            error = SiiRetryableError(message)
             raise error from exc
-        except (zeep.exceptions.Fault, zeep.exceptions.XMLSyntaxError, etree.XMLSyntaxError) as exc:
-            error = SiiRetryableError(f"El SII respondió con un error ({operation}): {exc}")
+        except requests.ConnectionError as exc:
+            error = SiiRetryableError(
+                f"No se pudo conversar con el SII ({operation}): "
+                + ("no acepta conexiones." if _never_connected(exc) else "la conexión se cortó."),
+                maybe_delivered=sends_data and not _never_connected(exc),
+            )
+            raise error from exc
+        except zeep.exceptions.Fault as exc:
+            error = SiiRetryableError(
+                f"El SII respondió con un error ({operation}): {responses.readable(exc.message)}"
+            )
+            raise error from exc
+        except (zeep.exceptions.XMLSyntaxError, etree.XMLSyntaxError) as exc:
+            error = SiiRetryableError(f"El SII respondió algo ilegible ({operation}).")
             raise error from exc
         finally:
             SII_LATENCY.labels(operation).observe(time.perf_counter() - start)
@@ -243,17 +309,27 @@ class SiiClient:
 
     # ------------------------------------------------------------ upload (DTEUpload)
 
-    def _check_http(self, response: requests.Response, operation: str) -> None:
-        if response.status_code == 401:
+    def _check_http(
+        self, response: requests.Response, operation: str, *, lookup: bool = False
+    ) -> None:
+        """HTTP trouble as typed errors. 503 (maintenance), 429 and 405 come from the SII's
+        front door: nothing was registered. Other 5xx may hide a registered upload. A lookup
+        (`lookup`) that answers 404 has found nothing *yet*: a retry, never a verdict."""
+        code = response.status_code
+        if code == 401:
             raise SiiTokenError(f"El SII rechazó el token ({operation}, HTTP 401).")
-        if response.status_code in (405, 429) or response.status_code >= 500:
-            wait = response.headers.get("Retry-After", "")
+        if code in (405, 429, 503) or code >= 500 or (lookup and code == 404):
+            wait = retry_after(response.headers.get("Retry-After", ""))
             raise SiiRetryableError(
-                f"El SII no está disponible ({operation}, HTTP {response.status_code})"
-                + (f"; reintentar en {wait} s" if wait else "")
+                f"El SII no está disponible ({operation}, HTTP {code})"
+                + (f"; pide reintentar en {wait:.0f} s." if wait is not None else "."),
+                maybe_delivered=code not in (405, 429, 503),
+                retry_after=wait,
             )
-        if response.status_code >= 400:
-            raise SiiRejected(f"HTTP-{response.status_code}", response.text[:500])
+        if code >= 400:
+            raise SiiRefused(
+                f"HTTP-{code}", f"El SII rechazó la solicitud ({operation}): {_reason(response)}"
+            )
 
     def _multipart(self, xml: bytes, rut_sender: str, rut_company: str, filename: str) -> list:
         sender, dv_sender = split_rut(rut_sender)
@@ -362,7 +438,7 @@ class SiiClient:
                 headers={"Cookie": f"TOKEN={token}", "Accept": "application/json"},
                 timeout=self.timeout,
             )
-            self._check_http(response, "boleta_document_status")
+            self._check_http(response, "boleta_document_status", lookup=True)
             return responses.parse_boleta_document_status(response.content)
 
         return self._call("boleta_document_status", fetch)

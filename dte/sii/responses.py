@@ -6,6 +6,7 @@ that says whether trying again may help.
 """
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -13,12 +14,24 @@ from typing import Any
 
 from lxml import etree
 
-from dte.sii.errors import SiiProtocolError, SiiRejected, SiiRetryableError, SiiTokenError
+from dte.sii.errors import (
+    SiiAlreadyReceived,
+    SiiProtocolError,
+    SiiRefused,
+    SiiRetryableError,
+    SiiTokenError,
+)
 
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
 
 # QueryEstUp / boleta envelope states (DOMAIN.md §4)
 IN_PROGRESS = frozenset({"REC", "SOK", "CRT", "FOK", "PRD", "PDR"})
+# The SII stopped at the envelope and judged none of its documents: a schema, signature or
+# carátula problem, an inconsistent envelope, a file it could not read. Fixed and re-enveloped,
+# the same signed documents (same folios) can go again.
+NOT_JUDGED = frozenset({"RSC", "RFR", "RCT", "RCO", "VOF"})
+# The SII already received this envelope: its documents follow the earlier submission.
+REPEATED = frozenset({"RPT"})
 ENVELOPE_STATES = {
     "RSC": "Rechazado por error en el esquema",
     "RFR": "Rechazado por error en la firma",
@@ -46,6 +59,15 @@ UPLOAD_STATUS = {
     "-1": "Solicitud mal formada",
 }
 UPLOAD_RETRYABLE = frozenset({"9"})
+_TAGS = re.compile(r"<[^>]*>")
+# A readable reason instead of an HTML page or a stack (the SII's errors come in many shapes).
+_MAX_GLOSA = 300
+
+
+def readable(text: str, limit: int = _MAX_GLOSA) -> str:
+    """One line of plain text out of whatever the SII said (markup and whitespace dropped)."""
+    plain = " ".join(_TAGS.sub(" ", text).split())
+    return plain if len(plain) <= limit else plain[: limit - 1] + "…"
 
 
 def _xml(text: str | bytes) -> etree._Element:
@@ -108,13 +130,14 @@ def parse_token(text: str | bytes) -> str:
     reason = TOKEN_ESTADOS.get(estado, "Error al obtener el token")
     if estado in {"06", "07", "08", "09", "12"}:  # a fresh seed may work
         raise SiiRetryableError(f"Token: {reason} (ESTADO {estado}) {glosa}".strip())
-    raise SiiRejected(estado or "TOKEN", f"Token: {reason}. {glosa}".strip())
+    raise SiiRefused(estado or "TOKEN", f"Token: {reason}. {glosa}".strip())
 
 
 @dataclass(frozen=True, slots=True)
 class UploadResult:
     track_id: str
     timestamp: str
+    repeated: bool = False  # STATUS 99: the track id is the earlier upload's
 
 
 def parse_upload(text: str | bytes) -> UploadResult:
@@ -130,19 +153,32 @@ def parse_upload(text: str | bytes) -> UploadResult:
     if status == "5":
         raise SiiTokenError(detail)
     if status in UPLOAD_RETRYABLE:
-        raise SiiRetryableError(f"STATUS {status}: {detail}")
-    if status == "99" and track_id:
-        # The same file was received before: that upload's track id is the one to follow.
-        return UploadResult(track_id=track_id, timestamp=_text(root, "TIMESTAMP"))
-    raise SiiRejected(f"UPLOAD-{status or '?'}", detail)
+        raise SiiRetryableError(f"STATUS {status}: {detail}", maybe_delivered=False)
+    if status == "99":
+        # The same file was received before: follow that upload, never call it a rejection.
+        if track_id:
+            return UploadResult(track_id, _text(root, "TIMESTAMP"), repeated=True)
+        raise SiiAlreadyReceived(f"STATUS 99: {detail}")
+    if not status:
+        raise SiiProtocolError("La respuesta a la carga no trae STATUS.")
+    raise SiiRefused(f"UPLOAD-{status}", detail)
 
 
 class Outcome(StrEnum):
+    """What an envelope's status means. Only the last four are the SII's verdict on documents."""
+
     IN_PROGRESS = "in_progress"
+    NOT_JUDGED = "not_judged"  # refused at the envelope (RSC, RFR, RCT, RCO, VOF): fix, resend
+    REPEATED = "repeated"  # RPT: the SII has it from an earlier submission: follow that
     ACCEPTED = "accepted"
     ACCEPTED_WITH_OBJECTIONS = "accepted_with_objections"
     REJECTED = "rejected"
     MIXED = "mixed"  # some documents accepted, some rejected: ask per document
+
+
+VERDICTS = frozenset(
+    {Outcome.ACCEPTED, Outcome.ACCEPTED_WITH_OBJECTIONS, Outcome.REJECTED, Outcome.MIXED}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,13 +208,18 @@ class EnvelopeStatus:
 
 
 def decide(estado: str, counts: tuple[TypeCounts, ...]) -> Outcome:
-    """EPR alone is not 'accepted': the counts decide (DOMAIN.md §4)."""
+    """EPR alone is not 'accepted': the counts decide (DOMAIN.md §4). A state this client does
+    not know is not a verdict either: it needs a person, not a rejection."""
     if estado in IN_PROGRESS:
         return Outcome.IN_PROGRESS
+    if estado in REPEATED:
+        return Outcome.REPEATED
     if estado in ("RPR", "RLV"):
         return Outcome.ACCEPTED_WITH_OBJECTIONS
-    if estado != "EPR":
+    if estado == "RCH":
         return Outcome.REJECTED
+    if estado != "EPR":
+        return Outcome.NOT_JUDGED
     informed = sum(c.informados for c in counts)
     rejected = sum(c.rechazados for c in counts)
     objected = sum(c.reparos for c in counts)
@@ -207,7 +248,7 @@ def parse_est_up(text: str | bytes) -> EnvelopeStatus:
         err = _text(root, "ERR_CODE")
         if err == "2":
             return EnvelopeStatus("-11", "Envío aún en proceso", Outcome.IN_PROGRESS)
-        raise SiiRejected("-11", f"El envío no corresponde a la empresa o faltan datos ({err}).")
+        raise SiiRefused("-11", f"El envío no corresponde a la empresa o faltan datos ({err}).")
     if estado.startswith("-"):
         raise SiiRetryableError(f"QueryEstUp respondió ESTADO {estado} {glosa}".strip())
     body = root.find(".//{*}RESP_BODY")
@@ -297,13 +338,17 @@ def parse_boleta_upload(text: str | bytes) -> UploadResult:
     data = _json(text)
     track = data.get("trackid")
     if not track:
-        raise SiiRejected(str(data.get("estado") or "UPLOAD"), json.dumps(data, ensure_ascii=False))
+        code = str(data.get("codigo") or data.get("estado") or "UPLOAD")
+        reason = str(data.get("descripcion") or data.get("glosa") or "sin detalle")
+        raise SiiRefused(code, readable(reason))
     return UploadResult(track_id=str(track), timestamp=str(data.get("fecha_recepcion", "")))
 
 
 def parse_boleta_status(text: str | bytes) -> EnvelopeStatus:
     data = _json(text)
     estado = str(data.get("estado") or "")
+    if not estado:
+        raise SiiProtocolError("La API de boletas no informó el estado del envío.")
     counts = tuple(
         TypeCounts(
             tipo=_int(s.get("tipo")),

@@ -7,7 +7,13 @@ from pathlib import Path
 import pytest
 
 from dte.sii import responses as r
-from dte.sii.errors import SiiProtocolError, SiiRejected, SiiRetryableError, SiiTokenError
+from dte.sii.errors import (
+    SiiAlreadyReceived,
+    SiiProtocolError,
+    SiiRefused,
+    SiiRetryableError,
+    SiiTokenError,
+)
 
 SAMPLES = Path(__file__).resolve().parents[3].parent / "shared" / "sii" / "samples" / "responses"
 NS = 'xmlns:SII="http://www.sii.cl/XMLSchema"'
@@ -32,12 +38,12 @@ def test_seed():
 
 def test_token():
     assert r.parse_token(sample("gettokenfromseed_getToken_ok.xml")) == "AB82001ABRT"
-    with pytest.raises(SiiRejected) as info:
+    with pytest.raises(SiiRefused) as info:
         r.parse_token(sample("gettokenfromseed_getToken_error11.xml"))
     assert info.value.code == "11"
     with pytest.raises(SiiRetryableError):  # an expired seed: a new one will do
         r.parse_token(respuesta("<ESTADO>08</ESTADO><GLOSA>Semilla Invalida</GLOSA>"))
-    with pytest.raises(SiiRejected, match="no está autorizado"):
+    with pytest.raises(SiiRefused, match="no está autorizado"):
         r.parse_token(respuesta("<ESTADO>-3</ESTADO>"))
 
 
@@ -46,17 +52,17 @@ def test_upload_ok_and_every_status():
     assert result.track_id == "39" and result.timestamp == "2002-11-25 18:51:44"
     with pytest.raises(SiiTokenError):
         r.parse_upload(sample("dteupload_RECEPCIONDTE_not_authenticated.xml"))
-    with pytest.raises(SiiRejected) as info:
+    with pytest.raises(SiiRefused) as info:
         r.parse_upload(sample("dteupload_RECEPCIONDTE_schema_error.xml"))
     assert info.value.code == "UPLOAD-7"
     for status, kind in (
-        ("1", SiiRejected),
-        ("2", SiiRejected),
-        ("3", SiiRejected),
-        ("6", SiiRejected),
-        ("8", SiiRejected),
+        ("1", SiiRefused),
+        ("2", SiiRefused),
+        ("3", SiiRefused),
+        ("6", SiiRefused),
+        ("8", SiiRefused),
         ("9", SiiRetryableError),
-        ("-1", SiiRejected),
+        ("-1", SiiRefused),
     ):
         xml = (
             f"<RECEPCIONDTE><STATUS>{status}</STATUS><DETAIL><ERROR>detalle {status}"
@@ -69,9 +75,24 @@ def test_upload_ok_and_every_status():
 
 def test_upload_already_received_follows_the_first_track_id():
     xml = "<RECEPCIONDTE><STATUS>99</STATUS><TRACKID>1234567890</TRACKID></RECEPCIONDTE>"
-    assert r.parse_upload(xml).track_id == "1234567890"
-    with pytest.raises(SiiRejected):
+    result = r.parse_upload(xml)
+    assert (result.track_id, result.repeated) == ("1234567890", True)
+    # Without a track id the SII still has it: never a refusal, never a rejection.
+    with pytest.raises(SiiAlreadyReceived):
         r.parse_upload("<RECEPCIONDTE><STATUS>99</STATUS></RECEPCIONDTE>")
+
+
+def test_upload_refusals_are_not_verdicts_and_not_retried_blindly():
+    for status in ("1", "2", "3", "6", "7", "8", "-1", "42"):
+        xml = f"<RECEPCIONDTE><STATUS>{status}</STATUS></RECEPCIONDTE>"
+        with pytest.raises(SiiRefused) as info:
+            r.parse_upload(xml)
+        assert info.value.code == f"UPLOAD-{status}"
+    with pytest.raises(SiiRetryableError) as locked:
+        r.parse_upload("<RECEPCIONDTE><STATUS>9</STATUS></RECEPCIONDTE>")
+    assert locked.value.maybe_delivered is False  # a locked SII registered nothing
+    with pytest.raises(SiiProtocolError):
+        r.parse_upload("<RECEPCIONDTE><FILE>x</FILE></RECEPCIONDTE>")
 
 
 def test_est_up_samples():
@@ -79,7 +100,8 @@ def test_est_up_samples():
     assert (accepted.estado, accepted.outcome) == ("EPR", r.Outcome.ACCEPTED)
     assert accepted.counts == (r.TypeCounts(33, 1, 1, 0, 0),)
     rejected = r.parse_est_up(sample("queryestup_RCT_rejected.xml"))
-    assert (rejected.estado, rejected.outcome) == ("RCT", r.Outcome.REJECTED)
+    # RCT: the carátula was wrong; the SII never looked at the documents.
+    assert (rejected.estado, rejected.outcome) == ("RCT", r.Outcome.NOT_JUDGED)
     assert rejected.glosa
     multi = r.parse_est_up(sample("queryestup_EPR_multitype_rejected.xml"))
     assert multi.outcome in (r.Outcome.REJECTED, r.Outcome.MIXED)
@@ -93,10 +115,24 @@ def test_est_up_in_progress(estado):
     assert r.parse_est_up(respuesta(f"<ESTADO>{estado}</ESTADO>")).outcome is r.Outcome.IN_PROGRESS
 
 
-@pytest.mark.parametrize("estado", ["RSC", "RFR", "RCT", "RCH", "RPT", "RCO", "VOF"])
-def test_est_up_envelope_rejections(estado):
+@pytest.mark.parametrize(
+    ("estado", "outcome"),
+    [
+        ("RSC", r.Outcome.NOT_JUDGED),
+        ("RFR", r.Outcome.NOT_JUDGED),
+        ("RCT", r.Outcome.NOT_JUDGED),
+        ("RCO", r.Outcome.NOT_JUDGED),
+        ("VOF", r.Outcome.NOT_JUDGED),
+        ("XYZ", r.Outcome.NOT_JUDGED),  # a state nobody knows is not a verdict
+        ("RPT", r.Outcome.REPEATED),
+        ("RCH", r.Outcome.REJECTED),  # rejected for its documents' information: a verdict
+        ("RLV", r.Outcome.ACCEPTED_WITH_OBJECTIONS),
+    ],
+)
+def test_est_up_envelope_states_by_kind(estado, outcome):
     status = r.parse_est_up(respuesta(f"<ESTADO>{estado}</ESTADO>"))
-    assert status.outcome is r.Outcome.REJECTED and status.glosa
+    assert status.outcome is outcome
+    assert (status.outcome in r.VERDICTS) == (estado in ("RCH", "RLV"))
 
 
 @pytest.mark.parametrize(
@@ -125,7 +161,7 @@ def test_est_up_objections_and_errors():
     for code in ("001", "002", "003"):
         with pytest.raises(SiiTokenError):
             r.parse_est_up(respuesta(f"<ESTADO>{code}</ESTADO>"))
-    with pytest.raises(SiiRejected):
+    with pytest.raises(SiiRefused):
         r.parse_est_up(respuesta("<ESTADO>-11</ESTADO><ERR_CODE>1</ERR_CODE>"))
     with pytest.raises(SiiRetryableError):
         r.parse_est_up(respuesta("<ESTADO>-3</ESTADO>"))
@@ -162,6 +198,11 @@ def test_boleta_upload_and_status():
     assert r.parse_boleta_status(json.dumps({"estado": "REC"})).outcome is r.Outcome.IN_PROGRESS
     with pytest.raises(SiiRetryableError):
         r.parse_boleta_status("<html>503</html>")
+    with pytest.raises(SiiProtocolError):  # no state: a retry, not a verdict
+        r.parse_boleta_status("{}")
+    with pytest.raises(SiiRefused) as refused:  # a readable reason, not a JSON dump
+        r.parse_boleta_upload('{"codigo": 400, "descripcion": "<b>Rut</b> invalido"}')
+    assert refused.value.glosa == "Rut invalido"
 
 
 def test_boleta_document_status():
