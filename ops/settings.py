@@ -113,9 +113,17 @@ DATABASES = {
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # SQLite: wait for the writer instead of failing at once; no persistent connections.
+    # SQLite, the embedded default, shared by the web process, the CLI and background threads:
+    # WAL lets readers run while one connection writes; IMMEDIATE transactions take the write
+    # lock at BEGIN, where the busy timeout applies (a deferred transaction that reads first and
+    # writes later fails at once with "database is locked" when another one wrote meanwhile);
+    # the timeout is how long a writer waits for the lock. No persistent connections.
     DATABASES["default"]["CONN_MAX_AGE"] = 0
-    DATABASES["default"]["OPTIONS"] = {"timeout": 20}
+    DATABASES["default"]["OPTIONS"] = {
+        "timeout": float(os.environ.get("SQLITE_BUSY_TIMEOUT", "30")),
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
