@@ -4,10 +4,11 @@ with a broker they are Celery tasks; without one (a laptop run, tasks eager) the
 background thread instead of inside the request."""
 
 import logging
-import threading
 
 from django.conf import settings
-from django.db import connections, transaction
+from django.db import transaction
+
+from erp.background import run_in_background
 
 log = logging.getLogger(__name__)
 
@@ -15,22 +16,13 @@ log = logging.getLogger(__name__)
 IN_THREAD = True
 
 
-def _run_here(task, object_id: int) -> None:
-    try:
-        task.run(object_id)
-    except Exception:  # a review must never break anything: it is logged and shown as missing
-        log.exception("review %s of %s failed", task.name, object_id)
-    finally:
-        connections.close_all()
-
-
 def _later(task, object_id: int) -> None:
     def start() -> None:
         try:
             if settings.CELERY_TASK_ALWAYS_EAGER and IN_THREAD:
-                threading.Thread(
-                    target=_run_here, args=(task, object_id), daemon=True, name="ai-review"
-                ).start()
+                # erp.background runs it in a thread of its own, retries it when SQLite is
+                # locked, never lets it raise, and is waited for before a command exits.
+                run_in_background(task.run, object_id, name="ai-review")
             else:
                 task.delay(object_id)
         except Exception:  # a review must never break issuing or filing

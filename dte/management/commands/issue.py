@@ -17,6 +17,7 @@ from dte import services
 from erp import services as erp_services
 from erp.api.errors import _flatten
 from erp.api.serializers import SalesDocumentSerializer
+from erp.background import EXIT_TIMEOUT, wait_for_background
 from erp.errors import DomainError
 from erp.models import Company
 from erp.rut import InvalidRut, normalize_rut
@@ -41,6 +42,16 @@ class Command(BaseCommand):
         parser.add_argument("--user", help="username issuing (default: the system)")
 
     def handle(self, *args, **options):
+        try:
+            self._issue(options)
+        finally:
+            # Without a broker, reviews run in background threads: finish them before exiting.
+            if not wait_for_background(EXIT_TIMEOUT):
+                self.stderr.write(
+                    "aviso: quedaron tareas en segundo plano sin terminar (revisiones con IA)"
+                )
+
+    def _issue(self, options) -> None:
         company = self._company(options["company"])
         actor = self._user(options.get("user"), company)
         payloads = self._payloads(options["file"])
