@@ -187,6 +187,12 @@ def official_sii_keys() -> dict[int, RSAPublicKey]:
     return dict(_official_sii_keys())
 
 
+class SiiKeyUnavailable(Exception):
+    """Raised by a mapping of SII keys for an IDK it accepts but cannot provide right now (the
+    sandbox's key, kept in a database that cannot be read): the message is the reason, one
+    line, and the CAF is reported as not verifiable rather than unknown."""
+
+
 def check_caf(
     caf: Caf,
     *,

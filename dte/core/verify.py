@@ -38,6 +38,7 @@ from lxml import etree
 from dte.core.caf import (
     CafError,
     CafPublic,
+    SiiKeyUnavailable,
     official_sii_keys,
     parse_caf_element,
     verify_caf_signature,
@@ -146,7 +147,9 @@ class Report:
 
 def verify_xml(data: bytes, *, sii_keys: Mapping[int, RSAPublicKey] | None = None) -> Report:
     """Verify a DTE, EnvioDTE or EnvioBOLETA. `sii_keys` maps CAF IDK to the SII's key
-    (default: the official ones, 100 certification and 300 production)."""
+    (default: the official ones, 100 certification and 300 production); it may raise
+    SiiKeyUnavailable for an IDK whose key cannot be had, which fails that CAF's check with
+    the reason."""
     try:
         root = safe_parse(data)
     except XmlError as exc:
@@ -707,7 +710,12 @@ def _caf_check(caf: CafPublic | CafError | None, context: _Context) -> Check:
         return Check("caf", False, "DD has no CAF")
     if isinstance(caf, CafError):
         return Check("caf", False, f"the CAF cannot be read: {caf.message}")
-    sii_key = context.sii_keys.get(caf.idk)
+    try:
+        sii_key = context.sii_keys.get(caf.idk)
+    except SiiKeyUnavailable as exc:
+        return Check(
+            "caf", False, f"no se puede verificar la FRMA con la clave IDK {caf.idk}: {exc}"
+        )
     if sii_key is None:
         known = ", ".join(str(idk) for idk in sorted(context.sii_keys)) or "none"
         return Check("caf", False, f"IDK {caf.idk} is unknown (known SII keys: {known})")
