@@ -235,6 +235,9 @@ def _claim_for_upload(envelope_id: int, now: datetime) -> Envelope | Step:
         envelope = _locked(envelope_id)
         if envelope.status != Status.QUEUED:
             return Step(envelope.status)
+        env = envelope.company.sii_environment
+        if env not in settings.SII_ENVIRONMENTS:
+            return _needs_attention(envelope, str(config.EnvironmentNotAllowed(env)))
         envelope.upload_started_at = now
         envelope.attempts += 1
         envelope_move(envelope, Status.UPLOADING, f"Subida N° {envelope.attempts} al SII.")
@@ -249,10 +252,11 @@ def envelope_send(envelope_id: int, *, now: datetime | None = None) -> Step:
         return claim
     envelope = claim
     certificate = load_certificate(envelope.certificate_id, envelope.certificate.fingerprint)
-    client = config.client()
+    env = envelope.company.sii_environment
+    client = config.client(env)
     boleta = _is_boleta(envelope)
     try:
-        token = auth.get_token(client, certificate, env=settings.SII_ENV, boleta=boleta)
+        token = auth.get_token(client, certificate, env=env, boleta=boleta)
         upload = client.boleta_upload if boleta else client.upload
         result = upload(
             bytes(envelope.xml),
@@ -262,7 +266,7 @@ def envelope_send(envelope_id: int, *, now: datetime | None = None) -> Step:
             token=token,
         )
     except SiiTokenError as exc:
-        auth.forget_token(certificate, env=settings.SII_ENV, boleta=boleta)
+        auth.forget_token(certificate, env=env, boleta=boleta)
         return _upload_failed(envelope.pk, exc, delivered=False)
     except SiiRetryableError as exc:
         return _upload_failed(envelope.pk, exc, delivered=bool(exc.maybe_delivered))
@@ -379,10 +383,14 @@ def envelope_refresh(envelope_id: int) -> Step:
 
 
 def _session(envelope: Envelope):
+    """The client of the company's SII environment, the signer and a token."""
+    env = envelope.company.sii_environment
+    try:
+        client = config.client(env)
+    except config.EnvironmentNotAllowed as exc:
+        raise SiiRefused("AMBIENTE", str(exc)) from exc
     certificate = load_certificate(envelope.certificate_id, envelope.certificate.fingerprint)
-    boleta = _is_boleta(envelope)
-    client = config.client()
-    token = auth.get_token(client, certificate, env=settings.SII_ENV, boleta=boleta)
+    token = auth.get_token(client, certificate, env=env, boleta=_is_boleta(envelope))
     return client, certificate, token
 
 
@@ -390,7 +398,8 @@ def _sii_failed(envelope: Envelope, exc: SiiError) -> Step:
     """A failed call while asking: a token to renew, a retry, or a refusal for a person."""
     if isinstance(exc, SiiTokenError):
         certificate = load_certificate(envelope.certificate_id, envelope.certificate.fingerprint)
-        auth.forget_token(certificate, env=settings.SII_ENV, boleta=_is_boleta(envelope))
+        env = envelope.company.sii_environment
+        auth.forget_token(certificate, env=env, boleta=_is_boleta(envelope))
     if isinstance(exc, SiiRefused):
         return _not_judged(envelope.pk, exc.code, exc.glosa)
     retry_after = exc.retry_after if isinstance(exc, SiiRetryableError) else None

@@ -34,14 +34,20 @@ from erp.models import AuditEvent, Company, DocumentState, SalesDocument, SiiEnv
 from erp.services import audit_record, period_guard, user_or_none
 
 log = logging.getLogger(__name__)
-IDK_BY_ENVIRONMENT = {SiiEnvironment.CERTIFICATION: 100, SiiEnvironment.PRODUCTION: 300}
+# The key the SII of each environment signs CAFs with (DOMAIN.md §1; the sandbox's is local).
+IDK_BY_ENVIRONMENT = {
+    SiiEnvironment.SANDBOX: SANDBOX_IDK,
+    SiiEnvironment.CERTIFICATION: 100,
+    SiiEnvironment.PRODUCTION: 300,
+}
 
 
 # ---------------------------------------------------------------- keys of the SII
 
 
 def sandbox_mode() -> bool:
-    return settings.SII_ENV == "sandbox"
+    """This deployment serves the local SII sandbox (and trusts its CAF key)."""
+    return SiiEnvironment.SANDBOX in settings.SII_ENVIRONMENTS
 
 
 @transaction.atomic
@@ -72,10 +78,18 @@ def sii_keys() -> dict:
 
 
 def accepted_idks(company: Company) -> set[int]:
-    idks = {IDK_BY_ENVIRONMENT[SiiEnvironment(company.sii_environment)]}
-    if sandbox_mode():
-        idks.add(SANDBOX_IDK)
-    return idks
+    """The CAF keys of the company's own environment: a test CAF never reaches production."""
+    return {IDK_BY_ENVIRONMENT[SiiEnvironment(company.sii_environment)]}
+
+
+def _environment_guard(company: Company) -> None:
+    if company.sii_environment not in settings.SII_ENVIRONMENTS:
+        env = SiiEnvironment(company.sii_environment).label
+        message = (
+            f"El ambiente SII de la empresa ({env}) no está habilitado en esta instalación; "
+            "un administrador debe cambiarlo."
+        )
+        raise DomainError(errors.NOT_ISSUABLE, message, {"sii_environment": message})
 
 
 # ---------------------------------------------------------------- certificates
@@ -218,12 +232,12 @@ def _take_folio(company: Company, tipo: int, today: date) -> tuple[Caf, int]:
     exhausted after the lock is released is skipped without replacement under LIMIT 1, so look
     again before concluding that no folios are left.
     """
-    usable = (
-        Caf.objects.select_for_update()
-        .filter(company=company, tipo_dte=tipo, next_folio__lte=F("folio_hasta"))
+    available = (
+        Caf.objects.filter(company=company, tipo_dte=tipo, next_folio__lte=F("folio_hasta"))
         .filter(Q(expires_on__isnull=True) | Q(expires_on__gte=today))
         .order_by("folio_desde")
     )
+    usable = available.select_for_update().filter(idk__in=accepted_idks(company))
     for _ in range(3):
         caf = usable.first()
         if caf is not None and caf.next_folio <= caf.folio_hasta:
@@ -231,6 +245,14 @@ def _take_folio(company: Company, tipo: int, today: date) -> tuple[Caf, int]:
             caf.next_folio = folio + 1
             caf.save(update_fields=["next_folio"])
             return caf, folio
+    other = available.exclude(idk__in=accepted_idks(company)).first()
+    if other is not None:
+        env = SiiEnvironment(company.sii_environment).label
+        message = (
+            f"Los CAF vigentes del tipo {tipo} son de otro ambiente (IDK {other.idk}) y la "
+            f"empresa está en {env}: cargue un CAF de su ambiente."
+        )
+        raise DomainError(errors.CAF_INVALID, message)
     message = f"No quedan folios autorizados (CAF) vigentes para el tipo {tipo}."
     raise DomainError(errors.NO_FOLIOS, message)
 
@@ -302,6 +324,7 @@ def dte_issue(
         raise DomainError(DOCUMENT_NOT_DRAFT, "El documento ya fue emitido.")
     company = doc.company
     period_guard(company, doc.fecha_emision)
+    _environment_guard(company)
     certificate_row = certificate or _certificate_for(company, actor, now)
     signer = load_certificate(certificate_row.pk, certificate_row.fingerprint)
     _resolucion(company)

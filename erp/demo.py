@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
@@ -97,7 +98,11 @@ def load_demo(*, today: date) -> list[DemoLogin]:
             "email": "contacto@demo.example",
             "resolution_number": 0,
             "resolution_date": date(2026, 1, 1),
-            "sii_environment": SiiEnvironment.CERTIFICATION,
+            "sii_environment": (
+                SiiEnvironment.SANDBOX
+                if SiiEnvironment.SANDBOX in settings.SII_ENVIRONMENTS
+                else SiiEnvironment.CERTIFICATION
+            ),
         },
     )
     User = get_user_model()

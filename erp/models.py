@@ -27,6 +27,7 @@ class RutField(models.CharField):
 
 
 class SiiEnvironment(models.TextChoices):
+    SANDBOX = "sandbox", "SII de pruebas local"
     CERTIFICATION = "certification", "Certificación (maullin)"
     PRODUCTION = "production", "Producción (palena)"
 
@@ -36,6 +37,12 @@ class Role(models.TextChoices):
     ACCOUNTANT = "accountant", "Contador"
     CLERK = "clerk", "Operador"
     VIEWER = "viewer", "Consulta"
+
+
+def default_sii_environment() -> str:
+    """A new company starts in the first environment the deployment allows (the sandbox on a
+    laptop, certification on a production deployment)."""
+    return settings.SII_ENVIRONMENTS[0]
 
 
 class Company(models.Model):
@@ -66,7 +73,11 @@ class Company(models.Model):
         help_text="Se imprime bajo el recuadro: «S.I.I. - <unidad regional>».",
     )
     sii_environment = models.CharField(
-        "ambiente SII", max_length=16, choices=SiiEnvironment, default=SiiEnvironment.CERTIFICATION
+        "ambiente SII",
+        max_length=16,
+        choices=SiiEnvironment,
+        default=default_sii_environment,
+        help_text="El SII con el que habla la empresa: sus servidores, tokens y llaves de CAF.",
     )
     logo = models.ImageField(upload_to="logos/", blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -91,6 +102,11 @@ class Company(models.Model):
         for code in codes:
             if not (isinstance(code, int) and 1 <= code <= 999999):
                 raise ValidationError({"actecos": f"Código de actividad inválido: {code!r}."})
+        if self.sii_environment not in settings.SII_ENVIRONMENTS:
+            allowed = ", ".join(SiiEnvironment(e).label for e in settings.SII_ENVIRONMENTS)
+            raise ValidationError(
+                {"sii_environment": f"Esta instalación solo habla con: {allowed}."}
+            )
 
 
 class Membership(models.Model):

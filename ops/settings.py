@@ -278,6 +278,28 @@ LOGGING = {
 SII_ENV = os.environ.get("SII_ENV", "sandbox")
 if SII_ENV not in {"sandbox", "certification", "production"}:
     raise ImproperlyConfigured("SII_ENV must be sandbox, certification or production")
+# Each company talks to the SII of its own environment (Company.sii_environment: its hosts,
+# tokens and CAF keys); the deployment says which environments it allows. By default: the
+# sandbox alone on a sandbox deployment; certification alone on a certification one; both
+# certification and production on a production one (companies certify before going live).
+_DEFAULT_ENVIRONMENTS = {
+    "sandbox": "sandbox",
+    "certification": "certification",
+    "production": "certification,production",
+}
+SII_ENVIRONMENTS = tuple(
+    env.strip()
+    for env in os.environ.get("SII_ENVIRONMENTS", _DEFAULT_ENVIRONMENTS[SII_ENV]).split(",")
+    if env.strip()
+)
+if not SII_ENVIRONMENTS or set(SII_ENVIRONMENTS) - {"sandbox", "certification", "production"}:
+    raise ImproperlyConfigured(
+        "SII_ENVIRONMENTS must list sandbox, certification and/or production"
+    )
+# A stand-in for the certification or production SII, serving the sandbox's paths under one
+# base URL (a proxy, or tests with two sandboxes): empty means the SII's real hosts.
+SII_CERTIFICATION_URL = os.environ.get("SII_CERTIFICATION_URL", "")
+SII_PRODUCTION_URL = os.environ.get("SII_PRODUCTION_URL", "")
 # The local sandbox is served by this same project under /_sii/ (make run: port 8000).
 SII_SANDBOX_URL = os.environ.get("SII_SANDBOX_URL", "http://127.0.0.1:8000/_sii")
 SII_TIMEOUT = float(os.environ.get("SII_TIMEOUT", "15"))
@@ -298,14 +320,6 @@ SII_BACKOFF_MAX = float(os.environ.get("SII_BACKOFF_MAX", "900"))
 SII_UPLOAD_GRACE = float(os.environ.get("SII_UPLOAD_GRACE", "120"))
 SII_POLL_INTERVAL = float(os.environ.get("SII_POLL_INTERVAL", "20"))
 SII_MAX_POLLS = int(os.environ.get("SII_MAX_POLLS", "200"))
-# Send each issued envelope to the SII right after the commit (off: only the beat tick sends).
-SII_AUTO_SEND = env_bool("SII_AUTO_SEND", True)
-SII_OUTBOX_TICK = float(os.environ.get("SII_OUTBOX_TICK", "15"))
-SII_DISPATCH_LEASE = float(os.environ.get("SII_DISPATCH_LEASE", "120"))
-
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
-CELERY_BEAT_SCHEDULE = {
-    "dte-outbox": {"task": "dte.dte_outbox_tick", "schedule": SII_OUTBOX_TICK},
 # After an upload that got no answer, the SII answers "not received" (FAU) until it has
 # processed the envelope: minutes, at times hours (DOMAIN.md §4-5). Its documents are looked up
 # every SII_POLL_INTERVAL (with backoff) for this long before the same envelope goes again.
@@ -315,6 +329,14 @@ SII_RECOVERY_WINDOW = float(os.environ.get("SII_RECOVERY_WINDOW", "3600"))
 SII_ENVELOPE_GRACE = float(os.environ.get("SII_ENVELOPE_GRACE", "60"))
 # Without a worker (tasks eager), how long the in-process task keeps following an envelope.
 SII_INPROCESS_FOLLOW = float(os.environ.get("SII_INPROCESS_FOLLOW", "60"))
+# Send each issued envelope to the SII right after the commit (off: only the beat tick sends).
+SII_AUTO_SEND = env_bool("SII_AUTO_SEND", True)
+SII_OUTBOX_TICK = float(os.environ.get("SII_OUTBOX_TICK", "15"))
+SII_DISPATCH_LEASE = float(os.environ.get("SII_DISPATCH_LEASE", "120"))
+
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_BEAT_SCHEDULE = {
+    "dte-outbox": {"task": "dte.dte_outbox_tick", "schedule": SII_OUTBOX_TICK},
     # Drafting is idempotent and skips reviewed or filed periods, so running it on each of the
     # first five days catches documents the SII accepted late and days the beat was down.
     "ops-heartbeat": {"task": "ops.heartbeat", "schedule": 60.0},

@@ -29,7 +29,7 @@ urlpatterns = [
     path("", include("ai.urls")),
     path("", include("erp.urls")),
 ]
-if settings.SII_ENV == "sandbox":
+if "sandbox" in settings.SII_ENVIRONMENTS:
     urlpatterns.insert(0, path("_sii/", include("dte.sandbox.urls")))
 if settings.DEBUG:
     urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)

@@ -2,6 +2,7 @@
 
 import json
 from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from erp.api.serializers import SalesDocumentSerializer
 from erp.errors import DomainError
 from erp.models import DocumentState, SalesDocument
 from tests.dte.fixtures import CERT_PASSWORD, fresh_certificate
+from tests.factories import PartnerFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -217,10 +219,41 @@ def test_caf_upload_checks(company, other_company, sandbox, make_caf_file):
 
 
 def test_caf_of_the_wrong_environment(company, settings, make_caf_file, sii_key):
-    settings.SII_ENV = "certification"
+    settings.SII_ENVIRONMENTS = ("certification", "production")
+    company.sii_environment = "certification"
+    company.save()
     with pytest.raises(DomainError) as info:
         services.caf_upload(company=company, actor=None, data=make_caf_file(33))
     assert info.value.code == "caf_invalid"  # IDK 900 is unknown outside the sandbox
+
+
+def test_a_company_takes_only_the_cafs_of_its_own_environment(issuer, settings, clerk):
+    """The deployment allows the sandbox and certification; the company moves to
+    certification, whose key is IDK 100: its sandbox CAFs (IDK 900) no longer issue."""
+    from erp import services as erp_services
+
+    settings.SII_ENVIRONMENTS = ("sandbox", "certification")
+    issuer.sii_environment = "certification"
+    issuer.save()
+    partner = PartnerFactory(company=issuer)
+    draft = erp_services.sales_document_create(
+        company=issuer,
+        actor=clerk,
+        data={
+            "tipo_dte": 33,
+            "fecha_emision": timezone.localdate(),
+            "partner": partner.pk,
+            "lines": [{"name": "Servicio", "quantity": Decimal(1), "unit_price": Decimal(1000)}],
+        },
+    )
+    with pytest.raises(DomainError) as info:
+        services.dte_issue(document=draft, actor=clerk)
+    assert info.value.code == "caf_invalid" and "IDK 900" in info.value.message
+    assert Caf.objects.get(company=issuer, tipo_dte=33).next_folio == 1  # nothing burned
+    settings.SII_ENVIRONMENTS = ("sandbox",)  # certification not allowed here at all
+    with pytest.raises(DomainError) as info:
+        services.dte_issue(document=draft, actor=clerk)
+    assert "no está habilitado" in info.value.message
 
 
 def test_warnings(issuer, settings):

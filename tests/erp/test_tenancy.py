@@ -103,6 +103,9 @@ def api_cases(d):
         "dte-reissue": [("post", f"{base}/dtes/1/reissue/", None)],
         "dte-email": [("post", f"{base}/dtes/1/email/", None)],
         "envelope-xml": [("get", f"{base}/envelopes/1/xml/", None)],
+        "envelope-detail": [("get", f"{base}/envelopes/1/", None)],
+        "envelope-retry": [("post", f"{base}/envelopes/1/retry/", None)],
+        "envelope-reenvelope": [("post", f"{base}/envelopes/1/reenvelope/", None)],
         "caf-list": [("get", f"{base}/cafs/", None), ("post", f"{base}/cafs/", {})],
         "certificate-list": [
             ("get", f"{base}/certificates/", None),
@@ -162,6 +165,7 @@ def web_cases(d):
         "retry": [("post", "/dte/1/reintentar/", {})],
         "reissue": [("post", "/dte/1/reemitir/", {})],
         "envelope_xml": [("get", "/sobres/1/xml/", None)],
+        "reenvelope": [("post", "/dte/1/reensobrar/", {})],
         "purchase_edit": [("get", f"/compras/{pu}/", None), ("post", f"/compras/{pu}/", {})],
         "purchase_delete": [("post", f"/compras/{pu}/eliminar/", {})],
         # the victim's F29 of 2026-10 is not the outsider's: their own company has none

@@ -170,7 +170,7 @@ def test_crash_between_upload_and_saving_the_track_id(sii, issuer, clerk):
     claim = sending._claim_for_upload(envelope.pk, timezone.now())
     assert not isinstance(claim, sending.Step)
     certificate = load_certificate(envelope.certificate_id, envelope.certificate.fingerprint)
-    client = config.client()
+    client = config.client("sandbox")
     token = auth.get_token(client, certificate, env="sandbox", boleta=False)
     client.upload(
         bytes(envelope.xml),
