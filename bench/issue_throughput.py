@@ -144,13 +144,30 @@ def bench_pipeline(caf, cert) -> dict:
 
 
 def bench_database(n: int = 200) -> tuple[str, float]:
-    """dte_issue through the ORM in a throwaway test database (DATABASE_URL's engine)."""
+    """dte_issue through the ORM in a throwaway test database (DATABASE_URL's engine).
+
+    On SQLite the throwaway database is a file in a temporary directory, as the embedded default
+    runs (WAL, immediate transactions, busy timeout), not Django's usual in-memory test
+    database: that one is in shared-cache mode, whose table locks ("database table is locked")
+    ignore the busy timeout and break as soon as a second thread writes. Reviews and sending
+    are off: they are not issuing, and sending would reach whatever answers SII_SANDBOX_URL.
+    """
+    import tempfile
+
     import django
 
     django.setup()
     from django.db import connection
-    from django.test.utils import setup_databases, teardown_databases
+    from django.test.utils import override_settings, setup_databases, teardown_databases
 
+    from erp.background import wait_for_background
+
+    scratch = None
+    if connection.vendor == "sqlite":
+        scratch = tempfile.TemporaryDirectory(prefix="bench-issue-")
+        connection.settings_dict["TEST"]["NAME"] = str(Path(scratch.name) / "bench.sqlite3")
+    quiet = override_settings(AI_REVIEW_ON_ISSUE=False, SII_AUTO_SEND=False)
+    quiet.enable()
     old = setup_databases(verbosity=0, interactive=False)
     try:
         from cryptography.hazmat.primitives import serialization
@@ -225,7 +242,11 @@ def bench_database(n: int = 200) -> tuple[str, float]:
         assert all(o.dte for o in outcomes) and len(envelopes) == 1
         return connection.vendor, n / elapsed
     finally:
+        wait_for_background(60)
         teardown_databases(old, verbosity=0)
+        quiet.disable()
+        if scratch is not None:
+            scratch.cleanup()
 
 
 def main() -> None:
