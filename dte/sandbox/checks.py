@@ -9,13 +9,14 @@ Envelope, in the order the SII's states tell it (REC → SOK → CRT → FOK →
   RFR  the SetDTE signature (and the signing certificate's validity)
   RPT  the same signed SetDTE was received before (same content in other bytes)
   RCO  a document of another emisor than the Carátula's
-Documents (counted in EPR): repeated folio, signature, CAF (only the sandbox's own key is an
+Documents (counted in EPR): repeated folio (accepted before in any envelope of the emisor, or
+earlier in this one: "DTE Repetido", code 100), signature, CAF (only the sandbox's own key is an
 authority here), folio within the CAF's range, CAF not expired, TED, totals.
 """
 
 import base64
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -45,11 +46,12 @@ _MAX_DETAIL = 500
 
 @dataclass(frozen=True, slots=True)
 class Lookups:
-    """Database facts: the company's resolution (None if the company is unknown here), whether a
-    (rut, tipo, folio) was accepted before, and whether a SetDTE digest was received before."""
+    """Database facts: the company's resolution (None if the company is unknown here), which of
+    some (rut, tipo, folio) were accepted before (asked once per envelope), and whether a SetDTE
+    digest was received before."""
 
     resolution: Callable[[str], tuple[date | None, int] | None]
-    accepted_before: Callable[[str, int, int], bool]
+    accepted_before: Callable[[Iterable[tuple[str, int, int]]], set[tuple[str, int, int]]]
     digest_seen: Callable[[str, str], bool]
 
 
@@ -262,33 +264,36 @@ def _check_consistency(root: etree._Element, report: Report) -> None:
 def _check_documents(
     root: etree._Element, report: Report, lookups: Lookups
 ) -> tuple[DocumentOutcome, ...]:
-    seen: set[tuple[str, int, int]] = set()
+    keys = [_key(document) for document in report.documents]
+    seen = set(lookups.accepted_before(keys))  # one lookup for the whole envelope
     outcomes = []
-    for element, document in zip(root.iterfind("{*}SetDTE/{*}DTE"), report.documents, strict=True):
-        outcome = _document_outcome(element, document, lookups, seen)
+    elements = root.iterfind("{*}SetDTE/{*}DTE")
+    for element, document, key in zip(elements, report.documents, keys, strict=True):
+        outcome = _document_outcome(element, document, key in seen)
         if outcome.accepted:
-            seen.add((outcome.rut_emisor, outcome.tipo_dte, outcome.folio))
+            seen.add(key)
         outcomes.append(outcome)
     return tuple(outcomes)
 
 
+def _key(document: DocumentReport) -> tuple[str, int, int]:
+    return _canonical(document.rut_emisor or ""), document.tipo_dte or 0, document.folio or 0
+
+
 def _document_outcome(
-    element: etree._Element,
-    document: DocumentReport,
-    lookups: Lookups,
-    seen: set[tuple[str, int, int]],
+    element: etree._Element, document: DocumentReport, repeated: bool
 ) -> DocumentOutcome:
     documento = next(
         (child for child in element.iterchildren(etree.Element) if child.tag != f"{DSIG}Signature"),
         None,
     )
-    rut = _canonical(document.rut_emisor or "")
-    tipo, folio = document.tipo_dte or 0, document.folio or 0
+    rut, tipo, folio = _key(document)
     fecha = _date(_text(documento, "Encabezado/IdDoc/FchEmis"))
     problems: list[Problem] = []
-    if (rut, tipo, folio) in seen or lookups.accepted_before(rut, tipo, folio):
+    if repeated:
+        # The SII's code DTE-3-100 (SII_BEHAVIOUR.md: "Repeats").
         problems.append(
-            Problem("DTE", 1, "DTE Repetido", f"el folio {folio} del tipo {tipo} ya fue recibido")
+            Problem("DTE", 100, "DTE Repetido", f"el folio {folio} del tipo {tipo} ya fue recibido")
         )
     problems.extend(_report_problems(document))
     problems.extend(_caf_problems(documento, folio, fecha))

@@ -140,3 +140,11 @@ def to_dict(fault: Fault) -> dict[str, object]:
         "glosa": fault.glosa,
         "per_document": fault.per_document,
     }
+
+
+def document_rejects_pending(operation: str) -> bool:
+    """Whether a per-document reject fault waits for `operation` (one query per envelope, so
+    that an envelope without such faults takes none per document)."""
+    return Fault.objects.filter(
+        operation__in=(operation, ANY), remaining__gt=0, kind="reject", per_document=True
+    ).exists()

@@ -45,15 +45,16 @@ class Token(models.Model):
 
 
 class ReceivedEnvelope(models.Model):
-    """An uploaded EnvioDTE/EnvioBOLETA and the outcome of processing it (decided at upload)."""
+    """An uploaded EnvioDTE/EnvioBOLETA and the outcome of processing it: decided at upload,
+    shown from `ready_at` on (conf.processing_time() after the upload), as the SII's processing
+    takes a while."""
 
     track_id = models.BigIntegerField(unique=True)
     channel = models.CharField(max_length=8, choices=Channel)
     company_rut = models.CharField(max_length=12, db_index=True)
     sender_rut = models.CharField(max_length=12)
     file_name = models.CharField(max_length=255, blank=True)
-    sha256 = models.CharField(max_length=64, unique=True)
-    data = models.BinaryField()
+    sha256 = models.CharField(max_length=64, unique=True)  # of the file (ReceivedFile)
     set_digest = models.CharField(max_length=100, blank=True, db_index=True)
     outcome_code = models.CharField(max_length=4)  # EPR or RSC, RFR, RCT, RPT, RCO, …
     outcome_glosa = models.TextField(blank=True)
@@ -61,6 +62,7 @@ class ReceivedEnvelope(models.Model):
     stats = models.JSONField(default=list)
     polls = models.PositiveIntegerField(default=0)  # status queries answered so far
     received_at = models.DateTimeField()
+    ready_at = models.DateTimeField(db_index=True)  # processed from then on
 
     class Meta:
         verbose_name = "envío recibido"
@@ -69,6 +71,24 @@ class ReceivedEnvelope(models.Model):
 
     def __str__(self) -> str:
         return f"{self.track_id} {self.outcome_code}"
+
+
+class ReceivedFile(models.Model):
+    """The uploaded file of an envelope, kept apart from it: status queries never read it (and
+    on SQLite a large value inside the envelope's row is read through for the columns after
+    it, which made every status query as slow as the envelope is large)."""
+
+    envelope = models.OneToOneField(
+        ReceivedEnvelope, on_delete=models.CASCADE, primary_key=True, related_name="file"
+    )
+    data = models.BinaryField()
+
+    class Meta:
+        verbose_name = "archivo recibido"
+        verbose_name_plural = "archivos recibidos"
+
+    def __str__(self) -> str:
+        return f"{self.envelope_id}"
 
 
 class DocumentStatus(models.TextChoices):
@@ -88,7 +108,8 @@ ACCEPTED_STATUSES = (
 
 
 class ReceivedDocument(models.Model):
-    """One DTE of a processed envelope: what QueryEstDte and the boleta estado answer from."""
+    """One DTE of an envelope: what QueryEstDte and the boleta estado answer from, once its
+    envelope is ready."""
 
     envelope = models.ForeignKey(
         ReceivedEnvelope, on_delete=models.CASCADE, related_name="documents"
@@ -116,8 +137,8 @@ class ReceivedDocument(models.Model):
 class Fault(models.Model):
     """A pending simulated failure: the next `remaining` calls of `operation` misbehave."""
 
-    operation = models.CharField(max_length=16)  # getSeed, …, boleta_status or "*"
-    kind = models.CharField(max_length=10)  # timeout, html503, bad_token, reject
+    operation = models.CharField(max_length=16)  # getSeed, …, boleta_estado or "*" (faults.py)
+    kind = models.CharField(max_length=10)  # timeout, slow, html503, http500, lost, … (faults.py)
     remaining = models.PositiveIntegerField(default=1)
     code = models.CharField(max_length=4, blank=True)
     glosa = models.TextField(blank=True)

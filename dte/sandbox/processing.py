@@ -1,8 +1,15 @@
 """Receiving envelopes and answering status queries: the sandbox's services (views stay thin).
 
-Like the SII, an upload is accepted first and processed afterwards; here the processing runs at
-upload time and its outcome is stored, so that status queries are cheap. Each query then
-answers in-progress states for conf.polls_before_done() calls before the final one.
+Like the SII, an upload is accepted first and processed afterwards. Here the verdict is reached
+at upload time and stored, so that status queries are cheap, but it is shown only once the
+envelope is ready (conf.processing_time() after the upload) and conf.polls_before_done() status
+queries have been answered: until then QueryEstUp and the boleta envío status answer in-progress
+states (SOK, CRT, FOK, PRD), and QueryEstDte and the boleta estado answer FAU for its documents.
+
+Repeats, as the SII reports them (SII_BEHAVIOUR.md): the same bytes again are not processed
+(`Received.duplicate`: DTEUpload STATUS 99); the same signed SetDTE in other bytes is RPT; a
+folio accepted before, in any envelope of the emisor, is a document rejected as "DTE Repetido".
+The work is linear in the envelope's size: a fixed number of queries per envelope.
 """
 
 import gzip
@@ -12,7 +19,7 @@ import secrets
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from functools import lru_cache
 
 from cryptography.hazmat.primitives import serialization
@@ -34,7 +41,7 @@ from dte.sandbox.checks import (
     Upload,
     check_envelope,
 )
-from dte.sandbox.faults import fault_take
+from dte.sandbox.faults import document_rejects_pending, fault_take
 from dte.sandbox.models import (
     ACCEPTED_STATUSES,
     Channel,
@@ -42,6 +49,7 @@ from dte.sandbox.models import (
     Fault,
     ReceivedDocument,
     ReceivedEnvelope,
+    ReceivedFile,
 )
 from erp.models import Company
 from erp.rut import InvalidRut, normalize_rut
@@ -51,6 +59,7 @@ ENVELOPE_KINDS = {Channel.DTE: "EnvioDTE", Channel.BOLETA: "EnvioBOLETA"}
 UPLOAD_OPERATIONS = {Channel.DTE: "upload", Channel.BOLETA: "boleta_upload"}
 TRACK_ID_DIGITS = {Channel.DTE: 10, Channel.BOLETA: 15}
 MAX_FILE_BYTES = 10 * 1024 * 1024
+_LOOKUP_CHUNK = 500  # folios per query when looking for folios accepted before
 # In-progress states an envelope walks through before its outcome, by outcome.
 _PROGRESS = {"RSC": ("REC",), "RCT": ("SOK",), "RFR": ("SOK", "CRT")}
 _FULL_PROGRESS = ("SOK", "CRT", "FOK", "PRD")
@@ -124,7 +133,9 @@ def envelope_receive(
         outcome = Outcome(reject.code, reject.glosa, outcome.set_digest)
     try:
         with transaction.atomic():
-            envelope = _envelope_create(channel, rut_sender, rut_company, file_name, data, outcome)
+            envelope = _envelope_create(
+                channel, rut_sender, rut_company, file_name, data, outcome, timezone.now()
+            )
             envelope.stats = _documents_create(envelope, outcome, channel)
             envelope.save(update_fields=["stats"])
     except IntegrityError:
@@ -150,26 +161,34 @@ def _checked(data: bytes, upload: Upload) -> Outcome:
 
 
 def _envelope_create(
-    channel: str, rut_sender: str, rut_company: str, file_name: str, data: bytes, outcome: Outcome
+    channel: str,
+    rut_sender: str,
+    rut_company: str,
+    file_name: str,
+    data: bytes,
+    outcome: Outcome,
+    now: datetime,
 ) -> ReceivedEnvelope:
     digits = TRACK_ID_DIGITS[Channel(channel)]
     for _ in range(20):
         track_id = 10 ** (digits - 1) + secrets.randbelow(9 * 10 ** (digits - 1))
         if ReceivedEnvelope.objects.filter(track_id=track_id).exists():
             continue
-        return ReceivedEnvelope.objects.create(
+        envelope = ReceivedEnvelope.objects.create(
             track_id=track_id,
             channel=channel,
             company_rut=rut_company,
             sender_rut=rut_sender,
             file_name=file_name[:255],
             sha256=hashlib.sha256(data).hexdigest(),
-            data=data,
             set_digest=outcome.set_digest,
             outcome_code=outcome.code,
             outcome_glosa=outcome.glosa,
-            received_at=timezone.now(),
+            received_at=now,
+            ready_at=now + conf.processing_time(),
         )
+        ReceivedFile.objects.create(envelope=envelope, data=data)
+        return envelope
     raise RuntimeError("could not allocate a unique track id")
 
 
@@ -181,8 +200,13 @@ def _documents_create(
     if outcome.code != EPR:
         return []
     operation = UPLOAD_OPERATIONS[Channel(channel)]
+    faults_pending = document_rejects_pending(operation)
     rows = [
-        _document_row(envelope, document, fault_take(operation, reject=True, per_document=True))
+        _document_row(
+            envelope,
+            document,
+            fault_take(operation, reject=True, per_document=True) if faults_pending else None,
+        )
         for document in outcome.documents
     ]
     ReceivedDocument.objects.bulk_create(rows)
@@ -233,10 +257,24 @@ def _lookups() -> Lookups:
         row = Company.objects.filter(rut=rut).values_list("resolution_date", "resolution_number")
         return row.first()
 
-    def accepted_before(rut: str, tipo: int, folio: int) -> bool:
-        return ReceivedDocument.objects.filter(
-            rut_emisor=rut, tipo_dte=tipo, folio=folio, status__in=ACCEPTED_STATUSES
-        ).exists()
+    def accepted_before(keys: Iterable[tuple[str, int, int]]) -> set[tuple[str, int, int]]:
+        """Those (rut, tipo, folio) accepted in an envelope received before (processed or not:
+        the SII processes envelopes in the order it receives them)."""
+        wanted = set(keys)
+        found: set[tuple[str, int, int]] = set()
+        by_document: dict[tuple[str, int], list[int]] = defaultdict(list)
+        for rut, tipo, folio in wanted:
+            by_document[(rut, tipo)].append(folio)
+        for (rut, tipo), folios in by_document.items():
+            for start in range(0, len(folios), _LOOKUP_CHUNK):
+                rows = ReceivedDocument.objects.filter(
+                    rut_emisor=rut,
+                    tipo_dte=tipo,
+                    folio__in=folios[start : start + _LOOKUP_CHUNK],
+                    status__in=ACCEPTED_STATUSES,
+                ).values_list("folio", flat=True)
+                found.update((rut, tipo, folio) for folio in rows)
+        return found
 
     def digest_seen(rut: str, digest: str) -> bool:
         return ReceivedEnvelope.objects.filter(
@@ -275,9 +313,15 @@ def envelope_find(
     ).first()
 
 
+def envelope_ready(envelope: ReceivedEnvelope, now: datetime | None = None) -> bool:
+    """Whether the SII has finished processing the envelope (its verdict may be shown)."""
+    return envelope.ready_at <= (now or timezone.now())
+
+
 def envelope_state(envelope: ReceivedEnvelope) -> str:
-    """The state to answer now: an in-progress one for the first polls, then the outcome."""
-    if envelope.polls >= conf.polls_before_done():
+    """The state to answer now: in progress until the envelope is ready and the first
+    conf.polls_before_done() queries have been answered, then the outcome."""
+    if envelope.polls >= conf.polls_before_done() and envelope_ready(envelope):
         return envelope.outcome_code
     ReceivedEnvelope.objects.filter(pk=envelope.pk).update(polls=F("polls") + 1)
     steps = _PROGRESS.get(envelope.outcome_code, _FULL_PROGRESS)
@@ -295,13 +339,16 @@ class DocumentQuery:
 
 
 def document_state(query: DocumentQuery) -> tuple[str, ReceivedDocument | None]:
-    """DOK (received, data match), DNK (received, data differ) or FAU (not received)."""
+    """DOK (received, data match), DNK (received, data differ) or FAU (not received): from the
+    folio accepted in any processed envelope of the emisor (in one being processed, the SII has
+    not received it yet)."""
     document = (
         ReceivedDocument.objects.filter(
             rut_emisor=query.rut_emisor,
             tipo_dte=query.tipo_dte,
             folio=query.folio,
             status__in=ACCEPTED_STATUSES,
+            envelope__ready_at__lte=timezone.now(),
         )
         .select_related("envelope")
         .order_by("-id")
@@ -315,3 +362,13 @@ def document_state(query: DocumentQuery) -> tuple[str, ReceivedDocument | None]:
         or (query.rut_receptor is not None and query.rut_receptor != document.rut_receptor)
     )
     return ("DNK" if differs else "DOK"), document
+
+
+def envelopes_release(*, track_id: int | None = None) -> int:
+    """End the processing time of the envelopes still being processed (of one, by track id):
+    their verdicts show from now on. The number released."""
+    now = timezone.now()
+    pending = ReceivedEnvelope.objects.filter(ready_at__gt=now)
+    if track_id is not None:
+        pending = pending.filter(track_id=track_id)
+    return pending.update(ready_at=now)

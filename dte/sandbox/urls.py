@@ -27,4 +27,5 @@ urlpatterns = [
     ),
     path("_control/faults", views.control_faults, name="control_faults"),
     path("_control/reset", views.control_reset, name="control_reset"),
+    path("_control/process", views.control_process, name="control_process"),
 ]

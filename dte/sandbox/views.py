@@ -4,6 +4,7 @@ write the SII's answer. Mounted under /_sii/ (ops/urls.py) when SII_ENV=sandbox.
 import json
 import time
 from collections.abc import Callable
+from typing import Any
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
@@ -122,7 +123,8 @@ def dte_upload(request: HttpRequest) -> HttpResponse:
         data=data,
     )
     if received.duplicate:
-        return answer(99, received.envelope.track_id, answers.UPLOAD_ERRORS[99])
+        original = received.envelope.track_id if conf.repeat_track_id() else None
+        return answer(99, original, answers.UPLOAD_ERRORS[99])
     return answer(0, received.envelope.track_id)
 
 
@@ -221,6 +223,13 @@ def boleta_estado(request: HttpRequest, boleta_id: str) -> HttpResponse:
 # --- Control (sandbox only) -----------------------------------------------------------------
 
 
+def _payload(request: HttpRequest) -> dict[str, Any]:
+    payload = json.loads(request.body or b"{}")
+    if not isinstance(payload, dict):
+        raise faults.FaultError("Se espera un objeto JSON.")
+    return payload
+
+
 @csrf_exempt
 @require_http_methods(["GET", "POST"])
 def control_faults(request: HttpRequest) -> HttpResponse:
@@ -229,9 +238,7 @@ def control_faults(request: HttpRequest) -> HttpResponse:
     if request.method == "GET":
         return JsonResponse({"faults": [faults.to_dict(f) for f in faults.faults_pending()]})
     try:
-        payload = json.loads(request.body or b"{}")
-        if not isinstance(payload, dict):
-            raise faults.FaultError("Se espera un objeto JSON.")
+        payload = _payload(request)
         spec = faults.FaultSpec(
             operation=str(payload.get("operation", "")),
             kind=str(payload.get("kind", "")),
@@ -250,3 +257,18 @@ def control_faults(request: HttpRequest) -> HttpResponse:
 @require_POST
 def control_reset(request: HttpRequest) -> HttpResponse:
     return JsonResponse({"cleared": faults.faults_clear()})
+
+
+@csrf_exempt
+@require_POST
+def control_process(request: HttpRequest) -> HttpResponse:
+    """POST {} or {"track_id": N}: end the processing time of the envelopes still being
+    processed (or of one), so that their verdicts show now."""
+    try:
+        payload = _payload(request)
+        track_id = payload.get("track_id")
+        if track_id is not None and (isinstance(track_id, bool) or not isinstance(track_id, int)):
+            raise faults.FaultError("track_id debe ser un número entero.")
+    except (ValueError, faults.FaultError) as exc:
+        return JsonResponse({"error": str(exc)}, status=400)
+    return JsonResponse({"released": processing.envelopes_release(track_id=track_id)})

@@ -15,6 +15,9 @@ from tests.dte.sandbox.material import EMISOR_RUT, RECEPTOR, SIGNER_RUT
 
 PREFIX = "/_sii"
 SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
+# What the project's client sends (dte.sii.client.USER_AGENT), and agents the SII refuses.
+BROWSER_AGENT = "Mozilla/4.0 (compatible; PROG 1.0; Windows NT 5.0; YComp 5.0.2.4)"
+NON_BROWSER_AGENTS = ("python-requests/2.32.3", "Zeep/4.3.1 (www.python-zeep.org)", "")
 
 
 def parse_answer(text: str) -> etree._Element:
@@ -139,11 +142,13 @@ class Sii:
         sender: str = SIGNER_RUT,
         company: str = EMISOR_RUT,
         name: str = "EnvioDTE.xml",
+        agent: str = BROWSER_AGENT,
     ):
         extra = {"HTTP_COOKIE": f"TOKEN={token}"} if token else {}
         return self.client.post(
             f"{PREFIX}/cgi_dte/UPL/DTEUpload",
             self._multipart(data, sender, company, name),
+            HTTP_USER_AGENT=agent,
             **extra,
         )
 
@@ -159,12 +164,20 @@ class Sii:
         return int(root.findtext("TRACKID") or 0)
 
     # Boletas
-    def boleta_upload(self, data: bytes, token: str | None, *, sender: str = SIGNER_RUT):
+    def boleta_upload(
+        self,
+        data: bytes,
+        token: str | None,
+        *,
+        sender: str = SIGNER_RUT,
+        agent: str = BROWSER_AGENT,
+    ):
         extra = {"HTTP_COOKIE": f"TOKEN={token}"} if token else {}
         return self.client.post(
             f"{PREFIX}/recursos/v1/boleta.electronica.envio",
             self._multipart(data, sender, EMISOR_RUT, "EnvioBOLETA.xml"),
             HTTP_ACCEPT="application/json",
+            HTTP_USER_AGENT=agent,
             **extra,
         )
 
@@ -174,13 +187,43 @@ class Sii:
             HTTP_COOKIE=f"TOKEN={token}",
         )
 
+    def boleta_estado(
+        self,
+        token: str,
+        *,
+        tipo: int,
+        folio: int,
+        monto: int,
+        fecha: str = "23-11-2026",
+        receptor: str = RECEPTOR.rut,
+        company: str = EMISOR_RUT,
+    ):
+        rut_r, dv_r = receptor.split("-")
+        return self.client.get(
+            f"{PREFIX}/recursos/v1/boleta.electronica/{company}-{tipo}-{folio}/estado",
+            {"rut_receptor": rut_r, "dv_receptor": dv_r, "monto": monto, "fechaEmision": fecha},
+            HTTP_COOKIE=f"TOKEN={token}",
+        )
+
+    # Control
+    def process_now(self, track_id: int | None = None) -> int:
+        """End the processing time of pending envelopes (POST /_sii/_control/process)."""
+        body = {} if track_id is None else {"track_id": track_id}
+        response = self.client.post(
+            f"{PREFIX}/_control/process", data=body, content_type="application/json"
+        )
+        assert response.status_code == 200, response.content
+        return response.json()["released"]
+
 
 @pytest.fixture
 def sii(sandbox, company, settings) -> Sii:
     """The sandbox with the test key as its authority, the demo company known, final states
-    at once (no in-progress polls) and instant timeouts."""
+    at once (no processing time, no in-progress polls) and instant timeouts."""
     settings.SII_SANDBOX_POLLS_BEFORE_DONE = 0
+    settings.SII_SANDBOX_PROCESSING_SECONDS = 0
     settings.SII_SANDBOX_TIMEOUT_SLEEP = 0
+    settings.SII_SANDBOX_SLOW_SLEEP = 0
     return Sii(Client())
 
 

@@ -42,7 +42,7 @@ def test_upload_with_token_answers_a_ten_digit_track_id(sii, envio, token):
     track_id = root.findtext("TRACKID")
     assert len(track_id) == 10 and track_id.isdigit()
     stored = ReceivedEnvelope.objects.get(track_id=int(track_id))
-    assert bytes(stored.data) == envio
+    assert bytes(stored.file.data) == envio
     assert stored.sender_rut == "12345678-5" and stored.company_rut == "76086428-5"
 
 
