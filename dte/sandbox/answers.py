@@ -1,7 +1,9 @@
 """The SII's answers, in its own formats (see /work/shared/sii/samples/responses/).
 
 SII:RESPUESTA documents (the strings the SOAP services return), the DTEUpload RECEPCIONDTE, the
-boletas API's JSON and the HTML maintenance page the SII shows when a service is down.
+HTML pages the SII (or a proxy in front of it) answers instead: maintenance, the upload CGI's
+generic error (what a non-browser User-Agent gets), a bad gateway; and the simulated faults'
+bodies. The boletas API's JSON is built in operations.
 """
 
 import secrets
@@ -233,3 +235,25 @@ MAINTENANCE_HTML = """<!DOCTYPE html>
 </body>
 </html>
 """
+
+# The DTEUpload CGI's generic page, in place of RECEPCIONDTE, for a request it does not take as
+# coming from a browser (SII_BEHAVIOUR.md: "User-Agent"). No STATUS, no TRACKID.
+UPLOAD_ERROR_HTML = """<!DOCTYPE HTML PUBLIC "-//W3C//DTD HTML 4.01 Transitional//EN">
+<html><head><title>SII - Envio de Documentos Tributarios Electronicos</title></head>
+<body><p>HA OCURRIDO UN ERROR EN EL UPLOAD DEL ARCHIVO DE DOCUMENTOS TRIBUTARIOS
+ELECTRONICOS.</p></body></html>
+"""
+
+# What a proxy in front of the SII answers when the SII's answer does not reach it in time.
+BAD_GATEWAY_HTML = """<html>
+<head><title>502 Bad Gateway</title></head>
+<body><center><h1>502 Bad Gateway</h1></center></body>
+</html>
+"""
+
+# The body of a plain HTTP 500 (LibreDTE retries an upload whose answer is exactly this text).
+SERVER_ERROR_TEXT = "Error 500"
+SERVER_ERROR_FAULT = "Error interno del servidor (falla simulada del SII de pruebas)"
+
+# A body that is neither XML nor JSON, whatever its Content-Type says.
+GARBAGE = b"\x00\x01garbage<<"

@@ -1,7 +1,22 @@
-"""Simulated failures (timeouts, maintenance pages, token errors, rejections) for tests and demos.
+"""Simulated failures for tests and demos: what the SII (or the network to it) does on a bad day.
 
 A fault is a database row, so that it works across processes. Each call of an operation takes at
-most one pending fault, the oldest for that operation or for "*", decrementing it atomically.
+most one pending fault, the oldest for that operation or for "*", decrementing it atomically
+(`reject` faults are taken by the processing of an envelope instead, see fault_take).
+
+Kinds (KINDS), for every operation unless said otherwise:
+  timeout    sleep conf.timeout_sleep() (past the client's timeout), then answer normally
+  slow       sleep conf.slow_sleep() (within it), then answer normally
+  html503    the SII's HTML maintenance page, HTTP 503 with Retry-After: 30; nothing done
+  http500    HTTP 500 with a short body (a SOAP Fault for the SOAP services, "Error 500" as
+             text otherwise); nothing done
+  lost       do the work (an upload is registered and processed as usual), then lose the answer:
+             HTTP 502 "Bad Gateway" HTML for uploads, as http500 for the other operations
+  garbage    HTTP 200 whose body is neither XML nor JSON; nothing done
+  bad_token  the operation's own token error (001, STATUS 5, HTTP 401, …)
+  not_found  HTTP 404 JSON, for the boletas API's boleta_status and boleta_estado only
+  reject     upload/boleta_upload: the next envelope (or, per_document, its next documents) is
+             rejected with `code` and `glosa` instead of the checks' verdict
 """
 
 from dataclasses import dataclass
@@ -19,11 +34,23 @@ OPERATIONS = (
     "boleta_seed",
     "boleta_token",
     "boleta_upload",
-    "boleta_status",
+    "boleta_status",  # GET boleta.electronica.envio/{rut}-{dv}-{trackid}
+    "boleta_estado",  # GET boleta.electronica/{rut}-{dv}-{tipo}-{folio}/estado
 )
 ANY = "*"
-KINDS = ("timeout", "html503", "bad_token", "reject")
+KINDS = (
+    "timeout",
+    "slow",
+    "html503",
+    "http500",
+    "lost",
+    "garbage",
+    "bad_token",
+    "not_found",
+    "reject",
+)
 UPLOADS = ("upload", "boleta_upload")
+NOT_FOUND_OPERATIONS = ("boleta_status", "boleta_estado")
 ENVELOPE_CODES = ("RSC", "RFR", "RCT", "RPT", "RCO", "RCH", "VOF")
 DOCUMENT_CODES = ("RCH", "RPR", "RLV")
 DEFAULT_GLOSAS = {
@@ -66,6 +93,9 @@ def validate(spec: FaultSpec) -> FaultSpec:
     if spec.kind != "reject":
         if spec.code or spec.glosa or spec.per_document:
             raise FaultError("code, glosa y per_document solo se usan con el tipo 'reject'.")
+        if spec.kind == "not_found" and spec.operation not in NOT_FOUND_OPERATIONS:
+            allowed = " o ".join(NOT_FOUND_OPERATIONS)
+            raise FaultError(f"El tipo 'not_found' solo se aplica a {allowed}.")
         return spec
     if spec.operation not in (*UPLOADS, ANY):
         raise FaultError("El tipo 'reject' solo se aplica a upload, boleta_upload o '*'.")

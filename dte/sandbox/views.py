@@ -1,5 +1,11 @@
 """HTTP edges of the sandbox SII: parse the request, apply a pending fault, call one operation,
-write the SII's answer. Mounted under /_sii/ (ops/urls.py) when SII_ENV=sandbox."""
+write the SII's answer. Mounted under /_sii/ (ops/urls.py) when SII_ENV=sandbox.
+
+The upload endpoints (DTEUpload and boleta.electronica.envio) refuse a User-Agent that is not a
+browser's (without "Mozilla"), as the SII does: DTEUpload with its generic HTML error page and
+no STATUS, the boletas API with HTTP 401. Nothing is registered. The SOAP services and the other
+boletas endpoints take any agent (SII_BEHAVIOUR.md).
+"""
 
 import json
 import time
@@ -15,7 +21,14 @@ from dte.sandbox.models import Channel, Fault
 from dte.sandbox.processing import UploadRefused
 
 XML = "text/xml; charset=utf-8"
+HTML = "text/html; charset=utf-8"
+TEXT = "text/plain; charset=utf-8"
+JSON = "application/json"
 Operation = Callable[[dict[str, str]], str]
+BROWSER_MARK = "mozilla"
+
+# How an endpoint speaks, for the faults that replace its answer.
+SOAP, UPLOAD, REST = "soap", "upload", "rest"
 
 # Service → operation (also its name for faults) → (handler, answer to a "bad_token" fault).
 SOAP_SERVICES: dict[str, dict[str, tuple[Operation, Callable[[], str]]]] = {
@@ -33,26 +46,68 @@ SOAP_SERVICES: dict[str, dict[str, tuple[Operation, Callable[[], str]]]] = {
 }
 
 
-def _gate(operation: str) -> tuple[Fault | None, HttpResponse | None]:
-    """Take a pending fault for `operation`. A timeout sleeps and lets the call go on; a
-    maintenance fault answers at once; a bad_token fault is for the caller to answer."""
+# --- Faults ---------------------------------------------------------------------------------
+
+
+def _maintenance() -> HttpResponse:
+    page = HttpResponse(answers.MAINTENANCE_HTML, status=503, content_type=HTML)
+    page["Retry-After"] = "30"
+    return page
+
+
+def _server_error(style: str) -> HttpResponse:
+    if style == SOAP:
+        body = soap.fault("Server", answers.SERVER_ERROR_FAULT)
+        return HttpResponse(body, status=500, content_type=XML)
+    return HttpResponse(answers.SERVER_ERROR_TEXT, status=500, content_type=TEXT)
+
+
+def _garbage(style: str) -> HttpResponse:
+    return HttpResponse(answers.GARBAGE, content_type=JSON if style == REST else XML)
+
+
+def _bad_gateway() -> HttpResponse:
+    return HttpResponse(answers.BAD_GATEWAY_HTML, status=502, content_type=HTML)
+
+
+def _not_found() -> HttpResponse:
+    return JsonResponse({"codigo": 404, "descripcion": "Recurso no encontrado"}, status=404)
+
+
+def _gate(operation: str, style: str) -> tuple[Fault | None, HttpResponse | None]:
+    """Take a pending fault for `operation`. timeout and slow sleep and let the call go on;
+    html503, http500, garbage and not_found answer at once, in place of the call; bad_token
+    and lost are the caller's to apply (the fault is returned)."""
     fault = faults.fault_take(operation)
     if fault is None:
         return None, None
-    if fault.kind == "timeout":
-        time.sleep(conf.timeout_sleep())
+    if fault.kind in ("timeout", "slow"):
+        time.sleep(conf.timeout_sleep() if fault.kind == "timeout" else conf.slow_sleep())
         return None, None
-    if fault.kind == "html503":
-        page = HttpResponse(
-            answers.MAINTENANCE_HTML, status=503, content_type="text/html; charset=utf-8"
-        )
-        page["Retry-After"] = "30"
-        return fault, page
+    early: dict[str, Callable[[], HttpResponse]] = {
+        "html503": _maintenance,
+        "http500": lambda: _server_error(style),
+        "garbage": lambda: _garbage(style),
+        "not_found": _not_found,
+    }
+    if fault.kind in early:
+        return fault, early[fault.kind]()
     return fault, None
+
+
+def _delivered(fault: Fault | None, response: HttpResponse, style: str) -> HttpResponse:
+    """The answer as the client gets it: lost (after the work was done) under a "lost" fault."""
+    if fault is None or fault.kind != "lost":
+        return response
+    return _bad_gateway() if style == UPLOAD else _server_error(style)
 
 
 def _token_cookie(request: HttpRequest) -> str | None:
     return request.COOKIES.get("TOKEN")
+
+
+def _browser(request: HttpRequest) -> bool:
+    return BROWSER_MARK in request.headers.get("User-Agent", "").lower()
 
 
 # --- SOAP -----------------------------------------------------------------------------------
@@ -77,11 +132,12 @@ def soap_service(request: HttpRequest, service: str) -> HttpResponse:
         message = f"No such operation '{call.operation}'"
         return HttpResponse(soap.fault("Client", message), status=500, content_type=XML)
     handler, bad_token = known[call.operation]
-    fault, early = _gate(call.operation)
+    fault, early = _gate(call.operation, SOAP)
     if early is not None:
         return early
     value = bad_token() if fault is not None and fault.kind == "bad_token" else handler(call.params)
-    return HttpResponse(soap.response(service, call.operation, value), content_type=XML)
+    answer = HttpResponse(soap.response(service, call.operation, value), content_type=XML)
+    return _delivered(fault, answer, SOAP)
 
 
 # --- DTEUpload ------------------------------------------------------------------------------
@@ -90,6 +146,8 @@ def soap_service(request: HttpRequest, service: str) -> HttpResponse:
 @csrf_exempt
 @require_POST
 def dte_upload(request: HttpRequest) -> HttpResponse:
+    if not _browser(request):
+        return HttpResponse(answers.UPLOAD_ERROR_HTML, content_type=HTML)
     archivo = request.FILES.get("archivo")
     file_name = archivo.name if archivo is not None else ""
     post = request.POST
@@ -105,7 +163,7 @@ def dte_upload(request: HttpRequest) -> HttpResponse:
         )
         return HttpResponse(body, content_type=XML)
 
-    fault, early = _gate("upload")
+    fault, early = _gate("upload", UPLOAD)
     if early is not None:
         return early
     token = auth.token_check(_token_cookie(request), Channel.DTE)
@@ -124,8 +182,8 @@ def dte_upload(request: HttpRequest) -> HttpResponse:
     )
     if received.duplicate:
         original = received.envelope.track_id if conf.repeat_track_id() else None
-        return answer(99, original, answers.UPLOAD_ERRORS[99])
-    return answer(0, received.envelope.track_id)
+        return _delivered(fault, answer(99, original, answers.UPLOAD_ERRORS[99]), UPLOAD)
+    return _delivered(fault, answer(0, received.envelope.track_id), UPLOAD)
 
 
 def _upload_input(request: HttpRequest, token_rut: str | None) -> tuple[str, str, bytes]:
@@ -149,38 +207,41 @@ def _json(answer: tuple[int, dict[str, object]]) -> JsonResponse:
     return JsonResponse(payload, status=status, json_dumps_params={"ensure_ascii": False})
 
 
-def _boleta_gate(operation: str) -> HttpResponse | None:
-    """A pending fault's answer for a boletas call (a token fault is HTTP 401), or None."""
-    fault, early = _gate(operation)
+def _boleta_gate(operation: str, style: str = REST) -> tuple[Fault | None, HttpResponse | None]:
+    """A pending fault for a boletas call: its early answer (a token fault is HTTP 401)."""
+    fault, early = _gate(operation, style)
     if early is None and fault is not None and fault.kind == "bad_token":
-        return _json(operations.unauthorized())
-    return early
+        return fault, _json(operations.unauthorized())
+    return fault, early
 
 
 @csrf_exempt
 @require_GET
 def boleta_seed(request: HttpRequest) -> HttpResponse:
-    early = _boleta_gate("boleta_seed")
+    fault, early = _boleta_gate("boleta_seed")
     if early is not None:
         return early
     seed = auth.seed_create(Channel.BOLETA)
-    return HttpResponse(answers.seed_ok(seed), content_type="application/xml")
+    answer = HttpResponse(answers.seed_ok(seed), content_type="application/xml")
+    return _delivered(fault, answer, REST)
 
 
 @csrf_exempt
 @require_POST
 def boleta_token(request: HttpRequest) -> HttpResponse:
-    early = _boleta_gate("boleta_token")
+    fault, early = _boleta_gate("boleta_token")
     if early is not None:
         return early
-    answer = operations.token_answer(request.body, Channel.BOLETA)
-    return HttpResponse(answer, content_type="application/xml")
+    value = operations.token_answer(request.body, Channel.BOLETA)
+    return _delivered(fault, HttpResponse(value, content_type="application/xml"), REST)
 
 
 @csrf_exempt
 @require_POST
 def boleta_envio(request: HttpRequest) -> HttpResponse:
-    early = _boleta_gate("boleta_upload")
+    if not _browser(request):
+        return _json(operations.unauthorized())
+    fault, early = _boleta_gate("boleta_upload", UPLOAD)
     if early is not None:
         return early
     token = auth.token_check(_token_cookie(request), Channel.BOLETA)
@@ -198,26 +259,28 @@ def boleta_envio(request: HttpRequest) -> HttpResponse:
         file_name=archivo.name or "",
         data=data,
     )
-    return _json(operations.boleta_envio_received(received.envelope))
+    return _delivered(fault, _json(operations.boleta_envio_received(received.envelope)), UPLOAD)
 
 
 @csrf_exempt
 @require_GET
 def boleta_envio_status(request: HttpRequest, envio_id: str) -> HttpResponse:
-    early = _boleta_gate("boleta_status")
+    fault, early = _boleta_gate("boleta_status")
     if early is not None:
         return early
-    return _json(operations.boleta_envio_status(_token_cookie(request), envio_id))
+    answer = _json(operations.boleta_envio_status(_token_cookie(request), envio_id))
+    return _delivered(fault, answer, REST)
 
 
 @csrf_exempt
 @require_GET
 def boleta_estado(request: HttpRequest, boleta_id: str) -> HttpResponse:
-    early = _boleta_gate("boleta_status")
+    fault, early = _boleta_gate("boleta_estado")
     if early is not None:
         return early
     query = {key: request.GET.get(key, "") for key in request.GET}
-    return _json(operations.boleta_estado(_token_cookie(request), boleta_id, query))
+    answer = _json(operations.boleta_estado(_token_cookie(request), boleta_id, query))
+    return _delivered(fault, answer, REST)
 
 
 # --- Control (sandbox only) -----------------------------------------------------------------

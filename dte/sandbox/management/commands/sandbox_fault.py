@@ -13,9 +13,11 @@ from dte.sandbox.models import Fault
 
 class Command(BaseCommand):
     help = (
-        "Programa fallas del SII de pruebas: OPERATION (getSeed, getToken, upload, getEstUp, "
-        "getEstDte, boleta_seed, boleta_token, boleta_upload, boleta_status o '*') y KIND "
-        "(timeout, html503, bad_token, reject)."
+        "Programa fallas del SII de pruebas: OPERATION ("
+        + ", ".join(faults.OPERATIONS)
+        + " o '*') y KIND ("
+        + ", ".join(faults.KINDS)
+        + "). Ver dte/sandbox/faults.py."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
