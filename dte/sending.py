@@ -48,6 +48,7 @@ from dte.sii.errors import (
     SiiTokenError,
 )
 from dte.sii.responses import DocumentState, EnvelopeStatus, Outcome, readable
+from erp.background import run_in_background
 from erp.services import user_or_none
 
 log = logging.getLogger(__name__)
@@ -129,13 +130,20 @@ def _is_boleta(envelope: Envelope) -> bool:
 
 
 def _dispatch(task_name: str, *args) -> None:
-    """Queue a task after the commit. A broker that is down must not turn what was committed
-    into an error: the row is the outbox, and the beat tick picks up whatever is due."""
+    """Run a task after the commit, never inside the caller. With a broker it is queued; a
+    broker that is down must not turn what was committed into an error: the row is the
+    outbox, and the beat tick picks up whatever is due. Without a broker (tasks eager) it runs
+    in a background thread (erp.background), which a CLI command waits for before exiting."""
     from dte import tasks
+
+    task = getattr(tasks, task_name)
 
     def send() -> None:
         try:
-            getattr(tasks, task_name).delay(*args)
+            if settings.CELERY_TASK_ALWAYS_EAGER:
+                run_in_background(task.run, *args, name=task_name)
+            else:
+                task.delay(*args)
         except Exception:  # kombu raises its transports' own errors
             log.warning("could not queue %s%s; the beat tick will pick it up", task_name, args)
 

@@ -38,6 +38,10 @@ LOCKED_SLEEP = 0.5
 IDLE_SECONDS = 2.0
 # How long the interpreter waits at exit for jobs still running.
 EXIT_TIMEOUT = 300.0
+# Tests set this: a job runs at once in the caller's thread (after the commit that started
+# it), still never raising. SQLite's in-memory test database, shared between threads, locks
+# whole tables and ignores the busy timeout, so real threads there fail at random.
+INLINE = False
 
 
 @dataclass
@@ -68,6 +72,9 @@ def run_in_background(
     """Run fn(*args, **kwargs) in a background daemon thread; returns at once, never raises."""
     global _pending, _workers
     job = _Job(fn, args, kwargs, name)
+    if INLINE:
+        _run(job)
+        return
     with _cond:
         _queue.append(job)
         _pending += 1

@@ -83,6 +83,18 @@ def pytest_runtest_setup(item):
         pytest.skip(problem)
 
 
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix, tmp_path_factory):
+    """On SQLite the test database is a file in this session's temporary directory, run as the
+    embedded default runs it (WAL, immediate transactions, busy timeout), not Django's in-memory
+    database: that one is in shared-cache mode, where a second connection (a background thread:
+    in-process sending, a review; a live server) meets table locks that ignore the busy timeout
+    ("database table is locked") and, at times, a database it cannot see."""
+    db = settings.DATABASES["default"]
+    if db["ENGINE"] == "django.db.backends.sqlite3":
+        db.setdefault("TEST", {})["NAME"] = str(tmp_path_factory.mktemp("db") / "test.sqlite3")
+
+
 @pytest.fixture
 def company(db):
     return CompanyFactory(rut="76086428-5", razon_social="Empresa Demo SpA")
@@ -147,6 +159,18 @@ def _test_settings(settings):
     settings.ANTHROPIC_API_KEY = ""
     settings.ANTHROPIC_BASE_URL = None
     settings.AI_REVIEW_ON_ISSUE = False
+
+
+@pytest.fixture(autouse=True)
+def _background_inline(monkeypatch):
+    """Work started in the background (tasks without a broker) runs in the thread that started
+    it, after its commit: the in-memory SQLite test database cannot take concurrent writers.
+    Tests of the background itself (tests/erp/test_background.py) turn it off."""
+    from erp import background
+
+    monkeypatch.setattr(background, "INLINE", True)
+    yield
+    background.wait_for_background(timeout=60)
 
 
 @pytest.fixture

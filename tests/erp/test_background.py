@@ -13,8 +13,17 @@ from erp import background
 @pytest.fixture(autouse=True)
 def _fast(monkeypatch):
     monkeypatch.setattr(background, "LOCKED_SLEEP", 0.01)
+    monkeypatch.setattr(background, "INLINE", False)  # the real threads, here
     yield
     assert background.wait_for_background(10)
+
+
+def test_inline_in_tests_still_never_raises(monkeypatch):
+    monkeypatch.setattr(background, "INLINE", True)
+    ran = []
+    background.run_in_background(lambda: ran.append(threading.current_thread()), name="x")
+    background.run_in_background(lambda: 1 / 0, name="boom")
+    assert ran == [threading.current_thread()]
 
 
 def test_jobs_run_in_other_threads_and_are_waited_for():

@@ -76,8 +76,12 @@ def received(folio: int, tipo: int = 33) -> int:
 
 
 def test_issue_send_accepted_automatically(sii, in_process_tasks, issuer, clerk):
-    # on commit, the task uploads and follows the envelope
+    # on commit, the task uploads and follows the envelope, in the background: issuing
+    # returned before any call to the SII
+    from erp.background import wait_for_background
+
     dte = issue(issuer, clerk)
+    assert wait_for_background(timeout=60)
     dte.refresh_from_db()
     assert dte.status == "accepted", list(dte.events.values_list("status", "message"))
     codes = list(dte.events.values_list("status", "sii_code"))
@@ -247,21 +251,36 @@ def test_sii_never_back_needs_attention_then_admin_retry(sii, issuer, clerk, adm
 
 
 def test_ui_shows_state_and_history(sii, in_process_tasks, issuer, clerk, client):
+    from erp.background import wait_for_background
+
     dte = issue(issuer, clerk)
+    assert wait_for_background(timeout=60)
     client.force_login(clerk)
     html = client.get(f"/documentos/{dte.sales_document_id}/").content.decode()
     assert "Aceptado por el SII" in html and "Historial ante el SII" in html
     assert "EPR" in html and dte.envelope.track_id in html
 
 
-def test_api_shows_state_and_refresh(sii, issuer, clerk, api_for):
+def test_api_shows_state_and_refresh(sii, eager_tasks, issuer, clerk, api_for, monkeypatch):
+    from dte.sii import config
+
     dte = issue(issuer, clerk)
     api = api_for(clerk)
     base = f"/api/v1/companies/{issuer.rut}/dtes/{dte.pk}/"
     assert api.get(base).json()["status"] == "queued"
     sending.envelope_send(dte.envelope_id)
-    refreshed = api.post(f"{base}refresh/")
-    assert refreshed.status_code == 202  # queued: the request does no SII I/O
+    # The request itself never talks to the SII: it leaves a task, run here afterwards.
+    left, asked = [], []
+    real_client = config.client
+    with monkeypatch.context() as patch:
+        patch.setattr(sending, "run_in_background", lambda fn, *a, **k: left.append((fn, a)))
+        patch.setattr(config, "client", lambda env: asked.append(env) or real_client(env))
+        refreshed = api.post(f"{base}refresh/")
+        assert refreshed.status_code == 202 and refreshed.json()["status"] == "sent"
+        assert asked == [] and len(left) == 1
+        for fn, args in left:
+            fn(*args)  # the task asks the SII
+        assert asked == ["sandbox"]
     api.post(f"{base}refresh/")
     body = api.get(base).json()
     assert body["status"] == "accepted" and body["track_id"]
