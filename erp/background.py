@@ -134,7 +134,7 @@ def _worker() -> None:
 
 def _run(job: _Job) -> None:
     thread = threading.current_thread()
-    thread.name = job.name
+    previous, thread.name = thread.name, job.name
     try:
         while True:
             job.attempts += 1
@@ -158,7 +158,7 @@ def _run(job: _Job) -> None:
     except BaseException:  # close_all itself, or a SystemExit from the job: never propagate
         log.exception("background job %s failed", job.name)
     finally:
-        thread.name = "background"
+        thread.name = previous
 
 
 def _wait_at_exit() -> None:

@@ -24,6 +24,7 @@ def test_inline_in_tests_still_never_raises(monkeypatch):
     background.run_in_background(lambda: ran.append(threading.current_thread()), name="x")
     background.run_in_background(lambda: 1 / 0, name="boom")
     assert ran == [threading.current_thread()]
+    assert threading.current_thread().name == "MainThread"  # the caller's name is left alone
 
 
 def test_jobs_run_in_other_threads_and_are_waited_for():
