@@ -3,10 +3,10 @@ the public verification link of the QR, and the e-mail to the receiver."""
 
 from django.conf import settings
 from django.core.mail import EmailMessage
-from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from dte import dispatch
 from dte.core.envelope import EnvelopeItem, build_envelope
 from dte.keyring import load_certificate
 from dte.models import Dte, DteEvent
@@ -78,9 +78,7 @@ def after_issue(dte: Dte) -> None:
     """Keep PDF work off the issuing request: a worker renders it once the commit is done.
     Without a broker (a laptop run) it is rendered on first download instead."""
     if not settings.CELERY_TASK_ALWAYS_EAGER:
-        from dte import tasks
-
-        transaction.on_commit(lambda: tasks.dte_render_pdf.delay(dte.pk))
+        dispatch.after_commit("dte.dte_render_pdf", dte.pk)
 
 
 def dte_email_queue(dte: Dte) -> str:
@@ -93,9 +91,7 @@ def dte_email_queue(dte: Dte) -> str:
             "El receptor no tiene correo de intercambio: agréguelo en su ficha.",
             {"email_dte": "El receptor no tiene correo de intercambio."},
         )
-    from dte import tasks
-
-    transaction.on_commit(lambda: tasks.dte_email.delay(dte.pk))
+    dispatch.after_commit("dte.dte_email", dte.pk)
     return address
 
 

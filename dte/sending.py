@@ -36,6 +36,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from dte import dispatch
 from dte.core.domain import DteStatus, EnvelopeState, can_transition, envelope_can_transition
 from dte.keyring import load_certificate
 from dte.models import Dte, DteEvent, Envelope, EnvelopeEvent
@@ -48,7 +49,6 @@ from dte.sii.errors import (
     SiiTokenError,
 )
 from dte.sii.responses import DocumentState, EnvelopeStatus, Outcome, readable
-from erp.background import run_in_background
 from erp.services import user_or_none
 
 log = logging.getLogger(__name__)
@@ -129,31 +129,10 @@ def _is_boleta(envelope: Envelope) -> bool:
     return envelope.kind == Envelope.Kind.ENVIO_BOLETA
 
 
-def _dispatch(task_name: str, *args) -> None:
-    """Run a task after the commit, never inside the caller. With a broker it is queued; a
-    broker that is down must not turn what was committed into an error: the row is the
-    outbox, and the beat tick picks up whatever is due. Without a broker (tasks eager) it runs
-    in a background thread (erp.background), which a CLI command waits for before exiting."""
-    from dte import tasks
-
-    task = getattr(tasks, task_name)
-
-    def send() -> None:
-        try:
-            if settings.CELERY_TASK_ALWAYS_EAGER:
-                run_in_background(task.run, *args, name=task_name)
-            else:
-                task.delay(*args)
-        except Exception:  # kombu raises its transports' own errors
-            log.warning("could not queue %s%s; the beat tick will pick it up", task_name, args)
-
-    transaction.on_commit(send, robust=True)
-
-
 def _dispatch_email(dte_id: int) -> None:
     """Once accepted, the receiver gets the document by e-mail (after the commit)."""
     if settings.DTE_EMAIL_ON_ACCEPT:
-        _dispatch("dte_email", dte_id)
+        dispatch.after_commit("dte.dte_email", dte_id)
 
 
 def _after(seconds: float) -> datetime:
@@ -171,12 +150,12 @@ def envelope_enqueue(envelope: Envelope, *, actor=None) -> None:
     envelope.next_attempt_at = timezone.now()
     envelope_move(envelope, Status.QUEUED, "Sobre firmado, en cola para el SII.", actor=actor)
     if settings.SII_AUTO_SEND:
-        _dispatch("dte_send", envelope.pk)
+        dispatch.after_commit("dte.dte_send", envelope.pk)
 
 
 def queue_refresh(envelope_id: int) -> None:
     """Ask the SII about an envelope in a task, after the commit (staff's "Actualizar")."""
-    _dispatch("dte_refresh_status", envelope_id)
+    dispatch.after_commit("dte.dte_refresh_status", envelope_id)
 
 
 def retry_resumes(envelope: Envelope) -> EnvelopeState:
@@ -205,9 +184,9 @@ def envelope_retry(envelope_id: int, *, actor) -> Envelope:
     envelope.last_error = ""
     envelope_move(envelope, resume, "Reintento solicitado por un administrador.", actor=actor)
     if resume == Status.QUEUED:
-        _dispatch("dte_send", envelope.pk)
+        dispatch.after_commit("dte.dte_send", envelope.pk)
     else:
-        _dispatch("dte_refresh_status", envelope.pk)
+        dispatch.after_commit("dte.dte_refresh_status", envelope.pk)
     return envelope
 
 
@@ -450,7 +429,7 @@ def _recover(envelope_id: int) -> Step:
         )
         envelope_move(locked, Status.QUEUED, message, code="FAU")
     if settings.SII_AUTO_SEND:
-        _dispatch("dte_send", envelope.pk)
+        dispatch.after_commit("dte.dte_send", envelope.pk)
     return Step("queued", message)
 
 

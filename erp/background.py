@@ -73,7 +73,7 @@ def run_in_background(
     global _pending, _workers
     job = _Job(fn, args, kwargs, name)
     if INLINE:
-        _run(job)
+        _run(job, own_connections=False)
         return
     with _cond:
         _queue.append(job)
@@ -132,7 +132,7 @@ def _worker() -> None:
                 _cond.notify_all()
 
 
-def _run(job: _Job) -> None:
+def _run(job: _Job, *, own_connections: bool = True) -> None:
     thread = threading.current_thread()
     previous, thread.name = thread.name, job.name
     try:
@@ -153,7 +153,8 @@ def _run(job: _Job) -> None:
                     LOCKED_ATTEMPTS,
                 )
             finally:
-                connections.close_all()
+                if own_connections:  # a worker's own; never the caller's (INLINE)
+                    connections.close_all()
             time.sleep(LOCKED_SLEEP * 2 ** (job.attempts - 1))
     except BaseException:  # close_all itself, or a SystemExit from the job: never propagate
         log.exception("background job %s failed", job.name)

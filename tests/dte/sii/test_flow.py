@@ -262,6 +262,7 @@ def test_ui_shows_state_and_history(sii, in_process_tasks, issuer, clerk, client
 
 
 def test_api_shows_state_and_refresh(sii, eager_tasks, issuer, clerk, api_for, monkeypatch):
+    from dte import dispatch
     from dte.sii import config
 
     dte = issue(issuer, clerk)
@@ -273,7 +274,7 @@ def test_api_shows_state_and_refresh(sii, eager_tasks, issuer, clerk, api_for, m
     left, asked = [], []
     real_client = config.client
     with monkeypatch.context() as patch:
-        patch.setattr(sending, "run_in_background", lambda fn, *a, **k: left.append((fn, a)))
+        patch.setattr(dispatch, "run_in_background", lambda fn, *a, **k: left.append((fn, a)))
         patch.setattr(config, "client", lambda env: asked.append(env) or real_client(env))
         refreshed = api.post(f"{base}refresh/")
         assert refreshed.status_code == 202 and refreshed.json()["status"] == "sent"
