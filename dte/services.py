@@ -28,6 +28,7 @@ from dte.core.testmaterial import SANDBOX_IDK, generate_sii_key
 from dte.keyring import load_caf, load_certificate
 from dte.models import Caf, Certificate, Dte, DteEvent, Envelope, SandboxAuthority
 from dte.sii.responses import NOT_JUDGED
+from dte.sii_keys import sandbox_mode
 from erp.doctypes import TipoDte
 from erp.errors import DOCUMENT_NOT_DRAFT, DomainError
 from erp.models import AuditEvent, Company, DocumentState, SalesDocument, SiiEnvironment
@@ -43,11 +44,6 @@ IDK_BY_ENVIRONMENT = {
 
 
 # ---------------------------------------------------------------- keys of the SII
-
-
-def sandbox_mode() -> bool:
-    """This deployment serves the local SII sandbox (and trusts its CAF key)."""
-    return SiiEnvironment.SANDBOX in settings.SII_ENVIRONMENTS
 
 
 @transaction.atomic

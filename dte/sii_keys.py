@@ -1,7 +1,7 @@
 """The SII's CAF-signing public keys, read-only, for checking CAFs (manage.py verify).
 
 The official keys (IDK 100 certification, 300 production) ship as files with dte.core.caf. The
-local sandbox's key (IDK 900, accepted only when SII_ENV=sandbox) lives in the database
+local sandbox's key (IDK 900, accepted only when SII_ENVIRONMENTS has sandbox) lives in the database
 (dte_sandboxauthority): it is read only when a CAF of IDK 900 is checked, and only if it can be
 read. Nothing here writes: a missing, unmigrated or unreachable database, or a sandbox that has
 no key yet, makes `sandbox_public_key` raise SiiKeyUnavailable with a one-line reason, and the
@@ -33,7 +33,8 @@ __all__ = [
 
 
 def sandbox_mode() -> bool:
-    return settings.SII_ENV == "sandbox"
+    """This deployment serves the local SII sandbox (and trusts its CAF key)."""
+    return "sandbox" in settings.SII_ENVIRONMENTS
 
 
 def _one_line(exc: BaseException) -> str:
@@ -131,5 +132,5 @@ class SiiKeys(Mapping[int, RSAPublicKey]):
 
 
 def verification_keys(using: str = "default") -> SiiKeys:
-    """The keys `dte.core.verify.verify_xml` checks CAFs against, for SII_ENV."""
+    """The keys `dte.core.verify.verify_xml` checks CAFs against, for SII_ENVIRONMENTS."""
     return SiiKeys(sandbox=sandbox_mode(), using=using)

@@ -17,10 +17,10 @@ class Command(BaseCommand):
         self.stdout.write(self.style.SUCCESS(f"Demo company {DEMO_RUT} ready."))
         for login in logins:
             self.stdout.write(f"  login: {login.username} / {login.password}  ({login.role})")
-        if settings.SII_ENV != "sandbox":
+        if "sandbox" not in settings.SII_ENVIRONMENTS:
             self.stdout.write(
-                "  SII_ENV is not 'sandbox': no test CAFs or certificate were made; upload real "
-                "ones in 'Folios y certificados'."
+                "  SII_ENVIRONMENTS has no 'sandbox': no test CAFs or certificate were made; "
+                "upload real ones in 'Folios y certificados'."
             )
             return
         from erp.models import Company
