@@ -45,10 +45,12 @@ class Command(BaseCommand):
         try:
             self._issue(options)
         finally:
-            # Without a broker, reviews run in background threads: finish them before exiting.
+            # Without a broker, reviews and sending run in background threads (erp.background):
+            # finish them before exiting.
             if not wait_for_background(EXIT_TIMEOUT):
                 self.stderr.write(
-                    "aviso: quedaron tareas en segundo plano sin terminar (revisiones con IA)"
+                    "aviso: quedaron tareas en segundo plano sin terminar (revisiones, envíos al "
+                    "SII); los envíos pendientes los retoma manage.py dte_outbox"
                 )
 
     def _issue(self, options) -> None:
