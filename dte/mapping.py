@@ -1,7 +1,17 @@
 """The only place that turns erp models into dte.core dataclasses."""
 
-from dte.core.domain import ANONYMOUS_RECEPTOR, Documento, Emisor, Linea, Receptor, Referencia
+from dte import errors
+from dte.core.domain import (
+    ANONYMOUS_RECEPTOR,
+    Documento,
+    Emisor,
+    Linea,
+    Receptor,
+    Referencia,
+    Resolucion,
+)
 from erp.doctypes import TipoDte
+from erp.errors import DomainError
 from erp.models import Company, Partner, SalesDocument
 from erp.totals import GlobalAdjustment, Movement, ValueType
 
@@ -12,6 +22,14 @@ class MappingError(ValueError):
     def __init__(self, field: str, message: str) -> None:
         super().__init__(message)
         self.field = field
+
+
+def resolucion_from(company: Company) -> Resolucion:
+    """The company's SII authorization for the carátula; a clear error when it has none."""
+    if company.resolution_date is None:
+        message = "La empresa no tiene fecha de resolución del SII."
+        raise DomainError(errors.NOT_ISSUABLE, message, {"resolution_date": message})
+    return Resolucion(fecha=company.resolution_date, numero=company.resolution_number)
 
 
 def emisor_from(company: Company) -> Emisor:

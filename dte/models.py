@@ -286,6 +286,11 @@ class Dte(models.Model):
         rut = self.company.rut
         return f"DTE--{rut}--{self.tipo_dte}--{self.folio}.xml"
 
+    def signed_element(self) -> str:
+        """The DTE element exactly as signed: the stored file without its XML declaration."""
+        text = bytes(self.xml).decode("iso-8859-1")
+        return text[text.index("<DTE") :]
+
 
 class DteEvent(models.Model):
     """One step in a DTE's life, with the SII's own words when it was the SII that spoke."""

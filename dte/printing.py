@@ -6,13 +6,12 @@ from django.core.mail import EmailMessage
 from django.urls import reverse
 from django.utils import timezone
 
-from dte import dispatch
+from dte import dispatch, mapping, selectors
 from dte.core.envelope import EnvelopeItem, build_envelope
 from dte.keyring import load_certificate
 from dte.models import Dte, DteEvent
 from dte.pdf.data import read_dte
 from dte.pdf.render import RenderOptions, render_pdf
-from dte.services import _certificate_for, _dte_element, _resolucion
 from erp.doctypes import TipoDte
 from erp.errors import DomainError
 
@@ -78,7 +77,7 @@ def after_issue(dte: Dte) -> None:
     """Keep PDF work off the issuing request: a worker renders it once the commit is done.
     Without a broker (a laptop run) it is rendered on first download instead."""
     if not settings.CELERY_TASK_ALWAYS_EAGER:
-        dispatch.after_commit("dte.dte_render_pdf", dte.pk)
+        dispatch.after_commit("dte.dte_store_pdf", dte.pk)
 
 
 def dte_email_queue(dte: Dte) -> str:
@@ -108,13 +107,13 @@ def dte_email(dte_id: int) -> str:
     if not address:
         raise EmailSkipped("El receptor no tiene correo de intercambio.")
     company = dte.company
-    certificate_row = _certificate_for(company, None, timezone.now())
+    certificate_row = selectors.certificate_for_signing(company, None, timezone.now())
     signer = load_certificate(certificate_row.pk, certificate_row.fingerprint)
     envelope = build_envelope(
-        [EnvelopeItem(TipoDte(dte.tipo_dte), _dte_element(dte))],
+        [EnvelopeItem(TipoDte(dte.tipo_dte), dte.signed_element())],
         rut_emisor=company.rut,
-        rut_envia=signer.rut,
-        resolucion=_resolucion(company),
+        rut_envia=selectors.signer_rut(signer),
+        resolucion=mapping.resolucion_from(company),
         timestamp=timezone.now(),
         key=signer,
         rut_receptor=dte.rut_receptor,

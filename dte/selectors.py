@@ -5,9 +5,11 @@ from datetime import date, datetime, timedelta
 
 from django.db.models import F, Q, QuerySet, Sum
 
+from dte import errors
+from dte.core.certificate import Certificate as CoreCertificate
 from dte.models import Caf, Certificate, Dte, Envelope, IssuerSettings
 from erp.doctypes import TipoDte
-from erp.errors import NotFound
+from erp.errors import DomainError, NotFound
 from erp.models import Company
 from erp.tenancy import scoped
 
@@ -26,6 +28,37 @@ def caf_list(*, company: Company) -> QuerySet[Caf]:
 
 def certificate_list(*, company: Company) -> QuerySet[Certificate]:
     return scoped(Certificate.objects.all(), company).prefetch_related("allowed_users")
+
+
+def usable_certificates(*, company: Company, actor, now: datetime):
+    qs = Certificate.objects.filter(
+        company=company, is_active=True, not_before__lte=now, not_after__gte=now
+    )
+    if getattr(actor, "is_authenticated", False):
+        qs = qs.filter(Q(allowed_users__isnull=True) | Q(allowed_users=actor))
+    else:
+        qs = qs.filter(allowed_users__isnull=True)
+    return qs.distinct().order_by("-not_after")
+
+
+def certificate_for_signing(company: Company, actor, now: datetime) -> Certificate:
+    """The certificate that signs for `actor` now (the one valid longest), or a clear error."""
+    row = usable_certificates(company=company, actor=actor, now=now).first()
+    if row is not None:
+        return row
+    if Certificate.objects.filter(company=company, is_active=True, not_after__lt=now).exists():
+        message = "El certificado digital de la empresa está vencido; cargue uno vigente."
+        raise DomainError(errors.CERTIFICATE_EXPIRED, message)
+    message = "No hay un certificado digital vigente que usted pueda usar para firmar."
+    raise DomainError(errors.NO_CERTIFICATE, message)
+
+
+def signer_rut(signer: CoreCertificate) -> str:
+    """The RUT of a loaded certificate's holder (RutEnvia); uploads refuse one without it."""
+    if not signer.rut:
+        message = "El certificado digital no indica el RUT de su titular."
+        raise DomainError(errors.CERTIFICATE_INVALID, message)
+    return signer.rut
 
 
 def dte_list(*, company: Company) -> QuerySet[Dte]:

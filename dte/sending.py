@@ -150,12 +150,12 @@ def envelope_enqueue(envelope: Envelope, *, actor=None) -> None:
     envelope.next_attempt_at = timezone.now()
     envelope_move(envelope, Status.QUEUED, "Sobre firmado, en cola para el SII.", actor=actor)
     if settings.SII_AUTO_SEND:
-        dispatch.after_commit("dte.dte_send", envelope.pk)
+        dispatch.after_commit("dte.envelope_send", envelope.pk)
 
 
 def queue_refresh(envelope_id: int) -> None:
     """Ask the SII about an envelope in a task, after the commit (staff's "Actualizar")."""
-    dispatch.after_commit("dte.dte_refresh_status", envelope_id)
+    dispatch.after_commit("dte.envelope_refresh", envelope_id)
 
 
 def retry_resumes(envelope: Envelope) -> EnvelopeState:
@@ -184,9 +184,9 @@ def envelope_retry(envelope_id: int, *, actor) -> Envelope:
     envelope.last_error = ""
     envelope_move(envelope, resume, "Reintento solicitado por un administrador.", actor=actor)
     if resume == Status.QUEUED:
-        dispatch.after_commit("dte.dte_send", envelope.pk)
+        dispatch.after_commit("dte.envelope_send", envelope.pk)
     else:
-        dispatch.after_commit("dte.dte_refresh_status", envelope.pk)
+        dispatch.after_commit("dte.envelope_refresh", envelope.pk)
     return envelope
 
 
@@ -429,7 +429,7 @@ def _recover(envelope_id: int) -> Step:
         )
         envelope_move(locked, Status.QUEUED, message, code="FAU")
     if settings.SII_AUTO_SEND:
-        dispatch.after_commit("dte.dte_send", envelope.pk)
+        dispatch.after_commit("dte.envelope_send", envelope.pk)
     return Step("queued", message)
 
 

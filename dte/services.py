@@ -15,12 +15,12 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from dte import errors, mapping, sending, signals, vault
+from dte import errors, mapping, printing, selectors, sending, signals, vault
 from dte.core import schemas
 from dte.core.caf import CafError, check_caf, official_sii_keys, parse_caf
 from dte.core.certificate import Certificate as CoreCertificate
 from dte.core.certificate import CertificateError, load_pkcs12
-from dte.core.domain import DteStatus, Resolucion
+from dte.core.domain import DteStatus
 from dte.core.envelope import EnvelopeItem, build_envelope, envelope_kind
 from dte.core.issue import IssuedDte, stamp_and_sign
 from dte.core.ted import CafMismatch
@@ -143,28 +143,6 @@ def certificate_upload(
     return row
 
 
-def usable_certificates(*, company: Company, actor, now: datetime):
-    qs = Certificate.objects.filter(
-        company=company, is_active=True, not_before__lte=now, not_after__gte=now
-    )
-    if getattr(actor, "is_authenticated", False):
-        qs = qs.filter(Q(allowed_users__isnull=True) | Q(allowed_users=actor))
-    else:
-        qs = qs.filter(allowed_users__isnull=True)
-    return qs.distinct().order_by("-not_after")
-
-
-def _certificate_for(company: Company, actor, now: datetime) -> Certificate:
-    row = usable_certificates(company=company, actor=actor, now=now).first()
-    if row is not None:
-        return row
-    if Certificate.objects.filter(company=company, is_active=True, not_after__lt=now).exists():
-        message = "El certificado digital de la empresa está vencido; cargue uno vigente."
-        raise DomainError(errors.CERTIFICATE_EXPIRED, message)
-    message = "No hay un certificado digital vigente que usted pueda usar para firmar."
-    raise DomainError(errors.NO_CERTIFICATE, message)
-
-
 # ---------------------------------------------------------------- CAF
 
 
@@ -256,13 +234,6 @@ def _take_folio(company: Company, tipo: int, today: date) -> tuple[Caf, int]:
 # ---------------------------------------------------------------- issuing
 
 
-def _resolucion(company: Company) -> Resolucion:
-    if company.resolution_date is None:
-        message = "La empresa no tiene fecha de resolución del SII."
-        raise DomainError(errors.NOT_ISSUABLE, message, {"resolution_date": message})
-    return Resolucion(fecha=company.resolution_date, numero=company.resolution_number)
-
-
 def _validate_envelope(kind: str, xml: bytes) -> None:
     problems = schemas.validate(schemas.SchemaKind(kind), xml)
     if problems:
@@ -278,8 +249,8 @@ def _envelope(company, certificate_row, items: Sequence[EnvelopeItem], now: date
     xml = build_envelope(
         items,
         rut_emisor=company.rut,
-        rut_envia=signer.rut,
-        resolucion=_resolucion(company),
+        rut_envia=selectors.signer_rut(signer),
+        resolucion=mapping.resolucion_from(company),
         timestamp=now,
         key=signer,
     )
@@ -321,9 +292,9 @@ def dte_issue(
     company = doc.company
     period_guard(company, doc.fecha_emision)
     _environment_guard(company)
-    certificate_row = certificate or _certificate_for(company, actor, now)
+    certificate_row = certificate or selectors.certificate_for_signing(company, actor, now)
     signer = load_certificate(certificate_row.pk, certificate_row.fingerprint)
-    _resolucion(company)
+    mapping.resolucion_from(company)
     caf_row, folio = _take_folio(company, doc.tipo_dte, timezone.localdate(now))
     try:
         documento = mapping.documento_from(doc, folio=folio)
@@ -345,8 +316,6 @@ def dte_issue(
     if envelope_row is not None:
         sending.envelope_enqueue(envelope_row, actor=actor)
         dte.refresh_from_db(fields=["status"])
-    from dte import printing
-
     printing.after_issue(dte)
     doc.state, doc.folio, doc.issued_at = DocumentState.ISSUED, folio, now
     doc.updated_by = user_or_none(actor)
@@ -418,7 +387,9 @@ def dte_issue_many(
     for document in documents:
         try:
             if document.company_id not in certificates:
-                certificates[document.company_id] = _certificate_for(document.company, actor, now)
+                certificates[document.company_id] = selectors.certificate_for_signing(
+                    document.company, actor, now
+                )
             dte = dte_issue(
                 document=document,
                 actor=actor,
@@ -457,6 +428,21 @@ def _note_unenveloped(dtes: Sequence[Dte], reason: str) -> None:
                 DteEvent.objects.create(dte=dte, status=dte.status, message=message)
 
 
+@dataclass(frozen=True)
+class OutboxDue:
+    enveloped: int
+    to_send: list[int]
+    to_ask: list[int]
+
+
+def outbox_tick(now: datetime | None = None) -> OutboxDue:
+    """What the beat does each tick: envelope stranded signed documents, then claim the
+    envelopes due for an upload and those to ask the SII about (dte.sending.outbox_claim)."""
+    enveloped = envelope_stranded(now)
+    to_send, to_ask = sending.outbox_claim(now)
+    return OutboxDue(enveloped, to_send, to_ask)
+
+
 def envelope_stranded(now: datetime | None = None) -> int:
     """The beat tick: envelope and send signed documents left without an envelope for longer
     than SII_ENVELOPE_GRACE. Returns how many documents were enveloped."""
@@ -480,7 +466,7 @@ def envelope_create(*, dtes: Sequence[Dte], actor, now: datetime | None = None) 
     company = dtes[0].company
     if any(d.company_id != company.pk for d in dtes):
         raise DomainError("invalid_input", "Los DTE de un sobre deben ser de una sola empresa.")
-    certificate_row = _certificate_for(company, actor, now)
+    certificate_row = selectors.certificate_for_signing(company, actor, now)
     groups: dict[bool, list[Dte]] = {}
     for dte in dtes:
         groups.setdefault(TipoDte(dte.tipo_dte).gross_prices, []).append(dte)
@@ -489,18 +475,12 @@ def envelope_create(*, dtes: Sequence[Dte], actor, now: datetime | None = None) 
         size = 500 if is_boleta else len(group)
         for start in range(0, len(group), size):
             chunk = group[start : start + size]
-            items = [EnvelopeItem(TipoDte(d.tipo_dte), _dte_element(d)) for d in chunk]
+            items = [EnvelopeItem(TipoDte(d.tipo_dte), d.signed_element()) for d in chunk]
             row = _envelope(company, certificate_row, items, now)
             Dte.objects.filter(pk__in=[d.pk for d in chunk]).update(envelope=row)
             sending.envelope_enqueue(row, actor=actor)
             envelopes.append(row)
     return envelopes
-
-
-def _dte_element(dte: Dte) -> str:
-    """The DTE element exactly as signed: the stored file without its XML declaration."""
-    text = bytes(dte.xml).decode("iso-8859-1")
-    return text[text.index("<DTE") :]
 
 
 # ---------------------------------------------------------------- after the SII's verdict

@@ -336,7 +336,7 @@ SII_DISPATCH_LEASE = float(os.environ.get("SII_DISPATCH_LEASE", "120"))
 
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
-    "dte-outbox": {"task": "dte.dte_outbox_tick", "schedule": SII_OUTBOX_TICK},
+    "dte-outbox": {"task": "dte.outbox_tick", "schedule": SII_OUTBOX_TICK},
     # Drafting is idempotent and skips reviewed or filed periods, so running it on each of the
     # first five days catches documents the SII accepted late and days the beat was down.
     "ops-heartbeat": {"task": "ops.heartbeat", "schedule": 60.0},

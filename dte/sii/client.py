@@ -100,7 +100,9 @@ class OneRequestPerConnection(HTTPAdapter):
     may be written into it before the server's close arrives ("Remote end closed connection
     without response"), a race that shows under load."""
 
-    def send(self, request, **kwargs):  # type: ignore[no-untyped-def]
+    def send(  # type: ignore[override]
+        self, request: requests.PreparedRequest, **kwargs: Any
+    ) -> requests.Response:
         try:
             return super().send(request, **kwargs)
         finally:
@@ -113,10 +115,11 @@ class SiiSession(requests.Session):
     name when it is built, so the header is set here, on each request, where nothing can
     overwrite it: SOAP, upload and boleta calls alike."""
 
-    def request(self, method, url, *args, **kwargs):  # type: ignore[no-untyped-def,override]
-        headers = dict(kwargs.pop("headers", None) or {})
-        headers["User-Agent"] = USER_AGENT
-        return super().request(method, url, *args, headers=headers, **kwargs)
+    def request(  # type: ignore[override]
+        self, method: str, url: str | bytes, **kwargs: Any
+    ) -> requests.Response:
+        kwargs["headers"] = {**(kwargs.get("headers") or {}), "User-Agent": USER_AGENT}
+        return super().request(method, url, **kwargs)
 
 
 def one_request_per_connection(session: requests.Session) -> requests.Session:
@@ -235,14 +238,15 @@ class SiiClient:
 
     def _service(self, name: str) -> Any:
         if name not in self._services:
-            transport = Transport(
+            transport = Transport(  # type: ignore[no-untyped-call]
                 session=self.session, timeout=self.timeout, operation_timeout=self.timeout
             )
-            client = zeep.Client(str(WSDL_DIR / f"{name}.wsdl"), transport=transport)
+            wsdl = str(WSDL_DIR / f"{name}.wsdl")
+            client = zeep.Client(wsdl, transport=transport)  # type: ignore[no-untyped-call]
             binding = next(iter(client.wsdl.bindings))
-            self._services[name] = client.create_service(
-                binding, f"{self.endpoints.soap_base}/{name}.jws"
-            )
+            address = f"{self.endpoints.soap_base}/{name}.jws"
+            service = client.create_service(binding, address)  # type: ignore[no-untyped-call]
+            self._services[name] = service
         return self._services[name]
 
     def get_seed(self) -> str:
@@ -331,7 +335,9 @@ class SiiClient:
                 f"HTTP-{code}", f"El SII rechazó la solicitud ({operation}): {_reason(response)}"
             )
 
-    def _multipart(self, xml: bytes, rut_sender: str, rut_company: str, filename: str) -> list:
+    def _multipart(
+        self, xml: bytes, rut_sender: str, rut_company: str, filename: str
+    ) -> list[tuple[str, Any]]:
         sender, dv_sender = split_rut(rut_sender)
         company, dv_company = split_rut(rut_company)
         # The SII wants these fields, in this order, before the file (DOMAIN.md §3).
@@ -432,7 +438,7 @@ class SiiClient:
                 params={
                     "rut_receptor": receptor,
                     "dv_receptor": dv_receptor,
-                    "monto": monto,
+                    "monto": str(monto),
                     "fechaEmision": fecha.strftime("%d-%m-%Y"),
                 },
                 headers={"Cookie": f"TOKEN={token}", "Accept": "application/json"},

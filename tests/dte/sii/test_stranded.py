@@ -54,11 +54,11 @@ def test_an_envelope_failure_leaves_documents_signed_and_the_beat_sends_them(
     assert all(d.envelope_id is None for d in dtes)
     assert "No se pudo armar el sobre (RuntimeError)" in dtes[0].events.last().message
     # Before the grace period nothing happens; after it, the beat tick wraps them.
-    assert tasks.dte_outbox_tick()["enveloped"] == 0
+    assert tasks.outbox_tick()["enveloped"] == 0
     Dte.objects.filter(pk__in=[d.pk for d in dtes]).update(
         created_at=timezone.now() - timedelta(minutes=5)
     )
-    assert tasks.dte_outbox_tick()["enveloped"] == 3
+    assert tasks.outbox_tick()["enveloped"] == 3
     dtes = list(Dte.objects.filter(company=issuer).order_by("pk"))
     assert len({d.envelope_id for d in dtes}) == 1 and dtes[0].envelope_id
     drive(dtes)
