@@ -3,7 +3,6 @@ certification to the certification hosts, one in production to the production ho
 stand-ins, each the sandbox under its own base URL), with tokens of their own."""
 
 from datetime import timedelta
-from decimal import Decimal
 
 import pytest
 from django.utils import timezone
@@ -12,11 +11,11 @@ from dte import sending, services, vault
 from dte.core.caf import parse_caf
 from dte.core.testmaterial import make_caf
 from dte.models import Caf, Envelope
-from erp import services as erp_services
 from erp.doctypes import TipoDte
 from tests.dte.fixtures import CERT_PASSWORD
 from tests.dte.sii import two_sandboxes
-from tests.factories import CompanyFactory, MembershipFactory, PartnerFactory, UserFactory
+from tests.dte.sii.conftest import make_drafts
+from tests.factories import CompanyFactory, MembershipFactory, UserFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -79,17 +78,7 @@ def _issuer(rut, env, cert_pfx, sii_key, caf_keys):
         sii_key,
         caf_keys,
     )
-    partner = PartnerFactory(company=company)
-    draft = erp_services.sales_document_create(
-        company=company,
-        actor=clerk,
-        data={
-            "tipo_dte": 33,
-            "fecha_emision": timezone.localdate(),
-            "partner": partner.pk,
-            "lines": [{"name": "Servicio", "quantity": Decimal(1), "unit_price": Decimal(5000)}],
-        },
-    )
+    (draft,) = make_drafts(company, clerk, amount=5000)
     return services.dte_issue(document=draft, actor=clerk)
 
 

@@ -7,7 +7,6 @@ envelopes of the SII."""
 
 import time
 from datetime import timedelta
-from decimal import Decimal
 
 import pytest
 from django.core.management import call_command
@@ -19,6 +18,7 @@ from dte.models import Dte, Envelope
 from dte.sandbox.models import ACCEPTED_STATUSES, ReceivedDocument, ReceivedEnvelope
 from dte.sii import auth, config
 from erp import services as erp_services
+from tests.dte.sii.conftest import make_drafts
 from tests.factories import PartnerFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -31,43 +31,18 @@ LOOKUP = {"factura": "getEstDte", "boleta": "boleta_estado"}
 
 
 @pytest.fixture
-def sii(live_server, settings):
-    settings.SII_ENV = "sandbox"
-    settings.SII_SANDBOX_URL = f"{live_server.url}/_sii"
-    settings.SII_TIMEOUT = 2
-    settings.SII_BACKOFF_BASE = 0.01
-    settings.SII_BACKOFF_MAX = 0.05
-    settings.SII_POLL_INTERVAL = 0
-    settings.SII_UPLOAD_GRACE = 0
-    settings.SII_RECOVERY_WINDOW = 1.5  # the SII's processing bound, shortened for the test
-    settings.SII_MAX_POLLS = 400
-    settings.SII_SANDBOX_POLLS_BEFORE_DONE = 1
-    settings.SII_SANDBOX_PROCESSING_SECONDS = 0
-    settings.SII_SANDBOX_TIMEOUT_SLEEP = 3.0
-    from django.core.cache import cache
-
-    cache.clear()
-    return settings
+def sii(sii):
+    sii.SII_TIMEOUT = 2
+    sii.SII_RECOVERY_WINDOW = 1.5  # the SII's processing bound, shortened for the test
+    sii.SII_MAX_POLLS = 400
+    sii.SII_SANDBOX_PROCESSING_SECONDS = 0
+    sii.SII_SANDBOX_TIMEOUT_SLEEP = 3.0
+    return sii
 
 
 def issue_batch(company, clerk, tipo: int, n: int = 3) -> list[Dte]:
     """n documents in one envelope, as `manage.py issue` sends a batch."""
-    partner = PartnerFactory(company=company)
-    drafts = [
-        erp_services.sales_document_create(
-            company=company,
-            actor=clerk,
-            data={
-                "tipo_dte": tipo,
-                "fecha_emision": timezone.localdate(),
-                "partner": partner.pk,
-                "lines": [
-                    {"name": "Servicio", "quantity": Decimal(1), "unit_price": Decimal(1000 + i)}
-                ],
-            },
-        )
-        for i in range(n)
-    ]
+    drafts = make_drafts(company, clerk, tipo=tipo, n=n)
     outcomes, envelopes = services.dte_issue_many(documents=drafts, actor=clerk)
     assert len(envelopes) == 1 and all(o.dte for o in outcomes)
     return list(Dte.objects.filter(pk__in=[o.dte.pk for o in outcomes]).order_by("pk"))

@@ -4,33 +4,15 @@ the project's verifier and answers in the SII's formats."""
 
 import time
 from datetime import timedelta
-from decimal import Decimal
 
 import pytest
 from django.utils import timezone
 
 from dte import sending, services
 from dte.models import Dte, Envelope
-from tests.factories import PartnerFactory
+from tests.dte.sii.conftest import make_drafts
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def sii(live_server, settings):
-    """Point the client at the sandbox; fast timings for tests."""
-    settings.SII_ENV = "sandbox"
-    settings.SII_SANDBOX_URL = f"{live_server.url}/_sii"
-    settings.SII_TIMEOUT = 5
-    settings.SII_BACKOFF_BASE = 0.01
-    settings.SII_BACKOFF_MAX = 0.05
-    settings.SII_POLL_INTERVAL = 0
-    settings.SII_UPLOAD_GRACE = 0
-    settings.SII_SANDBOX_POLLS_BEFORE_DONE = 1
-    from django.core.cache import cache
-
-    cache.clear()
-    return settings
 
 
 @pytest.fixture
@@ -39,19 +21,7 @@ def in_process_tasks(sii, eager_tasks):
 
 
 def issue(company, clerk, *, tipo=33, amount=1000, partner=None):
-    from erp import services as erp_services
-
-    partner = partner or PartnerFactory(company=company)
-    draft = erp_services.sales_document_create(
-        company=company,
-        actor=clerk,
-        data={
-            "tipo_dte": tipo,
-            "fecha_emision": timezone.localdate(),
-            "partner": partner.pk,
-            "lines": [{"name": "Servicio", "quantity": Decimal(1), "unit_price": Decimal(amount)}],
-        },
-    )
+    (draft,) = make_drafts(company, clerk, tipo=tipo, amount=amount, partner=partner)
     return services.dte_issue(document=draft, actor=clerk)
 
 

@@ -5,7 +5,6 @@ no HTTP, every transition checked and recorded."""
 from pathlib import Path
 
 import pytest
-from django.utils import timezone
 
 from dte import sending, services
 from dte.core.domain import (
@@ -20,7 +19,7 @@ from dte.models import Dte, Envelope
 from dte.sii import auth, config
 from dte.sii import responses as r
 from dte.sii.errors import SiiRetryableError
-from tests.factories import PartnerFactory
+from tests.dte.sii.conftest import make_drafts
 
 SAMPLES = Path(__file__).resolve().parents[3].parent / "shared" / "sii" / "samples" / "responses"
 NS = 'xmlns:SII="http://www.sii.cl/XMLSchema"'
@@ -127,22 +126,7 @@ def replay(monkeypatch, settings):
 
 
 def batch(company, clerk, tipo=33, n=1) -> tuple[Envelope, list[Dte]]:
-    from erp import services as erp_services
-
-    partner = PartnerFactory(company=company)
-    drafts = [
-        erp_services.sales_document_create(
-            company=company,
-            actor=clerk,
-            data={
-                "tipo_dte": tipo,
-                "fecha_emision": timezone.localdate(),
-                "partner": partner.pk,
-                "lines": [{"name": "Servicio", "quantity": "1", "unit_price": str(1000 + i)}],
-            },
-        )
-        for i in range(n)
-    ]
+    drafts = make_drafts(company, clerk, tipo=tipo, n=n)
     _, (envelope,) = services.dte_issue_many(documents=drafts, actor=clerk)
     return envelope, list(Dte.objects.filter(envelope=envelope).order_by("pk"))
 

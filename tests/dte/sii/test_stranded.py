@@ -8,33 +8,18 @@ from django.utils import timezone
 
 from dte import services
 from dte.models import Dte
-from tests.dte.sii.test_fault_matrix import check_outcome, drive, sii  # noqa: F401
-from tests.factories import PartnerFactory
+from tests.dte.sii.conftest import make_drafts
+from tests.dte.sii.test_fault_matrix import check_outcome, drive
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def drafts(company, clerk, n=3):
-    from erp import services as erp_services
-
-    partner = PartnerFactory(company=company)
-    return [
-        erp_services.sales_document_create(
-            company=company,
-            actor=clerk,
-            data={
-                "tipo_dte": 33,
-                "fecha_emision": timezone.localdate(),
-                "partner": partner.pk,
-                "lines": [{"name": "Servicio", "quantity": "1", "unit_price": str(1000 + i)}],
-            },
-        )
-        for i in range(n)
-    ]
+    return make_drafts(company, clerk, n=n)
 
 
 def test_an_envelope_failure_leaves_documents_signed_and_the_beat_sends_them(
-    sii,  # noqa: F811
+    sii,
     issuer,
     clerk,
     monkeypatch,
