@@ -232,6 +232,10 @@ class EnvelopeEvent(models.Model):
     def __str__(self) -> str:
         return f"{self.envelope} {self.from_status} → {self.status}"
 
+    @property
+    def status_label(self) -> str:
+        return ENVELOPE_STATE_LABELS.get(EnvelopeState(self.status), self.status)
+
 
 def public_token() -> str:
     import secrets
@@ -311,3 +315,7 @@ class DteEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.dte} → {self.status}"
+
+    @property
+    def status_label(self) -> str:
+        return STATUS_LABELS.get(DteStatus(self.status), self.status)
