@@ -282,3 +282,30 @@ def test_an_invalid_transition_is_refused(db, issuer, clerk, replay):
     envelope.save()
     with pytest.raises(sending.InvalidTransition):
         sending.envelope_move(envelope, EnvelopeState.QUEUED, "no")
+
+
+def test_without_a_worker_the_follow_up_sleeps_until_each_question_is_due(
+    db, issuer, clerk, replay, settings, monkeypatch
+):
+    """No busy polling: the in-process follow-up waits for next_attempt_at between questions,
+    and gives up once the next one is beyond SII_INPROCESS_FOLLOW."""
+    import time
+
+    settings.SII_POLL_INTERVAL = 5
+    settings.SII_INPROCESS_FOLLOW = 60
+    envelope, _ = batch(issuer, clerk, n=2)
+    replay(
+        upload=[sample("dteupload_RECEPCIONDTE_ok.xml")] * 2,
+        getEstUp=[est_up("SOK"), est_up("SOK"), sample("queryestup_EPR_accepted.xml")],
+    )
+    slept = []
+    monkeypatch.setattr(time, "sleep", slept.append)
+    step = sending.follow_in_process(envelope.pk, sending.envelope_send(envelope.pk))
+    assert step.status == "accepted"
+    assert len(slept) == 3 and all(4.5 < s <= 5 for s in slept), slept  # one per question
+    # A follow-up whose next question is beyond the limit leaves it to the beat / dte_outbox.
+    settings.SII_INPROCESS_FOLLOW = 4
+    other, _ = batch(issuer, clerk)
+    slept.clear()
+    step = sending.follow_in_process(other.pk, sending.envelope_send(other.pk))
+    assert step.status == "sent" and slept == []
