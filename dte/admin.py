@@ -169,8 +169,16 @@ class EnvelopeEventInline(admin.TabularInline):
     model = EnvelopeEvent
     extra = 0
     can_delete = False
-    fields = ("at", "from_status", "status", "sii_code", "message", "actor")
+    fields = ("at", "desde", "hacia", "sii_code", "message", "actor")
     readonly_fields = fields
+
+    @admin.display(description="desde")
+    def desde(self, obj):
+        return obj.from_status_label
+
+    @admin.display(description="hacia")
+    def hacia(self, obj):
+        return obj.status_label
 
     def has_add_permission(self, request, obj=None):
         return False

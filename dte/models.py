@@ -165,12 +165,16 @@ class Envelope(models.Model):
 
     Status = EnvelopeState
 
-    company = models.ForeignKey(Company, on_delete=models.PROTECT, related_name="envelopes")
-    kind = models.CharField(max_length=16, choices=Kind)
+    company = models.ForeignKey(
+        Company, on_delete=models.PROTECT, related_name="envelopes", verbose_name="empresa"
+    )
+    kind = models.CharField("tipo de sobre", max_length=16, choices=Kind)
     xml = models.BinaryField(editable=False)
     rut_receptor = RutField("RUT receptor del sobre", default="60803000-K")
-    certificate = models.ForeignKey(Certificate, on_delete=models.PROTECT, related_name="envelopes")
-    track_id = models.CharField(max_length=32, blank=True)
+    certificate = models.ForeignKey(
+        Certificate, on_delete=models.PROTECT, related_name="envelopes", verbose_name="certificado"
+    )
+    track_id = models.CharField("track id del SII", max_length=32, blank=True)
     status = models.CharField(
         "estado",
         max_length=16,
@@ -182,12 +186,12 @@ class Envelope(models.Model):
     follow_documents = models.BooleanField("seguir documento por documento", default=False)
     attempts = models.PositiveIntegerField("intentos de envío", default=0)
     polls = models.PositiveIntegerField("consultas de estado", default=0)
-    next_attempt_at = models.DateTimeField(null=True, blank=True)
-    upload_started_at = models.DateTimeField(null=True, blank=True)
+    next_attempt_at = models.DateTimeField("próximo intento", null=True, blank=True)
+    upload_started_at = models.DateTimeField("inicio de la última subida", null=True, blank=True)
     # When an upload went without answer: the SII is given until then + SII_RECOVERY_WINDOW
     # to report its documents before the same envelope is uploaded again.
-    uncertain_since = models.DateTimeField(null=True, blank=True)
-    sent_at = models.DateTimeField(null=True, blank=True)
+    uncertain_since = models.DateTimeField("sin respuesta desde", null=True, blank=True)
+    sent_at = models.DateTimeField("enviado el", null=True, blank=True)
     sii_estado = models.CharField("estado SII", max_length=16, blank=True)
     sii_glosa = models.TextField("glosa SII", blank=True)
     last_error = models.TextField("último error", blank=True)
@@ -199,7 +203,7 @@ class Envelope(models.Model):
         related_name="replaces",
         verbose_name="reemplazado por",
     )
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField("creado el", auto_now_add=True)
 
     class Meta:
         verbose_name = "sobre de envío"
@@ -214,15 +218,22 @@ class Envelope(models.Model):
 class EnvelopeEvent(models.Model):
     """One step of an envelope in the outbox, with the SII's code and glosa when it spoke."""
 
-    envelope = models.ForeignKey(Envelope, on_delete=models.CASCADE, related_name="events")
-    from_status = models.CharField(max_length=16, blank=True)
-    status = models.CharField(max_length=16)
-    sii_code = models.CharField("código SII", max_length=16, blank=True)
-    message = models.TextField(blank=True)
-    actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    envelope = models.ForeignKey(
+        Envelope, on_delete=models.CASCADE, related_name="events", verbose_name="sobre"
     )
-    at = models.DateTimeField(auto_now_add=True)
+    from_status = models.CharField("estado anterior", max_length=16, blank=True)
+    status = models.CharField("estado", max_length=16)
+    sii_code = models.CharField("código SII", max_length=16, blank=True)
+    message = models.TextField("mensaje", blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name="usuario",
+    )
+    at = models.DateTimeField("fecha", auto_now_add=True)
 
     class Meta:
         ordering = ["at", "id"]
@@ -230,11 +241,17 @@ class EnvelopeEvent(models.Model):
         verbose_name_plural = "eventos de sobre"
 
     def __str__(self) -> str:
-        return f"{self.envelope} {self.from_status} → {self.status}"
+        return f"{self.envelope}: {self.status_label}"
 
     @property
     def status_label(self) -> str:
         return ENVELOPE_STATE_LABELS.get(EnvelopeState(self.status), self.status)
+
+    @property
+    def from_status_label(self) -> str:
+        if not self.from_status:
+            return ""
+        return ENVELOPE_STATE_LABELS.get(EnvelopeState(self.from_status), self.from_status)
 
 
 def public_token() -> str:

@@ -271,8 +271,20 @@ def envelope_send(envelope_id: int, *, now: datetime | None = None) -> Step:
             f"(track id {result.track_id})."
         )
     else:
-        message = f"Enviado al SII (track id {result.track_id}). Recibido el {result.timestamp}."
+        message = f"Enviado al SII (track id {result.track_id}). {_received_at(result.timestamp)}"
     return _mark_sent(envelope.pk, track_id=result.track_id, message=message)
+
+
+def _received_at(timestamp: str) -> str:
+    """The SII's reception stamp ("2026-12-06 01:59:42", or the boleta API's "06/12/2026
+    01:59:42") as staff read dates (dd-mm-aaaa)."""
+    for pattern in ("%Y-%m-%d %H:%M:%S", "%d/%m/%Y %H:%M:%S"):
+        try:
+            moment = datetime.strptime(timestamp.strip(), pattern)  # noqa: DTZ007 - SII's local time
+        except ValueError:
+            continue
+        return f"Recibido el {moment:%d-%m-%Y %H:%M:%S}."
+    return f"Recibido el {timestamp}." if timestamp else ""
 
 
 @transaction.atomic

@@ -541,7 +541,7 @@ def envelope_reenvelope(
     new = envelope_create(dtes=dtes, actor=actor, now=now)  # queues them: the same folios
     old.replaced_by = new[0]
     names = ", ".join(f"#{e.pk}" for e in new)
-    for dte in dtes:
+    for dte in Dte.objects.filter(pk__in=[d.pk for d in dtes]):
         sending.note(dte, f"Reensobrado con el mismo folio (sobre #{old.pk} → {names}).")
     sending.envelope_move(
         old, Envelope.Status.SUPERSEDED, f"Documentos reensobrados en {names}.", actor=actor
