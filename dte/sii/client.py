@@ -318,7 +318,8 @@ class SiiClient:
     ) -> None:
         """HTTP trouble as typed errors. 503 (maintenance), 429 and 405 come from the SII's
         front door: nothing was registered. Other 5xx may hide a registered upload. A lookup
-        (`lookup`) that answers 404 has found nothing *yet*: a retry, never a verdict."""
+        (`lookup`: a status query) that answers 404 has found nothing *yet*: a retry, never a
+        verdict; the poll limit bounds it."""
         code = response.status_code
         if code == 401:
             raise SiiTokenError(f"El SII rechazó el token ({operation}, HTTP 401).")
@@ -413,7 +414,7 @@ class SiiClient:
                 headers={"Cookie": f"TOKEN={token}", "Accept": "application/json"},
                 timeout=self.timeout,
             )
-            self._check_http(response, "boleta_status")
+            self._check_http(response, "boleta_status", lookup=True)
             return responses.parse_boleta_status(response.content)
 
         return self._call("boleta_status", fetch)
