@@ -106,7 +106,7 @@ def envelope_move(
     if current != new and not envelope_can_transition(current, new):
         raise InvalidTransition(f"Envelope {envelope.pk}: {current} → {new} is not allowed")
     envelope.status = new
-    envelope.save()
+    envelope.save(update_fields=OUTBOX_FIELDS)  # never the signed XML again
     EnvelopeEvent.objects.create(
         envelope=envelope,
         from_status=current,
@@ -117,8 +117,30 @@ def envelope_move(
     )
 
 
+# What the outbox changes on an envelope (its signed XML is written once, when it is made).
+OUTBOX_FIELDS = (
+    "status",
+    "track_id",
+    "follow_documents",
+    "attempts",
+    "polls",
+    "next_attempt_at",
+    "upload_started_at",
+    "uncertain_since",
+    "sent_at",
+    "sii_estado",
+    "sii_glosa",
+    "last_error",
+    "replaced_by",
+)
+
+
 def _locked(envelope_id: int) -> Envelope:
-    return Envelope.objects.select_for_update().get(pk=envelope_id)
+    return (
+        Envelope.objects.select_for_update(of=("self",))
+        .select_related("company", "certificate")
+        .get(pk=envelope_id)
+    )
 
 
 def _dtes(envelope: Envelope) -> list[Dte]:
