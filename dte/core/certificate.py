@@ -51,6 +51,15 @@ _DER_STRING_CODECS = {
 }
 _PKCS7_DATA = bytes.fromhex("2a864886f70d010701")
 _PKCS7_SIGNED_DATA = bytes.fromhex("2a864886f70d010702")
+_PKCS7_ENCRYPTED_DATA = bytes.fromhex("2a864886f70d010706")
+_PKCS8_SHROUDED_KEY_BAG = bytes.fromhex("2a864886f70d010c0a0102")
+
+# The largest key-derivation iteration count we accept in a .pfx (its MAC, and the PBE/PBES2
+# parameters of its encrypted bags), checked before anything is derived: each iteration is one
+# hash, and the count is whatever the file says (up to 2^31), so a crafted file could otherwise
+# hold a worker for hours. Exports use 1 to 10,000 (OpenSSL 2,048, Windows 2,000, Java 10,000;
+# the most cautious ones 600,000, NIST's figure for PBKDF2-SHA256); a million is about a second.
+MAX_PKCS12_ITERATIONS = 1_000_000
 
 _OidPredicate = Callable[[x509.ObjectIdentifier], bool]
 
@@ -58,7 +67,8 @@ _OidPredicate = Callable[[x509.ObjectIdentifier], bool]
 class CertificateError(ValueError):
     """A certificate that cannot be used. `code` is for programs, `message` (Spanish) for people.
 
-    Codes: not_pkcs12, bad_password, no_private_key, not_rsa, expired, not_yet_valid, no_rut.
+    Codes: not_pkcs12, bad_file, bad_password, no_private_key, not_rsa, expired, not_yet_valid,
+    no_rut.
     """
 
     def __init__(self, code: str, message: str) -> None:
@@ -116,6 +126,7 @@ def load_pkcs12(data: bytes, password: str | bytes) -> Certificate:
             "not_pkcs12",
             "El archivo no es un certificado digital en formato PKCS#12 (.pfx o .p12).",
         )
+    _check_iterations(bytes(data))
     key, cert, extra = _open_pkcs12(bytes(data), password)
     certificates = [c for c in (cert, *extra) if c is not None]
     if not certificates:
@@ -210,6 +221,114 @@ def _looks_like_pkcs12(data: bytes) -> bool:
     except (ValueError, StopIteration):
         return False
     return oid_tag == 0x06 and oid in (_PKCS7_DATA, _PKCS7_SIGNED_DATA)
+
+
+def _check_iterations(data: bytes) -> None:
+    """Refuse a .pfx whose MAC or encrypted bags ask for more than MAX_PKCS12_ITERATIONS
+    key-derivation rounds (CertificateError "bad_file"), reading only its plaintext DER."""
+    counts = list(_pkcs12_iteration_counts(data))
+    if counts and max(counts) > MAX_PKCS12_ITERATIONS:
+        raise CertificateError(
+            "bad_file",
+            f"El archivo PKCS#12 pide {_thousands(max(counts))} iteraciones para derivar sus "
+            f"claves (el máximo aceptado es {_thousands(MAX_PKCS12_ITERATIONS)}); expórtelo de "
+            "nuevo con los valores por omisión.",
+        )
+
+
+def _pkcs12_iteration_counts(data: bytes) -> Iterator[int]:
+    """The iteration counts a .pfx declares: MacData.iterations (DEFAULT 1) and those in the
+    AlgorithmIdentifier parameters of its encryptedData contents and shrouded key bags (PKCS#12
+    PBE and PBES2/PBKDF2 alike). What cannot be parsed is skipped: the loader judges it."""
+    try:
+        _, pfx, _ = _read_tlv(data, 0)
+        parts = list(_children(pfx, limit=3))
+    except ValueError:
+        return
+    if len(parts) == 3 and parts[2][0] == 0x30:  # macData
+        try:
+            mac = list(_children(parts[2][1], limit=3))
+        except ValueError:
+            mac = []
+        if len(mac) == 3 and mac[2][0] == 0x02:
+            yield _der_int(mac[2][1])
+    if len(parts) >= 2:
+        try:
+            yield from _auth_safe_counts(parts[1][1])
+        except (ValueError, StopIteration):
+            return
+
+
+def _auth_safe_counts(content_info: bytes) -> Iterator[int]:
+    oid_tag, oid, offset = _read_tlv(content_info, 0)
+    if oid_tag != 0x06 or oid != _PKCS7_DATA:
+        return  # signedData (public-key integrity): no password-based derivation to bound
+    _, explicit, _ = _read_tlv(content_info, offset)
+    _, safe, _ = _read_tlv(_octets(explicit), 0)  # AuthenticatedSafe: SEQUENCE OF ContentInfo
+    for tag, info in _children(safe):
+        if tag != 0x30:
+            continue
+        oid_tag, oid, offset = _read_tlv(info, 0)
+        _, explicit, _ = _read_tlv(info, offset)
+        if oid == _PKCS7_DATA:  # SafeContents in clear: look at the shrouded key bags
+            _, bags, _ = _read_tlv(_octets(explicit), 0)
+            for bag_tag, bag in _children(bags):
+                if bag_tag != 0x30:
+                    continue
+                _, bag_id, offset = _read_tlv(bag, 0)
+                if bag_id != _PKCS8_SHROUDED_KEY_BAG:
+                    continue
+                _, value, _ = _read_tlv(bag, offset)  # [0] EXPLICIT
+                _, epki, _ = _read_tlv(value, 0)  # EncryptedPrivateKeyInfo
+                _, algorithm = next(_children(epki, limit=1))
+                yield from _algorithm_counts(algorithm)
+        elif oid == _PKCS7_ENCRYPTED_DATA:
+            _, encrypted, _ = _read_tlv(explicit, 0)  # EncryptedData
+            children = _children(encrypted, limit=2)
+            next(children)  # version
+            _, eci = next(children)  # EncryptedContentInfo
+            eci_children = _children(eci, limit=2)
+            next(eci_children)  # contentType
+            _, algorithm = next(eci_children)
+            yield from _algorithm_counts(algorithm)
+
+
+def _algorithm_counts(algorithm: bytes, depth: int = 0) -> Iterator[int]:
+    """Iteration counts in an AlgorithmIdentifier's parameters: every SEQUENCE that starts with
+    salt OCTET STRING, iterationCount INTEGER (PKCS#12 pbeParams and PBKDF2-params both do),
+    looking into nested AlgorithmIdentifiers (PBES2's keyDerivationFunc)."""
+    if depth > 4:
+        return
+    children = list(_children(algorithm))
+    if len(children) >= 2 and children[0][0] == 0x04 and children[1][0] == 0x02:
+        yield _der_int(children[1][1])
+    for tag, content in children:
+        if tag == 0x30:
+            yield from _algorithm_counts(content, depth + 1)
+
+
+def _octets(explicit: bytes) -> bytes:
+    """The bytes of the OCTET STRING inside a [0] EXPLICIT; a BER constructed one (tag 0x24,
+    as some exporters write) is the concatenation of its pieces."""
+    tag, content, _ = _read_tlv(explicit, 0)
+    if tag == 0x04:
+        return content
+    if tag == 0x24:
+        pieces = []
+        for piece_tag, piece in _children(content):
+            if piece_tag == 0x00:  # end-of-contents of an indefinite length
+                break
+            pieces.append(piece)
+        return b"".join(pieces)
+    raise ValueError("not an OCTET STRING")
+
+
+def _thousands(value: int) -> str:
+    return f"{value:,}".replace(",", ".")
+
+
+def _der_int(content: bytes) -> int:
+    return int.from_bytes(content, "big", signed=True) if content else 0
 
 
 def _matching_certificate(

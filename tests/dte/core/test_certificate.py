@@ -364,3 +364,105 @@ def test_made_test_certificate_is_marked_and_carries_the_rut_twice(loaded: Certi
         loaded.private_key, [(NameOID.COMMON_NAME, HOLDER)], [(HOLDER_OID, other_names[0].value)]
     )
     assert rut_from_certificate(only_other_name) == RUT
+
+
+# --- absurd key-derivation iteration counts ----------------------------------------------------
+
+
+def _der(tag: int, content: bytes) -> bytes:
+    length = len(content)
+    if length < 0x80:
+        return bytes([tag, length]) + content
+    raw = length.to_bytes((length.bit_length() + 7) // 8, "big")
+    return bytes([tag, 0x80 | len(raw)]) + raw + content
+
+
+def _tlvs(data: bytes) -> list[bytes]:
+    """The raw TLVs (header included) one after another in `data` (definite lengths)."""
+    out, offset = [], 0
+    while offset < len(data):
+        first = data[offset + 1]
+        if first & 0x80:
+            count = first & 0x7F
+            length = int.from_bytes(data[offset + 2 : offset + 2 + count], "big")
+            header = 2 + count
+        else:
+            length, header = first, 2
+        out.append(data[offset : offset + header + length])
+        offset += header + length
+    return out
+
+
+def _content(tlv: bytes) -> bytes:
+    return tlv[len(tlv) - _length(tlv) :]
+
+
+def _length(tlv: bytes) -> int:
+    first = tlv[1]
+    if first & 0x80:
+        count = first & 0x7F
+        return int.from_bytes(tlv[2 : 2 + count], "big")
+    return first
+
+
+ROUNDS = 54321  # DER INTEGER 02 03 00 D4 31: easy to find in the file
+
+
+@pytest.fixture(scope="module")
+def p12_rounds(key: RSAPrivateKey, loaded: Certificate) -> bytes:
+    encryption = (
+        serialization.PrivateFormat.PKCS12.encryption_builder()
+        .kdf_rounds(ROUNDS)
+        .key_cert_algorithm(pkcs12.PBES.PBESv2SHA256AndAES256CBC)
+        .hmac_hash(hashes.SHA256())
+        .build(PASSWORD.encode())
+    )
+    return pkcs12.serialize_key_and_certificates(b"test", key, loaded.certificate, None, encryption)
+
+
+def _with_mac_iterations(data: bytes, iterations: int) -> bytes:
+    version, auth_safe, mac_data = _tlvs(_content(data))
+    digest, salt, _ = _tlvs(_content(mac_data))
+    count = iterations.to_bytes((iterations.bit_length() + 8) // 8, "big")
+    mac_data = _der(0x30, digest + salt + _der(0x02, count))
+    return _der(0x30, version + auth_safe + mac_data)
+
+
+def test_iteration_counts_are_read_from_the_mac_and_the_bags(p12_rounds: bytes) -> None:
+    from dte.core.certificate import _pkcs12_iteration_counts
+
+    # cryptography keeps OpenSSL's 2,048 for the MAC; the rounds go to the certificates'
+    # encryptedData and to the shrouded key bag.
+    assert list(_pkcs12_iteration_counts(p12_rounds)) == [2048, ROUNDS, ROUNDS]
+    assert load_pkcs12(p12_rounds, PASSWORD).rut == RUT
+
+
+def test_a_huge_mac_iteration_count_is_refused_before_deriving(p12_rounds: bytes) -> None:
+    import time
+
+    crafted = _with_mac_iterations(p12_rounds, 2**31 - 1)
+    started = time.monotonic()
+    with pytest.raises(CertificateError) as excinfo:
+        load_pkcs12(crafted, PASSWORD)
+    assert time.monotonic() - started < 1.0
+    assert _code(excinfo) == "bad_file"
+    assert "2.147.483.647 iteraciones" in excinfo.value.message
+    assert "1.000.000" in excinfo.value.message
+
+
+def test_a_huge_iteration_count_in_an_encrypted_bag_is_refused(p12_rounds: bytes) -> None:
+    integer = b"\x02\x03\x00\xd4\x31"
+    assert p12_rounds.count(integer) == 2
+    first = p12_rounds.index(integer)
+    crafted = p12_rounds[:first] + b"\x02\x03\x7f\xff\xff" + p12_rounds[first + len(integer) :]
+    with pytest.raises(CertificateError) as excinfo:
+        load_pkcs12(crafted, PASSWORD)
+    assert _code(excinfo) == "bad_file" and "8.388.607" in excinfo.value.message
+
+
+def test_a_mac_count_at_the_bound_is_not_refused_by_the_guard(p12_rounds: bytes) -> None:
+    from dte.core.certificate import MAX_PKCS12_ITERATIONS, _check_iterations
+
+    _check_iterations(_with_mac_iterations(p12_rounds, MAX_PKCS12_ITERATIONS))
+    with pytest.raises(CertificateError):
+        _check_iterations(_with_mac_iterations(p12_rounds, MAX_PKCS12_ITERATIONS + 1))
