@@ -23,6 +23,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from bench import throwaway_keys  # noqa: E402
+
+throwaway_keys.ensure()
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ops.settings")
 
 import django  # noqa: E402

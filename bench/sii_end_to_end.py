@@ -23,6 +23,10 @@ from urllib.parse import urlparse, urlunparse
 
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
+sys.path.insert(0, str(ROOT))
+from bench import throwaway_keys  # noqa: E402
+
+throwaway_keys.ensure()
 WORKER_LOG = open(os.environ.get("BENCH_WORKER_LOG", os.devnull), "w")  # noqa: SIM115
 
 

@@ -1,16 +1,15 @@
 """Secrets at rest (certificate files and passwords, CAF private keys): Fernet with keys from
 FIELD_ENCRYPTION_KEY. Several comma-separated keys rotate: the first encrypts, all decrypt.
 
-Without FIELD_ENCRYPTION_KEY (a laptop run) a key is derived from SECRET_KEY so that a local
-database stays readable across restarts; production sets its own key.
+The key never comes from SECRET_KEY: a deployment sets FIELD_ENCRYPTION_KEY, and a laptop run
+uses a random key of its machine (ops/secrets.py). A local database made by an older version,
+encrypted with a key derived from the public development SECRET_KEY, still decrypts there
+(never encrypts) until `manage.py rotate_encryption_key` moves it to the current key.
 """
 
-import base64
 from functools import cache
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
@@ -19,16 +18,19 @@ class VaultError(Exception):
     """A secret could not be decrypted: wrong or rotated-away FIELD_ENCRYPTION_KEY."""
 
 
-def _derived_key(secret: str) -> bytes:
-    hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=b"field-encryption", info=b"vault")
-    return base64.urlsafe_b64encode(hkdf.derive(secret.encode("utf-8")))
+def keys(configured: str) -> list[str]:
+    return [k.strip() for k in configured.split(",") if k.strip()]
 
 
 @cache
-def _fernet(configured: str, secret_key: str) -> MultiFernet:
-    raw_keys = [k.strip() for k in configured.split(",") if k.strip()]
+def _fernet(configured: str, legacy: bool) -> MultiFernet:
+    raw_keys = keys(configured)
     if not raw_keys:
-        raw_keys = [_derived_key(secret_key).decode("ascii")]
+        raise ImproperlyConfigured("FIELD_ENCRYPTION_KEY is empty.")
+    if legacy:
+        from ops.secrets import legacy_development_key
+
+        raw_keys.append(legacy_development_key())
     try:
         return MultiFernet([Fernet(k) for k in raw_keys])
     except (ValueError, TypeError) as exc:
@@ -40,7 +42,18 @@ def _fernet(configured: str, secret_key: str) -> MultiFernet:
 
 
 def _current() -> MultiFernet:
-    return _fernet(settings.FIELD_ENCRYPTION_KEY, settings.SECRET_KEY)
+    legacy = getattr(settings, "SECRETS_FROM_LOCAL_FILE", False) or settings.DEBUG
+    return _fernet(settings.FIELD_ENCRYPTION_KEY, legacy)
+
+
+def rotate(token: bytes) -> bytes:
+    """The token re-encrypted under the first key (the old keys still decrypt it meanwhile)."""
+    try:
+        return _current().rotate(bytes(token))
+    except InvalidToken as exc:
+        raise VaultError(
+            "No se pudo descifrar un secreto guardado (revise FIELD_ENCRYPTION_KEY)."
+        ) from exc
 
 
 def encrypt(data: bytes) -> bytes:

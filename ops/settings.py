@@ -12,6 +12,8 @@ import dj_database_url
 from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
+from ops.secrets import resolve as secrets_resolve
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("VAR_DIR", BASE_DIR / "var"))
 
@@ -33,9 +35,17 @@ def env_list(name: str, default: str) -> list[str]:
 
 
 DEBUG = env_bool("DEBUG", False)
-# The embedded default key is only for a local run; production must set SECRET_KEY.
-SECRET_KEY = os.environ.get("SECRET_KEY") or "insecure-local-only-key-set-SECRET_KEY-in-production"
-FIELD_ENCRYPTION_KEY = os.environ.get("FIELD_ENCRYPTION_KEY", "")
+# No public fallback: a deployment sets both keys; the embedded SQLite database (a laptop, the
+# CLI) and DEBUG use random keys of this machine kept in VAR_DIR (ops/secrets.py).
+_SECRETS = secrets_resolve(
+    dict(os.environ),
+    debug=DEBUG,
+    embedded=os.environ.get("DATABASE_URL", "sqlite:").startswith("sqlite:"),
+    var_dir=VAR_DIR,
+)
+SECRET_KEY = _SECRETS.secret_key
+FIELD_ENCRYPTION_KEY = _SECRETS.field_encryption_key
+SECRETS_FROM_LOCAL_FILE = _SECRETS.local
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
 # The blue/green colour this container runs as (compose.yaml sets it per web service): returned
