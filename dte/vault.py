@@ -13,6 +13,22 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
+# The public string older versions fell back to as SECRET_KEY (refused now outside DEBUG, see
+# ops/secrets.py), and from which they derived the encryption key.
+PUBLIC_DEVELOPMENT_KEY = "insecure-local-only-key-set-SECRET_KEY-in-production"
+
+
+def legacy_development_key() -> str:
+    """The Fernet key older versions derived from the public development SECRET_KEY."""
+    import base64
+
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+    hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=b"field-encryption", info=b"vault")
+    raw = hkdf.derive(PUBLIC_DEVELOPMENT_KEY.encode("utf-8"))
+    return base64.urlsafe_b64encode(raw).decode("ascii")
+
 
 class VaultError(Exception):
     """A secret could not be decrypted: wrong or rotated-away FIELD_ENCRYPTION_KEY."""
@@ -28,8 +44,6 @@ def _fernet(configured: str, legacy: bool) -> MultiFernet:
     if not raw_keys:
         raise ImproperlyConfigured("FIELD_ENCRYPTION_KEY is empty.")
     if legacy:
-        from ops.secrets import legacy_development_key
-
         raw_keys.append(legacy_development_key())
     try:
         return MultiFernet([Fernet(k) for k in raw_keys])

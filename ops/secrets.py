@@ -12,7 +12,6 @@ development SECRET_KEY: on the embedded defaults that key still decrypts (never 
 `manage.py rotate_encryption_key` re-encrypts everything under the current key.
 """
 
-import base64
 import json
 import os
 import secrets
@@ -21,8 +20,8 @@ from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
-# The public string older versions fell back to; refused outside DEBUG, never a fallback again.
-PUBLIC_DEVELOPMENT_KEY = "insecure-local-only-key-set-SECRET_KEY-in-production"
+from dte.vault import PUBLIC_DEVELOPMENT_KEY
+
 LOCAL_FILE = "local-secrets.json"
 GENERATE_HINT = (
     "generate them with: python -c 'import secrets; print(secrets.token_urlsafe(50))' (SECRET_KEY) "
@@ -84,13 +83,3 @@ def resolve(environ: dict[str, str], *, debug: bool, embedded: bool, var_dir: Pa
         field_key or local["FIELD_ENCRYPTION_KEY"],
         local=not field_key or not secret_key,
     )
-
-
-def legacy_development_key() -> str:
-    """The Fernet key older versions derived from the public development SECRET_KEY."""
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-
-    hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=b"field-encryption", info=b"vault")
-    raw = hkdf.derive(PUBLIC_DEVELOPMENT_KEY.encode("utf-8"))
-    return base64.urlsafe_b64encode(raw).decode("ascii")

@@ -24,7 +24,7 @@ def test_a_deployment_without_keys_refuses_to_start(tmp_path):
         secrets.resolve({}, debug=False, embedded=False, var_dir=tmp_path)
     with pytest.raises(ImproperlyConfigured, match="FIELD_ENCRYPTION_KEY must be set"):
         secrets.resolve({"SECRET_KEY": "x" * 50}, debug=False, embedded=False, var_dir=tmp_path)
-    public = {"SECRET_KEY": secrets.PUBLIC_DEVELOPMENT_KEY, "FIELD_ENCRYPTION_KEY": "k"}
+    public = {"SECRET_KEY": vault.PUBLIC_DEVELOPMENT_KEY, "FIELD_ENCRYPTION_KEY": "k"}
     with pytest.raises(ImproperlyConfigured, match="public development key"):
         secrets.resolve(public, debug=False, embedded=True, var_dir=tmp_path)
     assert not (tmp_path / secrets.LOCAL_FILE).exists()  # nothing made for a deployment
@@ -50,7 +50,7 @@ def test_the_embedded_database_gets_keys_of_its_own_machine(tmp_path):
     again = secrets.resolve({}, debug=False, embedded=True, var_dir=tmp_path)
     other = secrets.resolve({}, debug=False, embedded=True, var_dir=tmp_path / "other")
     assert first == again and first.local
-    assert first.secret_key != secrets.PUBLIC_DEVELOPMENT_KEY
+    assert first.secret_key != vault.PUBLIC_DEVELOPMENT_KEY
     assert first.secret_key != other.secret_key  # random per machine, never public
     Fernet(first.field_encryption_key)  # a real key
     mode = stat.S_IMODE((tmp_path / secrets.LOCAL_FILE).stat().st_mode)
@@ -75,7 +75,7 @@ def test_the_encryption_key_is_never_derived_from_secret_key(settings):
     settings.SECRET_KEY = "another-secret-key-entirely" * 2
     assert vault.decrypt(token) == b"clave del certificado"  # SECRET_KEY plays no part
     # What an old version wrote with the public development key: not readable in a deployment
-    legacy = Fernet(secrets.legacy_development_key()).encrypt(b"viejo")
+    legacy = Fernet(vault.legacy_development_key()).encrypt(b"viejo")
     with pytest.raises(vault.VaultError):
         vault.decrypt(legacy)
     settings.SECRETS_FROM_LOCAL_FILE = True  # ... readable on the laptop that made it
