@@ -5,7 +5,8 @@ Every knob comes from the environment with a default that fits one container of 
     WEB_CONCURRENCY            worker processes (default 2)
     GUNICORN_THREADS           threads per worker, gthread (default 4)
     GUNICORN_BIND              listen address (default 0.0.0.0:8000)
-    GUNICORN_TIMEOUT           a worker silent this long is killed and replaced (default 60 s)
+    GUNICORN_TIMEOUT           a worker silent this long is killed and replaced, and a request
+                               running this long is stopped (default 60 s; see below)
     GUNICORN_GRACEFUL_TIMEOUT  on SIGTERM, time given to in-flight requests (default 30 s)
     GUNICORN_KEEPALIVE         idle keep-alive from Traefik (default 95 s)
     GUNICORN_MAX_REQUESTS      recycle a worker after this many requests (default 1000; 0 = never)
@@ -20,11 +21,27 @@ SIGKILL `stop_grace_period` after SIGTERM, so compose.yaml gives every web servi
 stop_grace_period strictly above graceful_timeout (30 s here, 45 s there), and sets
 GUNICORN_GRACEFUL_TIMEOUT in `environment:` so that an env file cannot raise it past the period.
 tests/ops/test_stack_files.py checks the relation.
+
+A request time limit that works with gthread: gunicorn's own `timeout` only covers the worker's
+heartbeat, which the gthread main loop keeps beating while a request thread runs for hours (a
+49 MB RCV import once held a worker 37 minutes). So each worker runs a watchdog thread over the
+requests in flight (pre_request / post_request): a request still running after `timeout`
+seconds gets RequestTimeout raised in its thread (it unwinds at its next Python instruction: the
+transaction rolls back, the client gets a 500); one still running REQUEST_ABORT_GRACE seconds
+later is stuck in C (a key derivation, a lock, a socket) and cannot be unwound, so the worker
+logs it and exits at once, and the master starts a new one (that worker's other requests in
+flight get a 502 from Traefik). Long work does not belong in a request: it is a Celery task.
+tests/ops/test_gunicorn_request_limit.py runs a real gunicorn against both cases.
 """
 
+import contextlib
+import ctypes
 import datetime
 import json
 import os
+import sys
+import threading
+import time
 from pathlib import Path
 
 from gunicorn.glogging import Logger
@@ -41,6 +58,8 @@ workers = _int("WEB_CONCURRENCY", 2)
 threads = _int("GUNICORN_THREADS", 4)
 
 timeout = _int("GUNICORN_TIMEOUT", 60)
+# A request still running this long after RequestTimeout was raised in it ends the worker.
+REQUEST_ABORT_GRACE = max(1, min(10, timeout // 2))
 # Below compose.yaml's stop_grace_period for the web services (45 s): see the docstring.
 graceful_timeout = _int("GUNICORN_GRACEFUL_TIMEOUT", 30)
 # Above Traefik's idle timeout for upstream connections (serversTransport idleConnTimeout, 90 s
@@ -125,3 +144,83 @@ def child_exit(server, worker):
     except ImportError:  # metrics are optional for gunicorn itself
         return
     multiprocess.mark_process_dead(worker.pid)
+
+
+# ------------------------------------------------------------------ the request time limit
+
+
+class RequestTimeout(Exception):
+    """Raised inside a request's thread when it has run longer than `timeout` seconds."""
+
+
+_inflight: dict[int, list] = {}  # thread id -> [started (monotonic), method, path, raised at]
+_inflight_lock = threading.Lock()
+
+
+def _async_raise(thread_id: int, exc: type[BaseException] | None) -> None:
+    """Schedule `exc` in the thread (None: cancel one scheduled and not yet raised)."""
+    ctypes.pythonapi.PyThreadState_SetAsyncExc(
+        ctypes.c_ulong(thread_id), ctypes.py_object(exc) if exc is not None else None
+    )
+
+
+def pre_request(worker, req):
+    with _inflight_lock:
+        _inflight[threading.get_ident()] = [time.monotonic(), req.method, req.path, None]
+
+
+def post_request(worker, req, environ, resp):
+    thread_id = threading.get_ident()
+    for _ in range(3):  # a RequestTimeout still pending may fire in here, once
+        try:
+            with _inflight_lock:
+                entry = _inflight.pop(thread_id, None)
+            if entry is not None and entry[3] is not None:
+                _async_raise(thread_id, None)
+            return
+        except RequestTimeout:
+            continue
+
+
+def _watch_requests(worker, limit: float, grace: float, interval: float) -> None:
+    while True:
+        time.sleep(interval)
+        now = time.monotonic()
+        with _inflight_lock:
+            for thread_id, entry in list(_inflight.items()):
+                started, method, path, raised_at = entry
+                if raised_at is None and now - started > limit:
+                    worker.log.error(
+                        "request %s %s ran over %ss: stopping it", method, path, int(limit)
+                    )
+                    entry[3] = now
+                    _async_raise(thread_id, RequestTimeout)
+                elif raised_at is not None and now - raised_at > grace:
+                    worker.log.critical(
+                        "request %s %s still running %ss after it was stopped: ending worker %s",
+                        method,
+                        path,
+                        int(now - started),
+                        os.getpid(),
+                    )
+                    _hard_exit()
+
+
+def _hard_exit() -> None:
+    """End the worker now: its stuck thread cannot be joined, so no clean interpreter exit."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(1)
+
+
+def post_worker_init(worker):
+    limit = float(worker.cfg.timeout or 0)
+    if limit <= 0:
+        return
+    threading.Thread(
+        target=_watch_requests,
+        args=(worker, limit, float(REQUEST_ABORT_GRACE), min(1.0, limit / 4)),
+        name="request-watchdog",
+        daemon=True,
+    ).start()
