@@ -135,10 +135,16 @@ def public(request, token: str):
     nothing but this document (the token is unguessable)."""
     dte = selectors.dte_by_token(token)
     if request.GET.get("descargar") == "xml":
-        return xml_download(dte.xml, dte.filename)
-    if request.GET.get("descargar") == "pdf":
-        return _pdf_response(printing.dte_pdf(dte), dte.filename.replace(".xml", ".pdf"))
-    return render(request, "dte/public.html", {"dte": dte, "data": read_dte(bytes(dte.xml))})
+        response = xml_download(dte.xml, dte.filename)
+    elif request.GET.get("descargar") == "pdf":
+        response = _pdf_response(printing.dte_pdf(dte), dte.filename.replace(".xml", ".pdf"))
+    else:
+        context = {"dte": dte, "data": read_dte(bytes(dte.xml))}
+        response = render(request, "dte/public.html", context)
+    # Whoever holds the link sees the document; no cache or search engine keeps it.
+    response["Cache-Control"] = "private, no-store"
+    response["X-Robots-Tag"] = "noindex, nofollow"
+    return response
 
 
 @company_view()

@@ -1,7 +1,6 @@
 """F29 pages: the periods, one period's form with its boxes (each opening its trail), the RCV
 import, and the reconciliation with its CSV export. Thin over f29.services and selectors."""
 
-import csv
 from datetime import date
 from decimal import Decimal
 
@@ -15,6 +14,7 @@ from django.views.decorators.http import require_POST
 
 from dte.models import STATUS_LABELS
 from erp import tenancy
+from erp.csvsafe import SafeWriter
 from erp.errors import DomainError
 from erp.forms import PeriodField
 from erp.models import Membership
@@ -331,7 +331,7 @@ def reconciliation_rows(lines) -> list[list]:
 def reconciliation_csv(lines, *, kind: str, period: str) -> HttpResponse:
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="conciliacion-{kind}-{period}.csv"'
-    writer = csv.writer(response, delimiter=";")
+    writer = SafeWriter(response, delimiter=";")  # an RCV razón social may be "=HYPERLINK(…)"
     writer.writerow(CSV_HEADER)
     writer.writerows(reconciliation_rows(lines))
     return response
