@@ -26,6 +26,10 @@ PERIOD_PARAM = OpenApiParameter(
 )
 
 
+def _int_or_none(text) -> int | None:
+    return int(text) if str(text).isdigit() else None
+
+
 def _period(text: str):
     try:
         return parse_period(text)
@@ -47,11 +51,24 @@ class RcvImportSerializer(serializers.ModelSerializer):
         required=False, allow_blank=True, help_text="AAAA-MM; vacío: el mes de cada documento."
     )
     actor = serializers.CharField(source="actor.get_username", read_only=True, default=None)
+    status_label = serializers.CharField(source="get_status_display", read_only=True)
+    percent = serializers.IntegerField(read_only=True)
+    finished = serializers.BooleanField(read_only=True)
 
     class Meta:
         model = RcvImport
         fields = (
             "id",
+            "status",
+            "status_label",
+            "finished",
+            "percent",
+            "size",
+            "bytes_read",
+            "lines_read",
+            "error",
+            "started_at",
+            "finished_at",
             "kind",
             "estado",
             "periodo",
@@ -94,12 +111,17 @@ class RcvImportSerializer(serializers.ModelSerializer):
 
 @extend_schema_view(
     list=extend_schema(parameters=[COMPANY_PARAM]),
-    create=extend_schema(parameters=[COMPANY_PARAM]),
+    create=extend_schema(parameters=[COMPANY_PARAM], responses={202: RcvImportSerializer}),
+    retrieve=extend_schema(parameters=[COMPANY_PARAM]),
 )
 class RcvImportViewSet(CompanyScopedAPI):
     """`POST` a CSV of the SII's RCV (multipart: `file`, `kind` compras|ventas, optional
-    `estado` and `periodo`): the answer reports created / updated / unchanged / rejected rows.
-    Importing the same file again changes nothing; a malformed file is refused whole (400)."""
+    `estado` and `periodo`). The file is checked at once (a file that is not an RCV CSV of that
+    kind is refused whole: 400, nothing stored) and imported in the background: the answer is
+    `202` with the import (`status` queued, `Location` its URL). `GET …/rcv-imports/{id}/`
+    follows it: status (queued, running, done, failed), `percent`, `lines_read`, and the counts
+    created / updated / unchanged / rejected as they grow. Importing the same file again
+    changes nothing."""
 
     queryset = RcvImport.objects.none()
     serializer_class = RcvImportSerializer
@@ -117,16 +139,29 @@ class RcvImportViewSet(CompanyScopedAPI):
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        batch = services.rcv_import(
+        batch = services.rcv_import_create(
             company=self.company,
             actor=request.user,
-            content=data["file"].read(),
-            filename=data["file"].name,
+            upload=data["file"],
             kind=data["kind"],
             estado=data.get("estado") or None,
             periodo=data.get("periodo"),
         )
-        return Response(self.get_serializer(batch).data, status=status.HTTP_201_CREATED)
+        location = f"{request.path.rstrip('/')}/{batch.pk}/"
+        return Response(
+            self.get_serializer(batch).data,
+            status=status.HTTP_202_ACCEPTED,
+            headers={"Location": location},
+        )
+
+    def get_one(self, pk):
+        batch = selectors.rcv_import_list(company=self.company).filter(pk=_int_or_none(pk)).first()
+        if batch is None:
+            raise NotFound("Importación no encontrada.")
+        return batch
+
+    def retrieve(self, request, company_rut=None, pk=None):
+        return Response(self.get_serializer(self.get_object()).data)
 
 
 class F29Serializer(serializers.ModelSerializer):

@@ -16,8 +16,21 @@ class RcvEstado(models.TextChoices):
     RECLAMADO = "reclamado", "Reclamado"
 
 
+class RcvImportStatus(models.TextChoices):
+    QUEUED = "queued", "En cola"
+    RUNNING = "running", "Procesando"
+    DONE = "done", "Terminado"
+    FAILED = "failed", "Fallido"
+
+
+def rcv_upload_path(instance: "RcvImport", filename: str) -> str:
+    return f"rcv/{instance.company_id}/{filename}"
+
+
 class RcvImport(models.Model):
-    """One RCV file imported: what it was, and what it did."""
+    """One RCV file imported: what it was, and what it did. The upload is stored (`file`) and
+    imported by a task, chunk by chunk, which keeps the progress and the counts here; the file
+    is deleted once imported."""
 
     company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="rcv_imports")
     kind = models.CharField("registro", max_length=8, choices=RcvKind)
@@ -32,11 +45,26 @@ class RcvImport(models.Model):
     purchases_created = models.PositiveIntegerField("compras creadas", default=0)
     purchases_updated = models.PositiveIntegerField("compras actualizadas", default=0)
     partners_created = models.PositiveIntegerField("proveedores creados", default=0)
-    rejected_rows = models.JSONField("filas rechazadas", default=list, blank=True)
+    rejected_rows = models.JSONField(
+        "filas rechazadas", default=list, blank=True, help_text="Las primeras 1.000."
+    )
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     at = models.DateTimeField(auto_now_add=True)
+    status = models.CharField(
+        "estado de la importación",
+        max_length=8,
+        choices=RcvImportStatus,
+        default=RcvImportStatus.DONE,
+    )
+    file = models.FileField("archivo subido", upload_to=rcv_upload_path, max_length=300, blank=True)
+    size = models.PositiveBigIntegerField("tamaño (bytes)", default=0)
+    bytes_read = models.PositiveBigIntegerField("bytes leídos", default=0)
+    lines_read = models.PositiveIntegerField("líneas leídas", default=0)
+    error = models.TextField("error", blank=True)
+    started_at = models.DateTimeField("inicio", null=True, blank=True)
+    finished_at = models.DateTimeField("término", null=True, blank=True)
 
     class Meta:
         verbose_name = "importación RCV"
@@ -45,6 +73,16 @@ class RcvImport(models.Model):
 
     def __str__(self) -> str:
         return f"RCV {self.kind} {self.estado} · {self.filename}"
+
+    @property
+    def finished(self) -> bool:
+        return self.status in (RcvImportStatus.DONE, RcvImportStatus.FAILED)
+
+    @property
+    def percent(self) -> int:
+        if self.status == RcvImportStatus.DONE:
+            return 100
+        return min(99, self.bytes_read * 100 // self.size) if self.size else 0
 
 
 class RcvEntry(models.Model):

@@ -7,18 +7,26 @@ without BOM, or Latin-1/Windows-1252) and guarantees: a file it cannot use raise
 with one Spanish line; every document in the file ends up either in `rows` (validated by cl-sii,
 RUTs canonical with a correct check digit, amounts as int) or in `rejected`, with its line and a
 Spanish reason. Pure: no Django.
+
+`RcvStream` reads the same files from a binary file object without holding them in memory: one
+cheap pass over the bytes decides the encoding and refuses what is not text, the header is
+checked at once, and `chunks()` hands the documents over a few thousand lines at a time, each
+chunk ending at a document boundary (an "otros impuestos" continuation row stays with the rows
+of its document next to it). `parse_rcv` is the whole file as one chunk.
 """
 
+import codecs
 import csv
+import io
 import re
 import tempfile
 import unicodedata
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 from zoneinfo import ZoneInfo
 
 from cl_sii.contribuyente.constants import RAZON_SOCIAL_LONG_MAX_LENGTH
@@ -283,55 +291,229 @@ def parse_rcv(
     same type and folio (cl-sii groups compras rows ignoring the RUT, which would merge them),
     and reports duplicates, orphan "otros impuestos" rows and malformed lines itself.
     """
-    if kind not in KINDS:
-        raise ValueError(f"Tipo de registro desconocido «{kind}»: use «compras» o «ventas».")
-    wanted = _clean_estado(kind, estado)
-    contribuyente = Rut(normalize_rut(contribuyente_rut))
-
-    lines = _LINE_BREAK.split(_decode(content))
-    header_index = next((i for i, text in enumerate(lines) if text.strip()), None)
-    if header_index is None:
-        raise RcvFileError("El archivo está vacío.")
-    header = _read_header(lines[header_index])
-    found = _match_header(kind, wanted, header)
-    names = _HEADERS[(kind, found)]
-    layout = _LAYOUTS[kind]
-
-    rejected: list[RejectedRow] = []
-    raws: dict[int, dict[str, str]] = {}
-    documents: dict[tuple[str, str, str], _Document] = {}
-    for index in range(header_index + 1, len(lines)):
-        number, text = index + 1, lines[index]
-        fields = _split(text)
-        if fields is None:
-            reason = "La línea no se puede leer como CSV (¿comillas sin cerrar?)."
-            rejected.append(RejectedRow(number, reason))
-            continue
-        if not any(value.strip() for value in fields):
-            continue  # a blank line, or one made only of separators
-        raw = dict(zip(names, fields, strict=False))
-        problem = _check_width(fields, names)
-        if problem:
-            rejected.append(_rejected(number, problem, raw))
-            continue
-        raws[number] = raw
-        _add_to_document(documents, number, raw, layout, rejected)
-
-    for document in documents.values():
-        if document.main is None:
-            for number in document.lines:
-                reason = "Fila de «otros impuestos» sin la fila del documento al que pertenece."
-                rejected.append(_rejected(number, reason, raws[number]))
-        else:
-            _precheck(document, raws, layout)
-
-    rows = _run_cl_sii(kind, found, contribuyente, documents, lines, raws, names, rejected)
-    return RcvFile(
+    stream = RcvStream(
+        io.BytesIO(_as_bytes(content)),
         kind=kind,
-        estado=found,
-        rows=tuple(sorted(rows, key=lambda row: row.line)),
-        rejected=tuple(sorted(rejected, key=lambda row: row.line)),
+        contribuyente_rut=contribuyente_rut,
+        estado=estado,
     )
+    (chunk,) = stream.chunks(size=None)
+    return RcvFile(kind=kind, estado=stream.estado, rows=chunk.rows, rejected=chunk.rejected)
+
+
+@dataclass(frozen=True)
+class RcvChunk:
+    """Some consecutive lines of the file: their documents and their rejected lines."""
+
+    rows: tuple[RcvRow, ...]
+    rejected: tuple[RejectedRow, ...]
+    last_line: int  # the last line of the file this chunk covers
+    bytes_read: int  # how far into the file (approximately: the decoder reads ahead)
+
+
+class RcvStream:
+    """One RCV download read from a binary file object (seekable), chunk by chunk.
+
+    The constructor reads the file once in blocks (encoding, binary junk, emptiness) and then its
+    header: a file it cannot use raises RcvFileError there, before any row is read; `estado` is
+    then known. `chunks(size)` yields RcvChunk objects of about `size` lines (None: one chunk).
+    A document repeated in a later chunk is reported as in parse_rcv; an "otros impuestos" row
+    far from its document (another chunk) is reported as an orphan.
+    """
+
+    BLOCK = 1024 * 1024
+
+    def __init__(
+        self,
+        source: BinaryIO,
+        *,
+        kind: str,
+        contribuyente_rut: str,
+        estado: str | None = None,
+    ) -> None:
+        if kind not in KINDS:
+            raise ValueError(f"Tipo de registro desconocido «{kind}»: use «compras» o «ventas».")
+        wanted = _clean_estado(kind, estado)
+        self.kind = kind
+        self.contribuyente = Rut(normalize_rut(contribuyente_rut))
+        self.source = source
+        self.start = source.tell()
+        self.encoding = _sniff(source, self.BLOCK)
+        self.size = source.seek(0, io.SEEK_END) - self.start
+        self.layout = _LAYOUTS[kind]
+        self._text = self._open()
+        self._numbered = enumerate(self._lines(), start=1)
+        for number, text in self._numbered:
+            if text.strip():
+                self.header_line = number
+                break
+        else:  # _sniff saw something other than blanks: only a BOM, say
+            raise RcvFileError("El archivo está vacío.")
+        header = _read_header(text)
+        self.estado = _match_header(kind, wanted, header)
+        self.names = _HEADERS[(kind, self.estado)]
+
+    def _open(self) -> io.TextIOWrapper:
+        self.source.seek(self.start)
+        # newline=None: "\r\n", "\r" and "\n" all end a line, as parse_rcv always did.
+        return io.TextIOWrapper(_Unclosed(self.source), encoding=self.encoding, newline=None)
+
+    def _lines(self) -> Iterator[str]:
+        first = True
+        for line in self._text:
+            if first:
+                line = line.lstrip("\ufeff")
+                first = False
+            yield line[:-1] if line.endswith("\n") else line
+
+    def bytes_read(self) -> int:
+        try:
+            return min(self.size, max(0, self.source.tell() - self.start))
+        except (OSError, ValueError):
+            return 0
+
+    def chunks(self, size: int | None = 2000) -> Iterator[RcvChunk]:
+        seen: dict[int, int] = {}  # hash of a document's key -> the line of its main row
+        lines: dict[int, str] = {}
+        raws: dict[int, dict[str, str]] = {}
+        rejected: list[RejectedRow] = []
+        documents: dict[tuple[str, str, str], _Document] = {}
+        last_key: tuple[str, str, str] | None = None
+        count = 0
+        number = self.header_line
+        for number, text in self._numbered:
+            fields = _split(text)
+            if fields is None:
+                reason = "La línea no se puede leer como CSV (¿comillas sin cerrar?)."
+                rejected.append(RejectedRow(number, reason))
+                count += 1
+                continue
+            if not any(value.strip() for value in fields):
+                continue  # a blank line, or one made only of separators
+            raw = dict(zip(self.names, fields, strict=False))
+            problem = _check_width(fields, self.names)
+            if problem:
+                rejected.append(_rejected(number, problem, raw))
+                count += 1
+                continue
+            key = (raw["Tipo Doc"], raw["Folio"], raw[self.layout.rut])
+            if size is not None and count >= size and key != last_key:
+                yield self._chunk(documents, lines, raws, rejected, seen, number - 1)
+                lines, raws, rejected, documents, count = {}, {}, [], {}, 0
+            lines[number] = text
+            raws[number] = raw
+            last_key = key
+            count += 1
+            _add_to_document(documents, number, raw, self.layout, rejected, seen)
+        yield self._chunk(documents, lines, raws, rejected, seen, number)
+
+    def _chunk(
+        self,
+        documents: dict[tuple[str, str, str], _Document],
+        lines: dict[int, str],
+        raws: dict[int, dict[str, str]],
+        rejected: list[RejectedRow],
+        seen: dict[int, int],
+        last_line: int,
+    ) -> RcvChunk:
+        for document in documents.values():
+            if document.main is None:
+                for number in document.lines:
+                    reason = "Fila de «otros impuestos» sin la fila del documento al que pertenece."
+                    rejected.append(_rejected(number, reason, raws[number]))
+            else:
+                seen[hash(document.key)] = document.main
+                _precheck(document, raws, self.layout)
+        rows = _run_cl_sii(
+            self.kind,
+            self.estado,
+            self.contribuyente,
+            documents,
+            lines,
+            raws,
+            self.names,
+            rejected,
+        )
+        return RcvChunk(
+            rows=tuple(sorted(rows, key=lambda row: row.line)),
+            rejected=tuple(sorted(rejected, key=lambda row: row.line)),
+            last_line=last_line,
+            bytes_read=self.bytes_read(),
+        )
+
+
+class _Unclosed(io.RawIOBase):
+    """A view of a binary file object that TextIOWrapper may close without closing it."""
+
+    def __init__(self, source: BinaryIO) -> None:
+        self._source = source
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        data = self._source.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        pass
+
+
+def _as_bytes(content: bytes) -> bytes:
+    if not isinstance(content, bytes | bytearray | memoryview):
+        raise TypeError("content must be bytes")
+    return bytes(content)
+
+
+# Unicode's Cc category: C0 controls, DEL and the C1 controls.
+_CONTROLS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+def _sniff(source: BinaryIO, block: int) -> str:
+    """The encoding of the file (read in blocks, then rewound), or RcvFileError when it is empty,
+    a spreadsheet, a PDF or not text. The SII's downloads are UTF-8 (with or without BOM) or
+    Latin-1; Windows-1252 is the same for every printable character and adds a few more (€, “ ”),
+    Latin-1 decodes anything."""
+    start = source.tell()
+    head = source.read(4)
+    if head.startswith(b"PK\x03\x04"):
+        raise RcvFileError(
+            "El archivo es una planilla Excel (o un .zip), no un CSV: descargue el registro "
+            "desde el SII en formato CSV y súbalo sin abrirlo en Excel."
+        )
+    if head.startswith(b"%PDF"):
+        raise RcvFileError("El archivo es un PDF, no un CSV: descargue el registro en formato CSV.")
+    utf16 = head.startswith((b"\xff\xfe", b"\xfe\xff"))
+    candidates = ("utf-16",) if utf16 else ("utf-8-sig", "cp1252", "latin-1")
+    for encoding in candidates:
+        source.seek(start)
+        decoder = codecs.getincrementaldecoder(encoding)()
+        chars = controls = 0
+        blank = True
+        try:
+            while data := source.read(block):
+                if not utf16 and b"\x00" in data:
+                    raise _not_text()
+                text = decoder.decode(data)
+                chars += len(text)
+                controls += len(_CONTROLS.findall(text)) - text.count("\t")
+                blank = blank and not text.strip(" \t\r\n\x0b\x0c\ufeff")
+            text = decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            if utf16:
+                raise _not_text() from None
+            continue
+        chars += len(text)
+        controls += len(_CONTROLS.findall(text)) - text.count("\t")
+        blank = blank and not text.strip(" \t\r\n\x0b\x0c\ufeff")
+        if blank:
+            raise RcvFileError("El archivo está vacío.")
+        if controls * 100 > chars:
+            raise _not_text()
+        source.seek(start)
+        return encoding
+    raise _not_text()  # unreachable: Latin-1 decodes anything
 
 
 def _clean_estado(kind: str, estado: str | None) -> str | None:
@@ -350,45 +532,6 @@ def _clean_estado(kind: str, estado: str | None) -> str | None:
             f"Estado desconocido «{estado}»: use registro, pendiente, no_incluir o reclamado."
         )
     return clean
-
-
-def _decode(content: bytes) -> str:
-    if not isinstance(content, bytes | bytearray | memoryview):
-        raise TypeError("content must be bytes")
-    content = bytes(content)
-    if not content.strip():
-        raise RcvFileError("El archivo está vacío.")
-    if content.startswith(b"PK\x03\x04"):
-        raise RcvFileError(
-            "El archivo es una planilla Excel (o un .zip), no un CSV: descargue el registro "
-            "desde el SII en formato CSV y súbalo sin abrirlo en Excel."
-        )
-    if content.startswith(b"%PDF"):
-        raise RcvFileError("El archivo es un PDF, no un CSV: descargue el registro en formato CSV.")
-    if content.startswith((b"\xff\xfe", b"\xfe\xff")):
-        try:
-            text = content.decode("utf-16")
-        except UnicodeDecodeError:
-            raise _not_text() from None
-    elif b"\x00" in content:
-        raise _not_text()
-    else:
-        try:
-            text = content.decode("utf-8-sig")
-        except UnicodeDecodeError:
-            # The SII's downloads are sometimes Latin-1; Windows-1252 is the same for every
-            # printable character and adds a few more (€, “ ”), Latin-1 decodes anything.
-            try:
-                text = content.decode("cp1252")
-            except UnicodeDecodeError:
-                text = content.decode("latin-1")
-    text = text.lstrip("\ufeff")
-    controls = sum(1 for ch in text if unicodedata.category(ch) == "Cc" and ch not in "\t\r\n")
-    if controls * 100 > len(text):
-        raise _not_text()
-    if not text.strip():
-        raise RcvFileError("El archivo está vacío.")
-    return text
 
 
 def _not_text() -> RcvFileError:
@@ -533,15 +676,17 @@ def _add_to_document(
     raw: dict[str, str],
     layout: _Layout,
     rejected: list[RejectedRow],
+    seen: dict[int, int],
 ) -> None:
     # The key is cl-sii's (raw folio, tipo and RUT), so both group the same lines together.
     key = (raw["Tipo Doc"], raw["Folio"], raw[layout.rut])
     document = documents.setdefault(key, _Document(key))
     is_main = any(raw.get(name, "") != "" for name in _CONTINUATION_EMPTY)
-    if is_main and document.main is not None:
+    earlier = document.main if document.main is not None else seen.get(hash(key))
+    if is_main and earlier is not None:
         reason = (
             f"Documento repetido (tipo {key[0].strip()}, folio {key[1].strip()}, "
-            f"{layout.rut} {key[2].strip()}): ya aparece en la línea {document.main}."
+            f"{layout.rut} {key[2].strip()}): ya aparece en la línea {earlier}."
         )
         rejected.append(_rejected(number, reason, raw))
         return
@@ -605,7 +750,7 @@ def _run_cl_sii(
     estado: str,
     contribuyente: Rut,
     documents: dict[tuple[str, str, str], _Document],
-    lines: list[str],
+    lines: dict[int, str],
     raws: dict[int, dict[str, str]],
     names: tuple[str, ...],
     rejected: list[RejectedRow],
@@ -635,7 +780,7 @@ def _run_cl_sii(
             by_line = {number: document for document in batch for number in document.lines}
             numbers = sorted(by_line)
             path = Path(folder) / f"rcv-{slot}.csv"
-            text = "\n".join([";".join(names), *(lines[number - 1] for number in numbers)])
+            text = "\n".join([";".join(names), *(lines[number] for number in numbers)])
             path.write_text(text + "\n", encoding="utf-8", newline="")
             try:
                 results = list(parse(contribuyente, str(path)))

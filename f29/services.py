@@ -2,22 +2,39 @@
 and reopening, with who and why), and the reconciliation of the books against the RCV."""
 
 import hashlib
+import logging
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
+from pathlib import Path
 from typing import Any
 
+from celery import current_app
+from django.conf import settings
+from django.core.files import File
+from django.core.files.base import ContentFile
 from django.db import transaction
 from django.utils import timezone
 
 from erp import services as erp_services
+from erp.background import run_in_background
 from erp.doctypes import PURCHASE_TYPES
 from erp.errors import INVALID_INPUT, DomainError
 from erp.models import ClosedPeriod, Company, Partner, PurchaseDocument, PurchaseSource
 from erp.periods import month_start, period_label, previous_period
 from f29 import calc, rcv, selectors, signals
-from f29.models import F29Event, F29Return, F29State, RcvEntry, RcvImport, RcvKind
+from f29.models import (
+    F29Event,
+    F29Return,
+    F29State,
+    RcvEntry,
+    RcvImport,
+    RcvImportStatus,
+    RcvKind,
+)
 from f29.reconcile import Category, ReconLine, reconcile, summarize
+
+log = logging.getLogger(__name__)
 
 F29_NOT_DRAFT = "f29_not_draft"
 F29_WRONG_STATE = "f29_wrong_state"
@@ -97,121 +114,264 @@ class _Counts:
     partners_created: int = 0
 
 
-def _supplier(company: Company, row: rcv.RcvRow, actor, counts: _Counts) -> Partner:
-    partner = Partner.objects.filter(company=company, rut=row.rut).first()
-    if partner is not None:
-        if not partner.is_supplier:
-            Partner.objects.filter(pk=partner.pk).update(is_supplier=True)
-        return partner
-    counts.partners_created += 1
-    return erp_services.partner_create(
-        company=company,
-        actor=actor,
-        data={
-            "rut": row.rut,
-            "razon_social": (row.razon_social or row.rut)[:100],
-            "is_customer": False,
-            "is_supplier": True,
-        },
-    )
+class _Books:
+    """The purchase book's side of one chunk of compras rows: the chunk's existing purchases and
+    suppliers are read in two queries, not two per row."""
 
+    def __init__(self, company: Company, actor, rows: list[rcv.RcvRow]) -> None:
+        self.company, self.actor = company, actor
+        folios = {row.folio for row in rows}
+        ruts = {row.rut for row in rows}
+        self.purchases = {
+            (p.tipo_doc, p.folio, p.rut_emisor): p
+            for p in PurchaseDocument.objects.filter(company=company, folio__in=folios)
+        }
+        self.partners = {p.rut: p for p in Partner.objects.filter(company=company, rut__in=ruts)}
 
-def _book_purchase(
-    company: Company, row: rcv.RcvRow, periodo: date, actor, counts: _Counts
-) -> None:
-    """Create the purchase in the books when missing; keep an imported one in step with the
-    RCV; never overwrite one that staff entered (the reconciliation shows the differences)."""
-    values = _purchase_values(row, periodo)
-    existing = PurchaseDocument.objects.filter(
-        company=company, tipo_doc=row.tipo, folio=row.folio, rut_emisor=row.rut
-    ).first()
-    if existing is None:
-        partner = _supplier(company, row, actor, counts)
-        erp_services.purchase_document_create(
-            company=company,
-            actor=actor,
-            data={"tipo_doc": row.tipo, "folio": row.folio, "partner": partner, **values},
-            source=PurchaseSource.RCV,
+    def supplier(self, row: rcv.RcvRow, counts: _Counts) -> Partner:
+        partner = self.partners.get(row.rut)
+        if partner is not None:
+            if not partner.is_supplier:
+                Partner.objects.filter(pk=partner.pk).update(is_supplier=True)
+                partner.is_supplier = True
+            return partner
+        counts.partners_created += 1
+        partner = erp_services.partner_create(
+            company=self.company,
+            actor=self.actor,
+            data={
+                "rut": row.rut,
+                "razon_social": (row.razon_social or row.rut)[:100],
+                "is_customer": False,
+                "is_supplier": True,
+            },
         )
-        counts.purchases_created += 1
-    elif existing.source == PurchaseSource.RCV:
-        changed = {k: v for k, v in values.items() if getattr(existing, k) != v}
-        if changed:
-            erp_services.purchase_document_update(
-                document=existing, actor=actor, data=changed, check_total=False
+        self.partners[row.rut] = partner
+        return partner
+
+    def book(self, row: rcv.RcvRow, periodo: date, counts: _Counts) -> None:
+        """Create the purchase in the books when missing; keep an imported one in step with the
+        RCV; never overwrite one that staff entered (the reconciliation shows the differences)."""
+        values = _purchase_values(row, periodo)
+        key = (row.tipo, row.folio, row.rut)
+        existing = self.purchases.get(key)
+        if existing is None:
+            partner = self.supplier(row, counts)
+            self.purchases[key] = erp_services.purchase_document_create(
+                company=self.company,
+                actor=self.actor,
+                data={"tipo_doc": row.tipo, "folio": row.folio, "partner": partner, **values},
+                source=PurchaseSource.RCV,
             )
-            counts.purchases_updated += 1
+            counts.purchases_created += 1
+        elif existing.source == PurchaseSource.RCV:
+            changed = {k: v for k, v in values.items() if getattr(existing, k) != v}
+            if changed:
+                self.purchases[key] = erp_services.purchase_document_update(
+                    document=existing, actor=self.actor, data=changed, check_total=False
+                )
+                counts.purchases_updated += 1
 
 
-@transaction.atomic
-def rcv_import(
-    *,
-    company: Company,
-    actor,
-    content: bytes,
-    filename: str,
-    kind: str,
-    estado: str | None = None,
-    periodo: date | None = None,
-) -> RcvImport:
-    """Import one RCV CSV. Idempotent: the same file again changes nothing. A malformed file is
-    refused whole; a bad row is reported and skipped. Compras rows also enter the purchase
-    book (creating missing suppliers)."""
+RCV_IMPORT_TASK = "f29.rcv_import_run"
+# Lines of the file per chunk: each chunk is parsed, written and counted in its own transaction.
+CHUNK_LINES = 2000
+# Rejected rows kept with their reason (the count covers them all).
+MAX_REJECTED_KEPT = 1000
+
+
+def _kind_ok(kind: str) -> None:
     if kind not in RcvKind.values:
         message = "Indique compras o ventas."
         raise DomainError(INVALID_INPUT, message, {"kind": message})
+
+
+def _open_stream(source, *, company: Company, kind: str, estado: str | None) -> rcv.RcvStream:
     try:
-        parsed = rcv.parse_rcv(content, kind=kind, contribuyente_rut=company.rut, estado=estado)
+        return rcv.RcvStream(source, kind=kind, contribuyente_rut=company.rut, estado=estado)
     except rcv.RcvFileError as exc:
         raise DomainError(RCV_INVALID, exc.message, {"file": exc.message}) from exc
     except ValueError as exc:
         raise DomainError(INVALID_INPUT, str(exc), {"estado": str(exc)}) from exc
-    periodo = month_start(periodo) if periodo else None
-    counts = _Counts()
+
+
+def _sha256(source) -> str:
+    digest = hashlib.sha256()
+    source.seek(0)
+    while block := source.read(1024 * 1024):
+        digest.update(block)
+    source.seek(0)
+    return digest.hexdigest()
+
+
+def rcv_import_create(
+    *,
+    company: Company,
+    actor,
+    upload: File,
+    kind: str,
+    estado: str | None = None,
+    periodo: date | None = None,
+    dispatch: bool = True,
+) -> RcvImport:
+    """Check an uploaded RCV file cheaply (one pass over its bytes and its header: no row is
+    parsed) and queue its import: a file that is not an RCV CSV of this kind is refused whole
+    (DomainError rcv_invalid, nothing stored). The import runs in the task RCV_IMPORT_TASK once
+    this commits (`dispatch`; the command runs it itself); follow it on the RcvImport."""
+    _kind_ok(kind)
+    upload.seek(0)
+    stream = _open_stream(upload, company=company, kind=kind, estado=estado)
+    sha256 = _sha256(upload)
+    name = Path(upload.name or "rcv.csv").name[:200]
+    with transaction.atomic():
+        batch = RcvImport.objects.create(
+            company=company,
+            kind=kind,
+            estado=stream.estado,
+            periodo=month_start(periodo) if periodo else None,
+            filename=name,
+            sha256=sha256,
+            actor=erp_services.user_or_none(actor),
+            status=RcvImportStatus.QUEUED,
+            size=stream.size,
+        )
+        batch.file.save(f"{batch.pk}-{sha256[:12]}.csv", upload, save=False)
+        RcvImport.objects.filter(pk=batch.pk).update(file=batch.file.name)
+        if dispatch:
+            transaction.on_commit(lambda: _queue_import(batch.pk), robust=True)
+    return batch
+
+
+def _queue_import(import_id: int) -> None:
+    """Queue the import's task; without a broker, or with one that is down, run it in a
+    background thread of this process (never inside the request)."""
+    try:
+        task = current_app.tasks[RCV_IMPORT_TASK]
+        if settings.CELERY_TASK_ALWAYS_EAGER:
+            run_in_background(task.run, import_id, name=RCV_IMPORT_TASK)
+            return
+        task.delay(import_id)
+    except Exception:  # kombu raises its transports' own errors
+        log.warning(
+            "could not queue %s(%s); running it in this process", RCV_IMPORT_TASK, import_id
+        )
+        run_in_background(rcv_import_run, import_id=import_id, name=RCV_IMPORT_TASK)
+
+
+def rcv_import_run(*, import_id: int, chunk_lines: int | None = None) -> RcvImport | None:
+    """The import itself (the task's body). Streams the stored file and writes it chunk by
+    chunk, each chunk in its own transaction with the import's counts and progress; safe to run
+    again (a redelivered task): chunks already written are skipped, and every write is
+    idempotent anyway. A file refused on the way, or an error, leaves the import "fallido" with
+    its reason; what earlier chunks wrote stays (importing the file again is harmless)."""
+    with transaction.atomic():
+        batch = RcvImport.objects.select_for_update().filter(pk=import_id).first()
+        if batch is None or batch.finished:
+            return batch
+        batch.status = RcvImportStatus.RUNNING
+        batch.started_at = batch.started_at or timezone.now()
+        batch.save(update_fields=["status", "started_at"])
+    company = batch.company
+    try:
+        with batch.file.open("rb") as source:
+            stream = _open_stream(source, company=company, kind=batch.kind, estado=batch.estado)
+            closed = set(
+                ClosedPeriod.objects.filter(company=company).values_list("periodo", flat=True)
+            )
+            for chunk in stream.chunks(size=chunk_lines or CHUNK_LINES):
+                if chunk.last_line <= batch.lines_read:
+                    continue  # written by an earlier run of this task
+                batch = _import_chunk(batch, chunk, closed)
+                if batch is None:
+                    return None
+    except DomainError as exc:
+        return _finish(import_id, RcvImportStatus.FAILED, exc.message)
+    except Exception:
+        log.exception("RCV import %s failed", import_id)
+        return _finish(
+            import_id,
+            RcvImportStatus.FAILED,
+            "Error interno al importar el archivo; lo ya importado se conserva. Inténtelo de "
+            "nuevo más tarde (importar el mismo archivo otra vez no duplica nada).",
+        )
+    return _finish(import_id, RcvImportStatus.DONE, "")
+
+
+def _finish(import_id: int, status: str, error: str) -> RcvImport | None:
+    with transaction.atomic():
+        batch = RcvImport.objects.select_for_update().filter(pk=import_id).first()
+        if batch is None:
+            return None
+        batch.status, batch.error, batch.finished_at = status, error[:2000], timezone.now()
+        if status == RcvImportStatus.DONE:
+            batch.bytes_read = batch.size
+        stored = batch.file.name if status == RcvImportStatus.DONE else ""
+        if stored:
+            batch.file = ""
+        batch.save()
+    if stored:  # imported: the upload is not needed any more (its sha256 stays)
+        try:
+            batch.file.storage.delete(stored)
+        except OSError:
+            log.warning("could not delete %s", stored)
+    return batch
+
+
+def _import_chunk(batch: RcvImport, chunk: rcv.RcvChunk, closed: set[date]) -> RcvImport | None:
+    with transaction.atomic():
+        batch = RcvImport.objects.select_for_update().filter(pk=batch.pk).first()
+        if batch is None or batch.status != RcvImportStatus.RUNNING:
+            return None
+        if chunk.last_line <= batch.lines_read:  # another run of the task got here first
+            return batch
+        rejected = _write_rows(batch, chunk.rows, chunk.rejected, closed)
+        batch.rejected += len(rejected)
+        room = MAX_REJECTED_KEPT - len(batch.rejected_rows)
+        if room > 0:
+            batch.rejected_rows = [*batch.rejected_rows, *rejected[:room]]
+        batch.lines_read = chunk.last_line
+        batch.bytes_read = min(batch.size, chunk.bytes_read)
+        batch.save()
+    return batch
+
+
+def _write_rows(
+    batch: RcvImport,
+    rows: tuple[rcv.RcvRow, ...],
+    parse_rejected: tuple[rcv.RejectedRow, ...],
+    closed: set[date],
+) -> list[dict[str, Any]]:
+    """Write one chunk's rows (RCV entries, and purchases for compras); count into `batch`;
+    return the chunk's rejected rows (the parser's and ours) by line."""
+    company, kind, actor = batch.company, batch.kind, batch.actor
     rejected = [
         {"line": r.line, "tipo": r.tipo, "folio": r.folio, "reason": r.reason}
-        for r in parsed.rejected
+        for r in parse_rejected
     ]
-    closed = set(ClosedPeriod.objects.filter(company=company).values_list("periodo", flat=True))
+    keep = []
+    for row in rows:
+        row_period = batch.periodo or month_start(row.fecha)
+        if row_period in closed:
+            reason = (
+                f"El período {period_label(row_period)} está cerrado (F29 presentado): "
+                "reábralo para importar sus documentos."
+            )
+        elif kind == RcvKind.COMPRAS and row.tipo not in PURCHASE_TYPES:
+            reason = f"Tipo de documento {row.tipo}: no va al libro de compras."
+        else:
+            keep.append((row, row_period))
+            continue
+        rejected.append({"line": row.line, "tipo": row.tipo, "folio": row.folio, "reason": reason})
     existing = {
         (e.tipo, e.folio, e.rut): e
-        for e in RcvEntry.objects.filter(company=company, kind=kind).only(
-            "id", "tipo", "folio", "rut", *ENTRY_FIELDS
-        )
+        for e in RcvEntry.objects.filter(
+            company=company, kind=kind, folio__in={row.folio for row, _ in keep}
+        ).only("id", "tipo", "folio", "rut", *ENTRY_FIELDS)
     }
-    batch = RcvImport.objects.create(
-        company=company,
-        kind=kind,
-        estado=parsed.estado,
-        periodo=periodo,
-        filename=filename[:200],
-        sha256=hashlib.sha256(content).hexdigest(),
-        actor=erp_services.user_or_none(actor),
-    )
+    counts = _Counts()
+    books = _Books(company, actor, [row for row, _ in keep]) if kind == RcvKind.COMPRAS else None
     to_create = []
-    for row in parsed.rows:
-        row_period = periodo or month_start(row.fecha)
-        if row_period in closed:
-            rejected.append(
-                {
-                    "line": row.line,
-                    "tipo": row.tipo,
-                    "folio": row.folio,
-                    "reason": f"El período {period_label(row_period)} está cerrado (F29 "
-                    "presentado): reábralo para importar sus documentos.",
-                }
-            )
-            continue
-        if kind == RcvKind.COMPRAS and row.tipo not in PURCHASE_TYPES:
-            rejected.append(
-                {
-                    "line": row.line,
-                    "tipo": row.tipo,
-                    "folio": row.folio,
-                    "reason": f"Tipo de documento {row.tipo}: no va al libro de compras.",
-                }
-            )
-            continue
+    for row, row_period in keep:
         values = _entry_values(row, row_period)
         entry = existing.get(row.key)
         if entry is None:
@@ -237,16 +397,60 @@ def rcv_import(
                 counts.updated += 1
             else:
                 counts.unchanged += 1
-        if kind == RcvKind.COMPRAS:
-            _book_purchase(company, row, row_period, actor, counts)
-    RcvEntry.objects.bulk_create(to_create, batch_size=1000)
-    batch.created, batch.updated, batch.unchanged = counts.created, counts.updated, counts.unchanged
-    batch.rejected = len(rejected)
-    batch.rejected_rows = rejected
-    batch.purchases_created = counts.purchases_created
-    batch.purchases_updated = counts.purchases_updated
-    batch.partners_created = counts.partners_created
-    batch.save()
+        if books is not None:
+            books.book(row, row_period, counts)
+    RcvEntry.objects.bulk_create(to_create, batch_size=500)
+    batch.created += counts.created
+    batch.updated += counts.updated
+    batch.unchanged += counts.unchanged
+    batch.purchases_created += counts.purchases_created
+    batch.purchases_updated += counts.purchases_updated
+    batch.partners_created += counts.partners_created
+    rejected.sort(key=lambda r: r["line"])
+    return rejected
+
+
+def rcv_import(
+    *,
+    company: Company,
+    actor,
+    content: bytes | None = None,
+    filename: str = "rcv.csv",
+    kind: str,
+    estado: str | None = None,
+    periodo: date | None = None,
+    path: Path | None = None,
+) -> RcvImport:
+    """Import one RCV CSV here and now (the command, tests): the same checks, chunks and counts
+    as the queued import. `content` (bytes) or `path` (read as a stream). Idempotent: the same
+    file again changes nothing. A malformed file is refused whole; a bad row is reported and
+    skipped. Compras rows also enter the purchase book (creating missing suppliers)."""
+    _kind_ok(kind)
+    if path is not None:
+        with Path(path).open("rb") as handle:
+            upload = File(handle, name=filename or Path(path).name)
+            batch = rcv_import_create(
+                company=company,
+                actor=actor,
+                upload=upload,
+                kind=kind,
+                estado=estado,
+                periodo=periodo,
+                dispatch=False,
+            )
+    else:
+        upload = ContentFile(content or b"", name=filename)
+        batch = rcv_import_create(
+            company=company,
+            actor=actor,
+            upload=upload,
+            kind=kind,
+            estado=estado,
+            periodo=periodo,
+            dispatch=False,
+        )
+    rcv_import_run(import_id=batch.pk)
+    batch.refresh_from_db()
     return batch
 
 

@@ -26,4 +26,5 @@ urlpatterns = [
     path("f29/<period:period>/estado/<str:action>/", views.f29_transition, name="f29_transition"),
     path("f29/<period:period>/conciliacion/", views.reconciliation, name="reconciliation"),
     path("rcv/importar/", views.rcv_import, name="rcv_import"),
+    path("rcv/importar/<int:pk>/", views.rcv_import_detail, name="rcv_import_detail"),
 ]

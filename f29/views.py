@@ -210,11 +210,10 @@ def rcv_import(request, membership: Membership):
         if form.is_valid():
             data = form.cleaned_data
             try:
-                batch = services.rcv_import(
+                batch = services.rcv_import_create(
                     company=company,
                     actor=request.user,
-                    content=data["file"].read(),
-                    filename=data["file"].name,
+                    upload=data["file"],
                     kind=data["kind"],
                     estado=data.get("estado") or None,
                     periodo=data.get("periodo"),
@@ -222,13 +221,31 @@ def rcv_import(request, membership: Membership):
             except DomainError as exc:
                 form.add_error("file" if "file" in exc.fields else None, exc.message)
             else:
-                messages.success(request, "Archivo importado.")
+                messages.success(request, "Archivo recibido: se está importando.")
+                return redirect("f29:rcv_import_detail", pk=batch.pk)
     history = selectors.rcv_import_list(company=company)[:20]
     return render(
         request,
         "f29/rcv_import.html",
         {"form": form, "batch": batch, "history": history},
         status=400 if form.errors else 200,
+    )
+
+
+@company_view()
+def rcv_import_detail(request, membership: Membership, pk: int):
+    """One import: its progress while it runs (the page refreshes itself through
+    static/f29/rcv_progress.js, which reads the API's status), then its report."""
+    batch = selectors.rcv_import_list(company=membership.company).filter(pk=pk).first()
+    if batch is None:
+        raise Http404("Importación no encontrada.")
+    return render(
+        request,
+        "f29/rcv_import_detail.html",
+        {
+            "batch": batch,
+            "status_url": f"/api/v1/companies/{membership.company.rut}/rcv-imports/{batch.pk}/",
+        },
     )
 
 

@@ -8,7 +8,7 @@ from django.urls.resolvers import URLResolver
 
 from ai.models import AiFinding, AiReview
 from erp.models import AuditEvent, Partner, Product, PurchaseDocument, SalesDocument
-from f29.models import F29Return
+from f29.models import F29Return, RcvImport
 from tests.factories import PartnerFactory, ProductFactory, SalesDocumentFactory
 
 pytestmark = pytest.mark.django_db
@@ -37,6 +37,9 @@ def victim_data(company):
     f29 = F29Return.objects.create(
         company=company, periodo=date(2026, 10, 1), boxes={"91": 4242}, trail={}
     )
+    rcv_import = RcvImport.objects.create(
+        company=company, kind="compras", estado="registro", filename="secreto.csv", sha256="0"
+    )
     review = AiReview.objects.create(
         company=company, target="document", sales_document=document, ai_status="off"
     )
@@ -50,6 +53,7 @@ def victim_data(company):
         "purchase": purchase,
         "f29": f29,
         "finding": finding,
+        "rcv_import": rcv_import,
     }
 
 
@@ -126,6 +130,7 @@ def api_cases(d):
             ("get", f"{base}/rcv-imports/", None),
             ("post", f"{base}/rcv-imports/", {}),
         ],
+        "rcv-import-detail": [("get", f"{base}/rcv-imports/{d['rcv_import'].pk}/", None)],
         "f29-list": [("get", f"{base}/f29/", None)],
         "f29-detail": [("get", f"{base}/f29/2026-10/", None)],
         "f29-compute": [("post", f"{base}/f29/2026-10/compute/", {})],
@@ -170,6 +175,7 @@ def web_cases(d):
         "purchase_delete": [("post", f"/compras/{pu}/eliminar/", {})],
         # the victim's F29 of 2026-10 is not the outsider's: their own company has none
         "f29_detail": [("get", "/f29/2026-10/", None)],
+        "rcv_import_detail": [("get", f"/rcv/importar/{d['rcv_import'].pk}/", None)],
         "f29_box": [("get", "/f29/2026-10/casilla/91/", None)],
         "f29_transition": [
             ("post", "/f29/2026-10/estado/revisar/", {}),

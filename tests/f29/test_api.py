@@ -9,6 +9,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from django.test import TestCase
 
 from dte import services as dte_services
 from dte.models import Dte
@@ -68,9 +69,33 @@ def sales_draft(customer, **overrides) -> dict:
     }
 
 
+class Uploaded:
+    """The POST's answer (202, the import queued); json() is the import once its task ran."""
+
+    def __init__(self, client, posted):
+        self.posted, self.status_code = posted, posted.status_code
+        self._final = None
+        if posted.status_code == 202:
+            self._final = client.get(posted["Location"])
+
+    def json(self):
+        return self._final.json() if self._final is not None else self.posted.json()
+
+
+def post_import(client, data):
+    """POST an import and run what its commit started (the task, in this thread: no broker)."""
+    with TestCase.captureOnCommitCallbacks(execute=True) as callbacks:
+        posted = client.post(IMPORTS, data, format="multipart")
+    if posted.status_code == 202:
+        assert callbacks, "the import's task was not started after the commit"
+        queued = posted.json()
+        assert (queued["status"], queued["finished"], queued["created"]) == ("queued", False, 0)
+    return Uploaded(client, posted)
+
+
 def upload(client, name: str, kind: str = "compras", **extra):
     with (RCV / name).open("rb") as handle:
-        return client.post(IMPORTS, {"file": handle, "kind": kind, **extra}, format="multipart")
+        return post_import(client, {"file": handle, "kind": kind, **extra})
 
 
 # ---------------------------------------------------------------- purchase documents
@@ -271,7 +296,7 @@ def test_filing_locks_october_and_reopening_unlocks_it(
 def test_rcv_import_counts_and_is_idempotent(api_for, clerk, company):
     api = api_for(clerk)
     first = upload(api, "compras_registro_2026-10.csv")
-    assert first.status_code == 201, first.json()
+    assert first.status_code == 202, first.json()
     body = first.json()
     assert (body["kind"], body["estado"], body["filename"]) == (
         "compras",
@@ -285,7 +310,7 @@ def test_rcv_import_counts_and_is_idempotent(api_for, clerk, company):
     assert PurchaseDocument.objects.filter(company=company, source="rcv").count() == 11
 
     again = upload(api, "compras_registro_2026-10.csv")
-    assert again.status_code == 201
+    assert again.status_code == 202
     body = again.json()
     assert (body["created"], body["updated"], body["unchanged"], body["rejected"]) == (0, 0, 11, 0)
     assert (body["purchases_created"], body["purchases_updated"], body["partners_created"]) == (
@@ -321,12 +346,8 @@ def test_notes_patch_keeps_the_total_of_an_imported_purchase(api_for, clerk, com
     content = with_cell(content, 88123, "Impto. Sin Derecho a Credito", "5000")
     content = with_cell(content, 88123, "Monto Total", "540500")
     api = api_for(clerk)
-    response = api.post(
-        IMPORTS,
-        {"file": io.BytesIO(content), "kind": "compras"},
-        format="multipart",
-    )
-    assert response.status_code == 201, response.json()
+    response = post_import(api, {"file": io.BytesIO(content), "kind": "compras"})
+    assert response.status_code == 202, response.json()
     doc = PurchaseDocument.objects.get(company=company, folio=88123)
     assert doc.monto_total == 540500  # as the SII has it
     patched = api.patch(f"{PURCHASES}{doc.pk}/", {"notes": "revisar"}, format="json")
@@ -343,7 +364,7 @@ def test_rcv_import_latin1_file_is_the_same_data(api_for, clerk):
 
 def test_rcv_import_reports_rejected_rows(api_for, clerk):
     response = upload(api_for(clerk), "compras_registro_filas_malas.csv")
-    assert response.status_code == 201, response.json()
+    assert response.status_code == 202, response.json()
     body = response.json()
     assert body["rejected"] == 2 and body["created"] == 2
     by_line = {r["line"]: r for r in body["rejected_rows"]}
@@ -355,11 +376,11 @@ def test_rcv_import_reports_rejected_rows(api_for, clerk):
 def test_rcv_import_ventas_and_estado_and_period(api_for, clerk, company):
     api = api_for(clerk)
     ventas = upload(api, "ventas_2026-10.csv", kind="ventas")
-    assert ventas.status_code == 201, ventas.json()
+    assert ventas.status_code == 202, ventas.json()
     assert ventas.json()["kind"] == "ventas" and ventas.json()["created"] > 0
     assert not PurchaseDocument.objects.exists()  # sales do not enter the purchase book
     pending = upload(api, "compras_pendiente_2026-10.csv", estado="pendiente", periodo="2026-11")
-    assert pending.status_code == 201, pending.json()
+    assert pending.status_code == 202, pending.json()
     assert pending.json()["estado"] == "pendiente" and pending.json()["periodo"] == "2026-11"
     assert set(
         RcvEntry.objects.filter(company=company, kind="compras").values_list("periodo", flat=True)
@@ -563,7 +584,7 @@ def reconciled(api_for, clerk, company):
     """The purchase book filled from the SII's registro file, then: one amount changed by hand,
     one purchase the SII does not have, and the SII saying one was claimed."""
     api = api_for(clerk)
-    assert upload(api, "compras_registro_2026-10.csv").status_code == 201
+    assert upload(api, "compras_registro_2026-10.csv").status_code == 202
     PurchaseDocument.objects.filter(company=company, folio=55021).update(
         monto_neto=999999, source="manual"
     )

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import TestCase
 
 from dte import services as dte_services
 from dte.models import Dte
@@ -282,8 +283,15 @@ def test_unknown_transition_is_404(client, admin_user, october):
 
 
 def _upload(web, name: str, kind: str = "compras", **extra):
+    """Upload as the form does: the answer redirects to the import's page, and the import
+    runs after the commit (here, in this thread); follow it to the page with the report."""
     upload = SimpleUploadedFile(name, (RCV / name).read_bytes(), content_type="text/csv")
-    return web.post("/rcv/importar/", {"kind": kind, "estado": "", "file": upload, **extra})
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        response = web.post("/rcv/importar/", {"kind": kind, "estado": "", "file": upload, **extra})
+    if response.status_code == 302:
+        assert re.fullmatch(r"/rcv/importar/\d+/", response["Location"])
+        return web.get(response["Location"])
+    return response
 
 
 def test_rcv_import_page_reports_rejected_rows(client, clerk, company):
@@ -301,9 +309,11 @@ def test_rcv_import_page_reports_rejected_rows(client, clerk, company):
     rows = re.findall(r"<tr><td>(\d+)</td><td>(\d*)</td><td>(\d*)</td><td>(.*?)</td></tr>", report)
     assert [(line, folio) for line, _, folio, _ in rows] == [("3", "10461"), ("4", "1210")]
     assert "RUT" in rows[0][3] and "Fecha Docto" in rows[1][3]
-    assert "Archivo importado." in flashes(response)
+    assert "Archivo recibido: se está importando." in flashes(response)
+    assert '<progress max="100" value="100">' in page and "Terminado" in page
+    assert "rcv_progress.js" not in page  # finished: nothing polls
     # The history shows it, with who imported it.
-    history = page.split("Importaciones anteriores")[1]
+    history = text(web.get("/rcv/importar/")).split("Importaciones anteriores")[1]
     assert "compras_registro_filas_malas.csv" in history and clerk.username in history
 
 

@@ -2,7 +2,8 @@
 [--estado registro|pendiente|no_incluir|reclamado] [--period YYYY-MM]
 
 Imports the CSV as the SII's RCV exports it and prints created / updated / unchanged / rejected
-counts (and why each rejected row was). Re-importing the same file changes nothing. Exit status
+counts (and why each rejected row was). The file is streamed and written in chunks, as the
+queued import does, never read whole. Re-importing the same file changes nothing. Exit status
 1 when the file is refused, 2 on bad arguments."""
 
 from pathlib import Path
@@ -39,14 +40,13 @@ class Command(BaseCommand):
         try:
             if path.stat().st_size > MAX_BYTES:
                 raise CommandError(f"{path}: larger than 50 MB")
-            content = path.read_bytes()
         except OSError as exc:
             raise CommandError(f"cannot read {path}: {exc.strerror}") from exc
         try:
             batch = services.rcv_import(
                 company=company,
                 actor=None,
-                content=content,
+                path=path,
                 filename=path.name,
                 kind=options["kind"],
                 estado=options.get("estado"),
@@ -54,6 +54,10 @@ class Command(BaseCommand):
             )
         except DomainError as exc:
             raise CommandError(f"{path.name}: {reason(exc)}") from exc
+        except OSError as exc:
+            raise CommandError(f"cannot read {path}: {exc.strerror}") from exc
+        if batch.status == "failed":
+            raise CommandError(f"{path.name}: {batch.error}")
         self.stdout.write(
             f"{path.name} ({batch.kind}, {batch.estado}): created {batch.created}, "
             f"updated {batch.updated}, unchanged {batch.unchanged}, rejected {batch.rejected}"
