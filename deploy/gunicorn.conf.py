@@ -75,8 +75,9 @@ max_requests_jitter = _int("GUNICORN_MAX_REQUESTS_JITTER", 100)
 # blocked on disk I/O there would be killed as if it were stuck.
 worker_tmp_dir = "/dev/shm"
 
-# Traefik is the only client and sets X-Forwarded-*; trust them from the container network.
-forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "*")
+# X-Forwarded-* (the scheme, the client's address) are believed only from the proxy: Traefik's
+# address in compose.yaml, this host otherwise. Never "*": any client could claim HTTPS.
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 
 # gunicorn 27 (installed here) opens a control socket under $HOME by default; nothing uses it (and
 # versions without it ignore the unknown setting).

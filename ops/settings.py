@@ -83,6 +83,7 @@ MIDDLEWARE = [
     "ops.requestid.RequestIdMiddleware",
     "ops.requestid.ColourMiddleware",
     "ops.metrics.ScrapeMiddleware",
+    "ops.security.RefuseNulBytes",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -312,6 +313,12 @@ SII_CERTIFICATION_URL = os.environ.get("SII_CERTIFICATION_URL", "")
 SII_PRODUCTION_URL = os.environ.get("SII_PRODUCTION_URL", "")
 # The local sandbox is served by this same project under /_sii/ (make run: port 8000).
 SII_SANDBOX_URL = os.environ.get("SII_SANDBOX_URL", "http://127.0.0.1:8000/_sii")
+# Serve the sandbox under /_sii/ from this app: only when the sandbox is an allowed environment,
+# and, outside DEBUG and the embedded SQLite, only when the deployment asks for it.
+SII_SANDBOX_SERVE = "sandbox" in SII_ENVIRONMENTS and env_bool(
+    "SII_SANDBOX_SERVE",
+    DEBUG or os.environ.get("DATABASE_URL", "sqlite:").startswith("sqlite:"),
+)
 SII_TIMEOUT = float(os.environ.get("SII_TIMEOUT", "15"))
 SII_TOKEN_TTL = int(os.environ.get("SII_TOKEN_TTL", "1800"))
 # Point one SII service elsewhere (a stand-in, a proxy): empty means the environment's host.

@@ -29,7 +29,7 @@ urlpatterns = [
     path("", include("ai.urls")),
     path("", include("erp.urls")),
 ]
-if "sandbox" in settings.SII_ENVIRONMENTS:
+if settings.SII_SANDBOX_SERVE:
     urlpatterns.insert(0, path("_sii/", include("dte.sandbox.urls")))
 if settings.DEBUG:
     urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)

@@ -293,7 +293,25 @@ def _payload(request: HttpRequest) -> dict[str, Any]:
     return payload
 
 
-@csrf_exempt
+def staff_only(
+    view: Callable[[HttpRequest], HttpResponse],
+) -> Callable[[HttpRequest], HttpResponse]:
+    """The control endpoints change how the SII answers everyone: a staff session only, with
+    Django's CSRF check (not exempt like the SII's own endpoints)."""
+
+    def wrapper(request: HttpRequest) -> HttpResponse:
+        user = getattr(request, "user", None)
+        if user is None or not user.is_authenticated or not user.is_staff:
+            message = "Solo el personal (sesión de staff) puede controlar el SII de pruebas."
+            return JsonResponse({"error": message}, status=403)
+        return view(request)
+
+    wrapper.__name__ = view.__name__
+    wrapper.__doc__ = view.__doc__
+    return wrapper
+
+
+@staff_only
 @require_http_methods(["GET", "POST"])
 def control_faults(request: HttpRequest) -> HttpResponse:
     """GET: the pending faults. POST {"operation", "kind", "count", "code", "glosa",
@@ -316,13 +334,13 @@ def control_faults(request: HttpRequest) -> HttpResponse:
     return JsonResponse({"fault": faults.to_dict(fault)}, status=201)
 
 
-@csrf_exempt
+@staff_only
 @require_POST
 def control_reset(request: HttpRequest) -> HttpResponse:
     return JsonResponse({"cleared": faults.faults_clear()})
 
 
-@csrf_exempt
+@staff_only
 @require_POST
 def control_process(request: HttpRequest) -> HttpResponse:
     """POST {} or {"track_id": N}: end the processing time of the envelopes still being

@@ -164,9 +164,9 @@ def _slow_request_on(stack: Stack, colour: str) -> tuple[threading.Thread, dict]
     with a pending "timeout" fault. Returns once the app has taken the request (the fault is
     taken when the request starts)."""
     app = stack.colours[colour]
-    fault = json.dumps({"operation": "boleta_seed", "kind": "timeout"})
-    conn_status = _post(app.port, "/_sii/_control/faults", fault)
-    assert conn_status == 201
+    # The sandbox's control endpoints want a staff session: the fault goes in by the command,
+    # on the colour's own database.
+    _sandbox_fault(app, "boleta_seed", "timeout")
     result: dict = {}
 
     def slow():
@@ -181,11 +181,24 @@ def _slow_request_on(stack: Stack, colour: str) -> tuple[threading.Thread, dict]
     thread = threading.Thread(target=slow, daemon=True)
     thread.start()
     wait_until(
-        lambda: json.loads(http_get(app.port, "/_sii/_control/faults")[1])["faults"] == [],
-        timeout=5,
+        lambda: "No hay fallas pendientes" in _sandbox_fault(app, "--list"),
+        timeout=10,
         what="the slow request to reach the app",
     )
     return thread, result
+
+
+def _sandbox_fault(app, *args: str) -> str:
+    result = subprocess.run(
+        [sys.executable, "manage.py", "sandbox_fault", *args],
+        cwd=ROOT,
+        env=app.env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
 
 
 def _post(port: int, path: str, body: str) -> int:

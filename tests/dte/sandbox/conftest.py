@@ -224,7 +224,22 @@ def sii(sandbox, company, settings) -> Sii:
     settings.SII_SANDBOX_PROCESSING_SECONDS = 0
     settings.SII_SANDBOX_TIMEOUT_SLEEP = 0
     settings.SII_SANDBOX_SLOW_SLEEP = 0
-    return Sii(Client())
+    client = Client()
+    client.force_login(staff_user())  # the control endpoints are for staff only
+    return Sii(client)
+
+
+@pytest.fixture
+def client(client, db):
+    """Django's test client with a staff session: the control endpoints need one."""
+    client.force_login(staff_user())
+    return client
+
+
+def staff_user():
+    from tests.factories import UserFactory
+
+    return UserFactory(is_staff=True)
 
 
 def make_token(rut: str = SIGNER_RUT, channel: str = Channel.DTE, *, ttl: int = 3600) -> str:

@@ -158,6 +158,43 @@ def test_command_refuses_nonsense(db, args):
         command(*args)
 
 
+def test_control_endpoints_are_for_a_staff_session_only(db):
+    """Anyone could otherwise make the SII time out or reject for everyone."""
+    from django.test import Client
+
+    from tests.dte.sandbox.conftest import staff_user
+    from tests.factories import UserFactory
+
+    client = Client()
+    fault = json.dumps({"operation": "upload", "kind": "timeout"})
+    for path, body in (
+        ("_control/faults", fault),
+        ("_control/reset", ""),
+        ("_control/process", "{}"),
+    ):
+        anonymous = client.post(f"{PREFIX}/{path}", data=body, content_type="application/json")
+        assert anonymous.status_code == 403 and "staff" in anonymous.json()["error"]
+    assert client.get(f"{PREFIX}/_control/faults").status_code == 403
+    client.force_login(UserFactory(is_staff=False))
+    assert (
+        client.post(
+            f"{PREFIX}/_control/faults", data=fault, content_type="application/json"
+        ).status_code
+        == 403
+    )
+    client.force_login(staff_user())
+    assert (
+        client.post(
+            f"{PREFIX}/_control/faults", data=fault, content_type="application/json"
+        ).status_code
+        == 201
+    )
+    # ... and the browser's CSRF protection applies (not exempt like the SII's own endpoints)
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(staff_user())
+    assert browser.post(f"{PREFIX}/_control/reset").status_code == 403
+
+
 def test_control_endpoint_refuses_nonsense(client, db):
     assert control(client, operation="upload", kind="explode").status_code == 400
     response = client.post(f"{PREFIX}/_control/faults", data=b"{", content_type="application/json")
