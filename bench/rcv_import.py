@@ -20,6 +20,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from bench import throwaway_keys  # noqa: E402
+
+throwaway_keys.ensure()  # PostgreSQL (DATABASE_URL) runs the settings without DEBUG
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ops.settings")
 
 HEADER = (ROOT / "tests/data/rcv/compras_registro_2026-10.csv").read_text().split("\n")[0]
