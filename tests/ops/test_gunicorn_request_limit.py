@@ -76,8 +76,8 @@ def server(tmp_path):
         stderr=subprocess.STDOUT,
     )
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
-    while get(f"{base}/", timeout=1)[0] != 200:
+    deadline = time.monotonic() + 60  # a loaded machine starts gunicorn slowly
+    while get(f"{base}/", timeout=2)[0] != 200:
         assert process.poll() is None and time.monotonic() < deadline, (
             tmp_path / "gunicorn.log"
         ).read_text()
@@ -85,7 +85,7 @@ def server(tmp_path):
     yield base, tmp_path / "gunicorn.log"
     process.send_signal(signal.SIGTERM)
     try:
-        process.wait(10)
+        process.wait(30)
     except subprocess.TimeoutExpired:
         process.kill()
     log.close()
@@ -106,7 +106,7 @@ def test_a_request_stuck_in_c_ends_its_worker_and_a_new_one_serves(server):
     status, _, took = get(f"{base}/stuck")
     assert status != 200 and took < 8, log.read_text()  # 2 s limit + 1 s grace, not 30 s
     assert "ending worker" in log.read_text()
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 60
     while (answer := get(f"{base}/", timeout=2))[0] != 200:
         assert time.monotonic() < deadline, log.read_text()
         time.sleep(0.2)
