@@ -4,6 +4,7 @@ scrape time (a handful of aggregate queries). Under gunicorn the counters of all
 merged through PROMETHEUS_MULTIPROC_DIR. Traefik does not route /metrics: Prometheus scrapes
 the web containers on the internal network (deploy/)."""
 
+import hmac
 import os
 import time
 from datetime import timedelta
@@ -114,21 +115,41 @@ def metrics(request):
     )
 
 
+def scrape_allowed(request) -> bool:
+    """Only Prometheus reads /metrics (every company's RUT, folios, certificates, AI cost): it
+    presents METRICS_TOKEN as a bearer token. Without a token configured, /metrics is open only
+    on a laptop (DEBUG or the embedded SQLite) and closed everywhere else."""
+    token = settings.METRICS_TOKEN
+    if not token:
+        return settings.METRICS_OPEN_WITHOUT_TOKEN
+    given = request.META.get("HTTP_AUTHORIZATION", "")
+    scheme, _, credentials = given.partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(credentials.strip(), token)
+
+
 class ScrapeMiddleware:
-    """GET /metrics answered here, before anything reads the Host header.
+    """/metrics answered here, before anything reads the Host header, and only to Prometheus.
 
     Prometheus finds every web replica by DNS (deploy/prometheus/prometheus.yml) and scrapes it
     by address, so the Host it sends is the container's IP (172.18.0.5:8000), which
-    ALLOWED_HOSTS cannot list. The exposition does not depend on the host, and only the internal
-    network reaches /metrics: Traefik never routes it."""
+    ALLOWED_HOSTS cannot list; what guards it is the bearer token (scrape_allowed), whatever the
+    Host. Traefik never routes it either."""
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
-        if request.path_info == "/metrics" and request.method in ("GET", "HEAD"):
-            return metrics(request)
-        return self.get_response(request)
+        if request.path_info.rstrip("/") != "/metrics":
+            return self.get_response(request)
+        if not scrape_allowed(request):
+            if not settings.METRICS_TOKEN:
+                return HttpResponse(status=404)
+            response = HttpResponse("Se requiere el token de Prometheus.", status=401)
+            response["WWW-Authenticate"] = 'Bearer realm="metrics"'
+            return response
+        if request.method not in ("GET", "HEAD"):
+            return HttpResponse(status=405)
+        return metrics(request)
 
 
 class _Default:

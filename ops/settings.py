@@ -313,6 +313,12 @@ SII_CERTIFICATION_URL = os.environ.get("SII_CERTIFICATION_URL", "")
 SII_PRODUCTION_URL = os.environ.get("SII_PRODUCTION_URL", "")
 # The local sandbox is served by this same project under /_sii/ (make run: port 8000).
 SII_SANDBOX_URL = os.environ.get("SII_SANDBOX_URL", "http://127.0.0.1:8000/_sii")
+# /metrics (ops.metrics): Prometheus presents this bearer token; without one it is served only
+# on a laptop (DEBUG or the embedded SQLite).
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "").strip()
+METRICS_OPEN_WITHOUT_TOKEN = DEBUG or os.environ.get("DATABASE_URL", "sqlite:").startswith(
+    "sqlite:"
+)
 # Serve the sandbox under /_sii/ from this app: only when the sandbox is an allowed environment,
 # and, outside DEBUG and the embedded SQLite, only when the deployment asks for it.
 SII_SANDBOX_SERVE = "sandbox" in SII_ENVIRONMENTS and env_bool(

@@ -105,6 +105,9 @@ class Forwarder:
                 sink.shutdown(socket.SHUT_WR)
 
 
+METRICS_TOKEN = "test-metrics-token"  # what Prometheus presents
+
+
 class AppColour:
     """The app, `gunicorn -c deploy/gunicorn.conf.py ops.wsgi:application`, as one colour."""
 
@@ -128,6 +131,7 @@ class AppColour:
             DEBUG="0",
             LOG_FORMAT="json",
             VAR_DIR=str(workdir),
+            METRICS_TOKEN=METRICS_TOKEN,
         )
         self.process: subprocess.Popen | None = None
         self._log = None

@@ -60,3 +60,21 @@ def test_gunicorn_believes_forwarded_headers_only_from_the_proxy(monkeypatch):
     traefik_ip = compose["services"]["traefik"]["networks"]["edge"]["ipv4_address"]
     web_env = compose["x-web"]["environment"]
     assert web_env["FORWARDED_ALLOW_IPS"] == traefik_ip
+
+
+@pytest.mark.django_db
+def test_metrics_only_for_prometheus_whatever_the_host(client, settings):
+    settings.METRICS_TOKEN = "el-token-de-prometheus"
+    ip_host = {"HTTP_HOST": "172.18.0.5:8000"}  # a replica scraped by address
+    assert client.get("/metrics", **ip_host).status_code == 401
+    wrong = client.get("/metrics", HTTP_AUTHORIZATION="Bearer otro", **ip_host)
+    assert wrong.status_code == 401 and wrong["WWW-Authenticate"].startswith("Bearer")
+    right = client.get("/metrics", HTTP_AUTHORIZATION="Bearer el-token-de-prometheus", **ip_host)
+    assert right.status_code == 200 and b"dte_" in right.content
+    posted = client.post("/metrics", HTTP_AUTHORIZATION="Bearer el-token-de-prometheus")
+    assert posted.status_code == 405
+    # Without a token a deployment does not serve it at all (a laptop does).
+    settings.METRICS_TOKEN = ""
+    settings.METRICS_OPEN_WITHOUT_TOKEN = False
+    assert client.get("/metrics", **ip_host).status_code == 404
+    assert client.get("/metrics/", **ip_host).status_code == 404

@@ -14,8 +14,16 @@ from ops import requestid
 pytestmark = pytest.mark.django_db
 
 
+TOKEN = "prometheus-test-token"
+
+
+@pytest.fixture(autouse=True)
+def _metrics_token(settings):
+    settings.METRICS_TOKEN = TOKEN
+
+
 def scrape(client: Client) -> str:
-    response = client.get("/metrics")
+    response = client.get("/metrics", HTTP_AUTHORIZATION=f"Bearer {TOKEN}")
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/plain")
     return response.content.decode()

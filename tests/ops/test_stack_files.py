@@ -33,6 +33,7 @@ REQUIRED_VARS = {
     "POSTGRES_PASSWORD": "test-postgres-password",
     "SECRET_KEY": "test-secret-key",
     "FIELD_ENCRYPTION_KEY": "test-fernet-key",
+    "METRICS_TOKEN": "test-metrics-token",
 }
 COLOURS = ("blue", "green")
 WEB = tuple(f"web-{colour}" for colour in COLOURS)

@@ -251,7 +251,12 @@ def test_the_smoke_test_reaches_the_idle_colour_through_the_preview_entry_point(
 
 
 def test_metrics_are_served_by_the_app_but_not_routed(stack):
-    status, body, _ = http_get(stack.colours["blue"].port, "/metrics")
+    from tests.ops.app_colours import METRICS_TOKEN
+
+    port = stack.colours["blue"].port
+    assert http_get(port, "/metrics")[0] == 401  # only Prometheus, with its token
+    bearer = {"Authorization": f"Bearer {METRICS_TOKEN}", "Host": "172.18.0.5:8000"}
+    status, body, _ = http_get(port, "/metrics", headers=bearer)
     assert status == 200 and "django_http_requests_total_by_method_total" in body
     for path in ("/metrics", "/metrics/", "/%6detrics"):
         assert stack.traefik.get(path)[0] in (400, 404), path
