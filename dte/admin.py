@@ -3,6 +3,7 @@ check runs and secrets are encrypted); signed documents and envelopes are read-o
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
 
 from dte import services
 from dte.models import Caf, Certificate, Dte, DteEvent, Envelope, EnvelopeEvent, IssuerSettings
@@ -73,7 +74,8 @@ class UploadAdmin(TenantAdmin):
                 def __init__(self, *args, **kw):
                     super().__init__(*args, request=request, **kw)
 
-            return RequestForm
+            # offers only companies the user administers; refuses others before the upload
+            return self.tenant_form(RequestForm, request)
         return super().get_form(request, obj, change, **kwargs)
 
     def get_fields(self, request, obj=None):
@@ -129,16 +131,20 @@ class CertificateAdmin(UploadAdmin):
     readonly_fields = ("company", "holder_name", "holder_rut", "not_before", "not_after", "is_test")
     filter_horizontal = ("allowed_users",)
 
-    def formfield_for_manytomany(self, db_field, request, **kwargs):
-        if db_field.name == "allowed_users" and not request.user.is_superuser:
-            from django.contrib.auth import get_user_model
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form_class = super().get_form(request, obj, change, **kwargs)
+        if obj is None or request.user.is_superuser:
+            return form_class
+        # Those who may sign with it are people of the certificate's company, none other.
+        members = get_user_model().objects.filter(memberships__company_id=obj.company_id)
 
-            kwargs["queryset"] = (
-                get_user_model()
-                .objects.filter(memberships__company__in=tenancy.companies_for(request.user))
-                .distinct()
-            )
-        return super().formfield_for_manytomany(db_field, request, **kwargs)
+        class CertificateForm(form_class):
+            def __init__(self, *args, **kw):
+                super().__init__(*args, **kw)
+                if "allowed_users" in self.fields:
+                    self.fields["allowed_users"].queryset = members.distinct()
+
+        return CertificateForm
 
 
 class EventInline(admin.TabularInline):

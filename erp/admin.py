@@ -4,6 +4,7 @@ erp.tenancy); issued documents are read-only; saves are audited like any other w
 from django import forms
 from django.contrib import admin
 from django.contrib.auth import get_user_model
+from django.core.exceptions import FieldDoesNotExist, PermissionDenied
 from django.db.models import Q
 
 from erp import services, tenancy
@@ -27,15 +28,49 @@ class RutAdminForm(forms.ModelForm):
     rut = RutFormField()
 
 
+def _company_scoped(model) -> bool:
+    """Whether each row of `model` belongs to one company through its `company` foreign key."""
+    try:
+        field = model._meta.get_field("company")
+    except FieldDoesNotExist:
+        return False
+    return field.is_relation and field.related_model is Company
+
+
 class TenantAdmin(admin.ModelAdmin):
     """Admin gated by company roles (erp.tenancy), not by Django's model permissions: a staff
-    user sees the rows of the companies they belong to and changes what their role allows."""
+    user sees the rows of the companies they belong to and changes what their role allows.
+
+    The role that counts is the one in the row's company: being an admin in one company gives
+    nothing in another. Forms offer only the companies (and their rows) where the user has
+    `perm`; forms, saves and deletes check `perm` in the row's company as stored and, for a
+    change that moves the row, in the company it moves to."""
 
     perm = Perm.EDIT_MASTER_DATA
     company_path = "company"  # how a row reaches its company
+    company_field = "company"  # the form field that sets a row's company ("" when none)
 
-    def company_id_of(self, obj) -> int:
+    def company_id_of(self, obj) -> int | None:
         return obj.company_id
+
+    def acting_companies(self, request):
+        """The companies where the user's role grants this admin's `perm`."""
+        return tenancy.companies_with_perm(request.user, self.perm)
+
+    def may_act_in(self, request, company_id: int | None) -> bool:
+        return tenancy.user_can_in_object_company(request.user, company_id, self.perm)
+
+    def require_in_companies(self, request, obj) -> None:
+        """PermissionDenied unless the role allows `perm` in the company `obj` belongs to now
+        (as the form left it) and in the one it belongs to in the database."""
+        company_ids = {self.company_id_of(obj)}
+        if obj.pk is not None:
+            stored = self.model._default_manager.filter(pk=obj.pk).first()
+            if stored is not None:
+                company_ids.add(self.company_id_of(stored))
+        for company_id in company_ids:
+            if not self.may_act_in(request, company_id):
+                raise PermissionDenied
 
     def get_queryset(self, request):
         qs = super().get_queryset(request)
@@ -66,15 +101,68 @@ class TenantAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return self._allowed(request, obj, self.perm)
 
+    def _choices(self, db_field, request):
+        """Companies, and rows of companies, the user may act in; None: Django's default."""
+        if request.user.is_superuser:
+            return None
+        model = db_field.related_model
+        if model is Company:
+            return self.acting_companies(request)
+        if _company_scoped(model):
+            return model._default_manager.filter(company__in=self.acting_companies(request))
+        return None
+
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
-        if not request.user.is_superuser:
-            if db_field.name == "company":
-                kwargs["queryset"] = tenancy.companies_for(request.user)
-            elif db_field.name in ("partner", "product"):
-                kwargs["queryset"] = tenancy.scoped_for_user(
-                    db_field.related_model.objects.all(), request.user
-                )
+        choices = self._choices(db_field, request)
+        if choices is not None:
+            kwargs["queryset"] = choices
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        choices = self._choices(db_field, request)
+        if choices is not None:
+            kwargs["queryset"] = choices
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form_class = super().get_form(request, obj, change, **kwargs)
+        return self.tenant_form(form_class, request, obj)
+
+    def tenant_form(self, form_class, request, obj=None):
+        """`form_class` offering only the companies where the user may act, and refusing, before
+        any other check of the form (uploads, services) runs, a row whose company (as stored,
+        or as chosen in the form) is not one of them."""
+        admin_self = self
+        stored_company_id = self.company_id_of(obj) if obj is not None and obj.pk else None
+
+        class TenantForm(form_class):
+            def __init__(self, *args, **kwargs):
+                super().__init__(*args, **kwargs)
+                field = self.fields.get(admin_self.company_field)
+                if field is not None and not request.user.is_superuser:
+                    field.queryset = admin_self.acting_companies(request)
+
+            def clean(self):
+                chosen = self.cleaned_data.get(admin_self.company_field)
+                company_ids = {stored_company_id, chosen.pk if chosen else None} - {None}
+                if not all(admin_self.may_act_in(request, pk) for pk in company_ids):
+                    raise forms.ValidationError("Su rol no permite modificar datos de esa empresa.")
+                return super().clean()
+
+        return TenantForm
+
+    def save_form(self, request, form, change):
+        self.require_in_companies(request, form.instance)
+        return super().save_form(request, form, change)
+
+    def delete_model(self, request, obj):
+        self.require_in_companies(request, obj)
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request, queryset):
+        for obj in queryset:
+            self.require_in_companies(request, obj)
+        super().delete_queryset(request, queryset)
 
 
 class ReadOnlyTenantAdmin(TenantAdmin):
@@ -95,6 +183,7 @@ class CompanyAdmin(TenantAdmin):
     form = RutAdminForm
     perm = Perm.MANAGE_MEMBERS
     company_path = ""
+    company_field = ""  # the row is the company
     list_display = ("rut", "razon_social", "comuna", "sii_environment", "resolution_number")
     list_filter = ("sii_environment",)
     search_fields = ("rut", "razon_social")
@@ -118,33 +207,17 @@ class MembershipAdmin(TenantAdmin):
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == "user" and not request.user.is_superuser:
-            # Colleagues, and accounts not yet in any company; never other companies' staff.
+            # People of the companies the user administers, and accounts not yet in any
+            # company; never those of companies where the user may not manage members.
             kwargs["queryset"] = (
                 get_user_model()
                 .objects.filter(
-                    Q(memberships__company__in=tenancy.companies_for(request.user))
+                    Q(memberships__company__in=self.acting_companies(request))
                     | Q(memberships__isnull=True)
                 )
                 .distinct()
             )
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
-
-    def get_form(self, request, obj=None, change=False, **kwargs):
-        form_class = super().get_form(request, obj, change, **kwargs)
-
-        class MembershipForm(form_class):
-            def clean(self):
-                cleaned = super().clean()
-                company = cleaned.get(("company", admin.RelatedOnlyFieldListFilter))
-                if company and not tenancy.user_can_in_object_company(
-                    request.user, company.pk, Perm.MANAGE_MEMBERS
-                ):
-                    raise forms.ValidationError(
-                        "Solo un administrador de la empresa puede hacerlo."
-                    )
-                return cleaned
-
-        return MembershipForm
 
 
 class ServiceBackedAdmin(TenantAdmin):
@@ -152,24 +225,6 @@ class ServiceBackedAdmin(TenantAdmin):
     audited. A DomainError is shown on the form instead of saving."""
 
     service_fields: tuple[str, ...] = ()
-
-    def get_form(self, request, obj=None, change=False, **kwargs):
-        form_class = super().get_form(request, obj, change, **kwargs)
-        admin_self = self
-
-        class ServiceForm(form_class):
-            def clean(self):
-                cleaned = super().clean()
-                if self.errors:
-                    return cleaned
-                company = cleaned.get("company") or getattr(self.instance, "company", None)
-                if company and not tenancy.user_can_in_object_company(
-                    request.user, company.pk, admin_self.perm
-                ):
-                    raise forms.ValidationError("Su rol no permite modificar datos de esa empresa.")
-                return cleaned
-
-        return ServiceForm
 
     def save_model(self, request, obj, form, change):
         data = {f: form.cleaned_data[f] for f in self.service_fields if f in form.cleaned_data}
@@ -180,10 +235,12 @@ class ServiceBackedAdmin(TenantAdmin):
         obj.pk = saved.pk
 
     def delete_model(self, request, obj):
+        self.require_in_companies(request, obj)
         self.service_delete(request, obj)
 
     def delete_queryset(self, request, queryset):
         for obj in queryset:
+            self.require_in_companies(request, obj)
             self.service_delete(request, obj)
 
 
@@ -342,10 +399,12 @@ class SalesDocumentAdmin(TenantAdmin):
         )
 
     def delete_model(self, request, obj):
+        self.require_in_companies(request, obj)
         services.sales_document_delete(document=obj, actor=request.user)
 
     def delete_queryset(self, request, queryset):
         for document in queryset:
+            self.require_in_companies(request, document)
             services.sales_document_delete(document=document, actor=request.user)
 
 

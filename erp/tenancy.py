@@ -51,6 +51,18 @@ def companies_for(user) -> QuerySet[Company]:
     return Company.objects.filter(memberships__user=user).distinct()
 
 
+def companies_with_perm(user, perm: Perm) -> QuerySet[Company]:
+    """The companies where the user's role grants `perm` (what admin forms offer to act on);
+    every company for a superuser."""
+    if not user.is_authenticated:
+        return Company.objects.none()
+    if user.is_superuser:
+        return Company.objects.all()
+    return Company.objects.filter(
+        memberships__user=user, memberships__role__in=ROLE_PERMS[perm]
+    ).distinct()
+
+
 def memberships_for(user) -> QuerySet[Membership]:
     if not user.is_authenticated:
         return Membership.objects.none()
