@@ -6,6 +6,7 @@ switches each one to the real thing. README.md lists every variable.
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -70,6 +71,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_celery_beat",
     "django_prometheus",
+    "axes",
     "erp",
     "dte",
     "dte.sandbox",
@@ -84,6 +86,7 @@ MIDDLEWARE = [
     "ops.requestid.ColourMiddleware",
     "ops.metrics.ScrapeMiddleware",
     "ops.security.RefuseNulBytes",
+    "ops.security.ContentSecurityPolicy",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -94,6 +97,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into the lockout page (429).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "ops.urls"
@@ -175,6 +180,54 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "erp:dashboard"
 LOGOUT_REDIRECT_URL = "login"
 
+# Login lockout (django-axes), on the web login and /admin/login/: LOGIN_FAILURE_LIMIT wrong
+# passwords for one username from one client address lock that pair out for
+# LOGIN_LOCKOUT_MINUTES (HTTP 429, a Spanish page saying until when, Retry-After). Only the pair:
+# someone guessing a user's password elsewhere does not lock the user out of their own address.
+# Attempts live in the database (axes' database handler: the same on SQLite and PostgreSQL,
+# shared by every worker, visible and deletable in admin to unlock early). A success resets the
+# count; attempts during the lockout do not extend it. API tokens are not a login form: the API
+# has its throttles (REST_FRAMEWORK below).
+LOGIN_FAILURE_LIMIT = int(os.environ.get("LOGIN_FAILURE_LIMIT", "5"))
+LOGIN_LOCKOUT_MINUTES = float(os.environ.get("LOGIN_LOCKOUT_MINUTES", "15"))
+if LOGIN_FAILURE_LIMIT < 1 or LOGIN_LOCKOUT_MINUTES <= 0:
+    raise ImproperlyConfigured("LOGIN_FAILURE_LIMIT must be >= 1 and LOGIN_LOCKOUT_MINUTES > 0")
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+AXES_FAILURE_LIMIT = LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = timedelta(minutes=LOGIN_LOCKOUT_MINUTES)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_LOCKOUT_CALLABLE = "erp.lockout.lockout_response"
+# The client's address as the API throttles see it (TRUSTED_PROXY_COUNT, below).
+AXES_CLIENT_IP_CALLABLE = "erp.lockout.client_ip"
+AXES_COOLOFF_MESSAGE = "Demasiados intentos fallidos: espere antes de volver a intentarlo."
+AXES_PERMALOCK_MESSAGE = "Demasiados intentos fallidos: contacte a un administrador."
+
+# The client's address, for the login lockout and the API throttles: 0 means the direct peer
+# (REMOTE_ADDR), right when clients reach the app directly; behind N reverse proxies that each
+# append to X-Forwarded-For (the production stack: Traefik, 1; a load balancer in front of it
+# too, 2), the address the outermost one saw. Never more than the real number of proxies: the
+# left part of X-Forwarded-For is the client's own word.
+TRUSTED_PROXY_COUNT = int(os.environ.get("TRUSTED_PROXY_COUNT", "0"))
+# API throttles (DRF, counters in the default cache: Redis with REDIS_URL): requests per
+# authenticated user and per anonymous client address, as "<number>/<s|min|hour|day>"; empty
+# turns that throttle off. Over the limit: 429 with Retry-After.
+API_THROTTLE_USER = os.environ.get("API_THROTTLE_USER", "600/min").strip() or None
+API_THROTTLE_ANON = os.environ.get("API_THROTTLE_ANON", "60/min").strip() or None
+for _name, _rate in (
+    ("API_THROTTLE_USER", API_THROTTLE_USER),
+    ("API_THROTTLE_ANON", API_THROTTLE_ANON),
+):
+    _num, _, _period = (_rate or "1/s").partition("/")
+    if not _num.isdigit() or _period not in {"s", "sec", "m", "min", "h", "hour", "d", "day"}:
+        raise ImproperlyConfigured(f"{_name} must look like 600/min, got {_rate!r}")
+
 LANGUAGE_CODE = "es-cl"
 LANGUAGES = [("es-cl", "Español (Chile)")]
 TIME_ZONE = "America/Santiago"
@@ -242,6 +295,11 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "erp.api.errors.exception_handler",
     "COERCE_DECIMAL_TO_STRING": True,
+    "DEFAULT_THROTTLE_CLASSES": [
+        "erp.api.throttling.AnonThrottle",
+        "erp.api.throttling.UserThrottle",
+    ],
+    "NUM_PROXIES": TRUSTED_PROXY_COUNT,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Facturación electrónica API",

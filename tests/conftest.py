@@ -159,6 +159,26 @@ def _test_settings(settings):
     settings.ANTHROPIC_API_KEY = ""
     settings.ANTHROPIC_BASE_URL = None
     settings.AI_REVIEW_ON_ISSUE = False
+    # The suite makes thousands of API calls: throttles far above that (tests/erp/
+    # test_throttling.py lowers them). The login lockout (django-axes) stays on everywhere.
+    settings.API_THROTTLE_USER = "1000000/min"
+    settings.API_THROTTLE_ANON = "1000000/min"
+
+
+@pytest.fixture(autouse=True)
+def _login_with_a_request(monkeypatch):
+    """django-axes watches every authenticate() and needs its request; the test client's login()
+    passes none, so it gets an empty one (axes' documented way for the test client)."""
+    from django.http import HttpRequest
+    from django.test.client import ClientMixin
+
+    login = ClientMixin.login
+
+    def login_with_request(self, **credentials):
+        credentials.setdefault("request", HttpRequest())
+        return login(self, **credentials)
+
+    monkeypatch.setattr(ClientMixin, "login", login_with_request)
 
 
 @pytest.fixture(autouse=True)

@@ -6,6 +6,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from erp.api.throttling import counted
 from erp.errors import DomainError
 
 
@@ -26,6 +27,25 @@ def _flatten(detail, prefix: str = "") -> dict[str, list[str]]:
     return out
 
 
+def _throttle_refused(exc, context):
+    """DRF checks the throttles after authentication and permissions, so a request refused
+    there (no credentials, a bad token, no permission) would never count: an anonymous flood
+    would get 401s forever. Such a request counts here, and over the limit it gets the 429."""
+    refused = (
+        exceptions.NotAuthenticated,
+        exceptions.AuthenticationFailed,
+        exceptions.PermissionDenied,
+    )
+    view, request = context.get("view"), context.get("request")
+    if not isinstance(exc, refused) or view is None or request is None or counted(request):
+        return exc
+    try:
+        view.check_throttles(request)
+    except exceptions.Throttled as throttled:
+        return throttled
+    return exc
+
+
 def exception_handler(exc, context):
     if isinstance(exc, DomainError):
         return Response(exc.as_dict(), status=exc.status)
@@ -33,6 +53,7 @@ def exception_handler(exc, context):
         exc = exceptions.NotFound("No encontrado.")
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied()
+    exc = _throttle_refused(exc, context)
     response = drf_exception_handler(exc, context)
     if response is None:
         return None
@@ -41,6 +62,15 @@ def exception_handler(exc, context):
             "code": "invalid_input",
             "message": "Revise los datos ingresados.",
             "fields": _flatten(exc.detail),
+        }
+    elif isinstance(exc, exceptions.Throttled):
+        # DRF's handler has set Retry-After (seconds) from exc.wait.
+        seconds = exc.wait or 0
+        wait = f"espere {seconds} segundo{'' if seconds == 1 else 's'}" if seconds else "espere"
+        body = {
+            "code": "throttled",
+            "message": f"Demasiadas solicitudes: {wait} antes de volver a intentarlo.",
+            "fields": {},
         }
     elif isinstance(exc, exceptions.ParseError):
         body = {"code": "parse_error", "message": f"JSON mal formado: {exc.detail}", "fields": {}}

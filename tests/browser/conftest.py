@@ -33,7 +33,14 @@ def page(tmp_path):
         context = browser.new_context(locale="es-CL", viewport={"width": 1400, "height": 1000})
         page = context.new_page()
         page.set_default_timeout(15000)
+        # The pages run under their Content-Security-Policy: anything it blocks fails the test.
+        blocked: list[str] = []
+        page.on(
+            "console",
+            lambda m: blocked.append(m.text) if "Content Security Policy" in m.text else None,
+        )
         yield page
+        assert not blocked, blocked
         page.screenshot(
             path=os.environ.get("BROWSER_SHOT", str(tmp_path / "last.png")), full_page=True
         )

@@ -2,6 +2,7 @@
 with two lines, and see the live and the saved total on the page."""
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.browser.pages import login
 
@@ -38,9 +39,7 @@ def test_login_partner_and_factura_with_two_lines(page, live_server, clerk, issu
     page.fill("input[name=lines-1-discount_pct]", "10")
     total = page.locator('#totals [data-total="monto_total"]')
     # Live totals, computed by the server as the user types: 198.000 + 19 % IVA.
-    page.wait_for_function(
-        "document.querySelector('#totals [data-total=monto_total]').textContent === '$ 235.620'"
-    )
+    expect(total).to_have_text("$ 235.620")
     assert page.locator('[data-total="iva"]').inner_text() == "$ 37.620"
     assert page.locator("tr.line-row .line-amount").nth(1).inner_text() == "$ 108.000"
 

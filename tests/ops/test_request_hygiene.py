@@ -85,3 +85,22 @@ def test_the_public_page_is_not_cached_nor_indexed(client, issuer, clerk):
         assert response.status_code == 200
         assert response["Cache-Control"] == "private, no-store"
         assert "noindex" in response["X-Robots-Tag"]
+
+
+@pytest.mark.django_db
+def test_every_page_has_a_csp_without_inline_scripts(client, clerk):
+    from pathlib import Path
+
+    client.force_login(clerk)
+    for path in ("/", "/documentos/", "/api/docs/", "/admin/login/"):
+        response = client.get(path, follow=True)
+        policy = response["Content-Security-Policy"]
+        assert "script-src 'self'" in policy and "frame-ancestors 'none'" in policy, path
+        assert "'unsafe-inline'" not in policy.split("script-src")[1].split(";")[0]
+    # ... which holds only if no template has an inline script or handler left
+    templates = Path(__file__).resolve().parents[2] / "templates"
+    for template in templates.rglob("*.html"):
+        text = template.read_text()
+        assert " onsubmit=" not in text and " onchange=" not in text and " onclick=" not in text
+        for tag in text.split("<script")[1:]:
+            assert "src=" in tag.split(">")[0], template
