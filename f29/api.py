@@ -341,7 +341,11 @@ class F29ViewSet(CompanyScopedAPI):
             OpenApiParameter("category", str, enum=[c.value for c in Category]),
             OpenApiParameter("format", str, enum=["json", "csv"]),
         ],
-        responses=OpenApiTypes.OBJECT,
+        # `format=csv` answers the lines as a CSV file.
+        responses={
+            (200, "application/json"): OpenApiTypes.OBJECT,
+            (200, "text/csv"): OpenApiTypes.STR,
+        },
     )
     @action(detail=True, methods=["get"])
     def reconciliation(self, request, company_rut=None, period=None):

@@ -7,6 +7,9 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 
 from ops import health, metrics
 
+# The error answers every operation can give, documented once (erp.api.schema).
+SCHEMA_HOOKS = ["drf_spectacular.hooks.postprocess_schema_enums", "erp.api.schema.document_errors"]
+
 admin.site.site_header = "Facturación electrónica · administración"
 admin.site.site_title = "Facturación electrónica"
 
@@ -18,7 +21,11 @@ urlpatterns = [
     path("api/v1/", include("dte.api_urls")),
     path("api/v1/", include("f29.api_urls")),
     path("api/v1/", include("ai.api_urls")),
-    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path(
+        "api/schema/",
+        SpectacularAPIView.as_view(custom_settings={"POSTPROCESSING_HOOKS": SCHEMA_HOOKS}),
+        name="api-schema",
+    ),
     # The split view serves Swagger UI's start-up script as a file: no inline script (CSP).
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     path("health/live", health.live, name="health-live"),
@@ -30,6 +37,9 @@ urlpatterns = [
     path("", include("ai.urls")),
     path("", include("erp.urls")),
 ]
+# A URL under /api/ that no route matches answers in the API's error shape, as documented.
+handler404 = "erp.api.errors.not_found"
+
 if settings.SII_SANDBOX_SERVE:
     urlpatterns.insert(0, path("_sii/", include("dte.sandbox.urls")))
 if settings.DEBUG:

@@ -1,7 +1,8 @@
 """Every API error has one shape: `{code, message, fields}`; fields use dotted paths."""
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.http import Http404
+from django.http import Http404, JsonResponse
+from django.views.defaults import page_not_found
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -44,6 +45,15 @@ def _throttle_refused(exc, context):
     except exceptions.Throttled as throttled:
         return throttled
     return exc
+
+
+def not_found(request, exception=None):
+    """Django's 404 for a URL no route matches (ops.urls' handler404): under /api/ it is the
+    API's error shape in JSON, elsewhere the site's page."""
+    if request.path.startswith("/api/"):
+        body = {"code": "not_found", "message": "No encontrado.", "fields": {}}
+        return JsonResponse(body, status=status.HTTP_404_NOT_FOUND)
+    return page_not_found(request, exception)
 
 
 def exception_handler(exc, context):

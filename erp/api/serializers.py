@@ -35,15 +35,26 @@ class RelatedRefField(serializers.Field):
 
 
 class UserNameField(serializers.CharField):
+    """The username of the user who made or last changed a row: null when there is none (a row
+    made by a command or an import, or whose user was deleted)."""
+
     def __init__(self, **kwargs):
-        super().__init__(read_only=True, **kwargs)
+        super().__init__(read_only=True, allow_null=True, **kwargs)
 
     def to_representation(self, value):
         return value.get_username() if value else None
 
 
+@extend_schema_field(
+    {"anyOf": [{"type": "string", "format": "email"}, {"type": "string", "maxLength": 0}]}
+)
+class BlankableEmailField(serializers.EmailField):
+    """An e-mail address, or "" when the company has none."""
+
+
 class CompanySerializer(serializers.ModelSerializer):
     role = serializers.SerializerMethodField()
+    email = BlankableEmailField(read_only=True)
 
     class Meta:
         model = Company

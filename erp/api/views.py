@@ -10,6 +10,7 @@ from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.response import Response
 
 from erp import selectors, services, tenancy
+from erp.api.filtering import FILTER_BACKENDS, StrictFilterSet
 from erp.api.serializers import (
     CompanySerializer,
     PartnerSerializer,
@@ -63,6 +64,7 @@ class CompanyScopedAPI(viewsets.GenericViewSet):
 
     write_perm: Perm
     membership = None
+    filter_backends = FILTER_BACKENDS
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
@@ -115,7 +117,7 @@ class CompanyScopedViewSet(
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class PartnerFilter(filters.FilterSet):
+class PartnerFilter(StrictFilterSet):
     class Meta:
         model = Partner
         fields = ("is_customer", "is_supplier", "comuna")
@@ -153,7 +155,7 @@ class PartnerViewSet(CompanyScopedViewSet):
         services.partner_delete(partner=obj, actor=self.request.user)
 
 
-class ProductFilter(filters.FilterSet):
+class ProductFilter(StrictFilterSet):
     class Meta:
         model = Product
         fields = ("is_exempt", "is_active", "code")
@@ -191,7 +193,7 @@ class ProductViewSet(CompanyScopedViewSet):
         services.product_delete(product=obj, actor=self.request.user)
 
 
-class SalesDocumentFilter(filters.FilterSet):
+class SalesDocumentFilter(StrictFilterSet):
     fecha_desde = filters.DateFilter(field_name="fecha_emision", lookup_expr="gte")
     fecha_hasta = filters.DateFilter(field_name="fecha_emision", lookup_expr="lte")
 
@@ -239,7 +241,7 @@ class SalesDocumentViewSet(CompanyScopedViewSet):
         services.sales_document_delete(document=obj, actor=self.request.user)
 
 
-class PurchaseDocumentFilter(filters.FilterSet):
+class PurchaseDocumentFilter(StrictFilterSet):
     fecha_desde = filters.DateFilter(field_name="fecha", lookup_expr="gte")
     fecha_hasta = filters.DateFilter(field_name="fecha", lookup_expr="lte")
 
