@@ -40,7 +40,8 @@ class AiFindingSerializer(serializers.ModelSerializer):
 class AiReviewSerializer(serializers.ModelSerializer):
     findings = AiFindingSerializer(many=True, read_only=True)
     ai_status_label = serializers.CharField(source="get_ai_status_display", read_only=True)
-    document = serializers.IntegerField(source="sales_document_id", read_only=True)
+    # null for a period's review.
+    document = serializers.IntegerField(source="sales_document_id", read_only=True, allow_null=True)
     period = serializers.SerializerMethodField()
 
     class Meta:

@@ -339,7 +339,11 @@ class F29ViewSet(CompanyScopedAPI):
         parameters=[
             OpenApiParameter("kind", str, enum=RcvKind.values),
             OpenApiParameter("category", str, enum=[c.value for c in Category]),
-            OpenApiParameter("format", str, enum=["json", "csv"]),
+            OpenApiParameter(
+                "format",
+                str,
+                description="`csv`: the lines as a CSV file; anything else (`json`): JSON.",
+            ),
         ],
         # `format=csv` answers the lines as a CSV file.
         responses={

@@ -2,6 +2,7 @@
 would take `?is_customer=null` or `?folio=0.5` or `?periodo=` as "no filter" (or as a decimal)
 and answer the whole list. Here such a value is a 400 `invalid_input` naming the parameter."""
 
+import django_filters
 from django import forms
 from django.db import models
 from django_filters import rest_framework as filters
@@ -24,7 +25,10 @@ class StrictBooleanField(forms.Field):
             raise forms.ValidationError("Use true o false.", code="invalid") from None
 
 
-class StrictBooleanFilter(filters.BooleanFilter):
+class StrictBooleanFilter(django_filters.BooleanFilter):
+    """Not DRF's BooleanFilter: its widget reads an unknown value as "no filter" before the
+    field sees it."""
+
     field_class = StrictBooleanField
 
 
