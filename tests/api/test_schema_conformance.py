@@ -23,8 +23,10 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from dte import services as dte_services
 from erp import services as erp_services
 from f29 import services as f29_services
+from tests.dte.test_issue import draft_from_file
 from tests.factories import PartnerFactory, ProductFactory, SalesDocumentFactory
 
 CHECKS = [
@@ -53,7 +55,7 @@ def in_process():
 
 
 @pytest.fixture
-def auth_headers(in_process, db, company, clerk, settings):
+def auth_headers(in_process, db, company, clerk, settings, issuer, demo_catalog):
     settings.API_THROTTLE_USER = None
     settings.API_THROTTLE_ANON = None
     cache.clear()
@@ -74,6 +76,8 @@ def auth_headers(in_process, db, company, clerk, settings):
         },
     )
     f29_services.f29_compute(company=company, periodo=purchase.periodo, actor=None)
+    # An issued DTE (signed, in its envelope; sending waits for a commit that never comes).
+    dte_services.dte_issue(document=draft_from_file(issuer, 33), actor=clerk)
     token, _ = Token.objects.get_or_create(user=clerk)
     return {"Authorization": f"Token {token.key}"}
 
