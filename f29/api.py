@@ -48,9 +48,14 @@ class RcvImportSerializer(serializers.ModelSerializer):
         help_text="Solo compras; vacío: según el encabezado del archivo.",
     )
     periodo = serializers.CharField(
-        required=False, allow_blank=True, help_text="AAAA-MM; vacío: el mes de cada documento."
+        required=False,
+        allow_blank=True,
+        allow_null=True,
+        help_text="AAAA-MM; vacío: el mes de cada documento.",
     )
-    actor = serializers.CharField(source="actor.get_username", read_only=True, default=None)
+    actor = serializers.CharField(
+        source="actor.get_username", read_only=True, default=None, allow_null=True
+    )
     status_label = serializers.CharField(source="get_status_display", read_only=True)
     percent = serializers.IntegerField(read_only=True)
     finished = serializers.BooleanField(read_only=True)

@@ -316,6 +316,11 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {"AdjustmentTypeEnum": "erp.models.AdjustmentType"},
+    # Every /api/v1/ operation documents its error answers ({code, message, fields}).
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "erp.api.schema.document_errors",
+    ],
 }
 
 SESSION_COOKIE_HTTPONLY = True
