@@ -159,6 +159,10 @@ def _test_settings(settings):
     settings.ANTHROPIC_API_KEY = ""
     settings.ANTHROPIC_BASE_URL = None
     settings.AI_REVIEW_ON_ISSUE = False
+    # /metrics as on a laptop (no token), whatever the database; tests/ops/test_exposure.py and
+    # test_metrics.py check the token and the closed default.
+    settings.METRICS_TOKEN = ""
+    settings.METRICS_OPEN_WITHOUT_TOKEN = True
     # The suite makes thousands of API calls: throttles far above that (tests/erp/
     # test_throttling.py lowers them). The login lockout (django-axes) stays on everywhere.
     settings.API_THROTTLE_USER = "1000000/min"

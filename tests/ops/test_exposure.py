@@ -13,7 +13,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _setting(name: str, tmp_path, **env) -> str:
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("SII_", "DEBUG"))}
+    base = {
+        k: v for k, v in os.environ.items() if not k.startswith(("SII_", "DEBUG", "DATABASE_URL"))
+    }
     base.update(
         DJANGO_SETTINGS_MODULE="ops.settings",
         VAR_DIR=str(tmp_path),
