@@ -306,4 +306,5 @@ def test_a_boleta_after_soap_calls_in_the_same_process(sii, issuer, clerk):
     drive(boletas)
     check_outcome(boletas, "accepted")
     for dte in boletas:
-        assert not dte.events.filter(message__contains="401").exists()
+        assert not dte.events.filter(message__contains="rechazó el token").exists()
+        assert not dte.events.filter(message__contains="HTTP 401").exists()
