@@ -60,14 +60,18 @@ def _current() -> MultiFernet:
     return _fernet(settings.FIELD_ENCRYPTION_KEY, legacy)
 
 
-def rotate(token: bytes) -> bytes:
-    """The token re-encrypted under the first key (the old keys still decrypt it meanwhile)."""
+def _read(operation, token: bytes) -> bytes:
     try:
-        return _current().rotate(bytes(token))
+        return operation(bytes(token))
     except InvalidToken as exc:
         raise VaultError(
             "No se pudo descifrar un secreto guardado (revise FIELD_ENCRYPTION_KEY)."
         ) from exc
+
+
+def rotate(token: bytes) -> bytes:
+    """The token re-encrypted under the first key (the old keys still decrypt it meanwhile)."""
+    return _read(_current().rotate, token)
 
 
 def encrypt(data: bytes) -> bytes:
@@ -75,9 +79,4 @@ def encrypt(data: bytes) -> bytes:
 
 
 def decrypt(token: bytes) -> bytes:
-    try:
-        return _current().decrypt(bytes(token))
-    except InvalidToken as exc:
-        raise VaultError(
-            "No se pudo descifrar un secreto guardado (revise FIELD_ENCRYPTION_KEY)."
-        ) from exc
+    return _read(_current().decrypt, token)
