@@ -27,6 +27,11 @@ class SchemaKind(StrEnum):
     ENVIO_BOLETA = "EnvioBOLETA"
     DTE = "DTE"
     BOLETA_DTE = "BoletaDTE"  # a lone boleta <DTE> (root tag DTE: kind_of never returns this)
+    # Exchange answers to a supplier (DOMAIN.md §12, dte.core.exchange); kind_of does not
+    # return these: verify_xml checks DTEs and their envelopes only.
+    RESPUESTA_DTE = "RespuestaDTE"
+    ENVIO_RECIBOS = "EnvioRecibos"
+    RECIBO = "Recibo"
 
 
 _XSD_FILES: dict[SchemaKind, Path] = {
@@ -35,6 +40,9 @@ _XSD_FILES: dict[SchemaKind, Path] = {
     SchemaKind.DTE: XSD_DIR / "DTE_v10.xsd",
     # Not a file of its own: compiled from _BOLETA_DTE_XSD, which includes EnvioBOLETA_v11.xsd.
     SchemaKind.BOLETA_DTE: XSD_DIR / "boleta_2024" / "boleta_dte.xsd",
+    SchemaKind.RESPUESTA_DTE: XSD_DIR / "RespuestaEnvioDTE_v10.xsd",
+    SchemaKind.ENVIO_RECIBOS: XSD_DIR / "EnvioRecibos_v10.xsd",
+    SchemaKind.RECIBO: XSD_DIR / "Recibos_v10.xsd",
 }
 
 BOLETA_TYPES = frozenset({"39", "41"})
