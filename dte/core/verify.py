@@ -43,7 +43,15 @@ from dte.core.caf import (
     parse_caf_element,
     verify_caf_signature,
 )
-from dte.core.schemas import BOLETA_TYPES, SchemaKind, XmlError, kind_of, safe_parse, validate
+from dte.core.schemas import (
+    BOLETA_TYPES,
+    SIIDTE_NS,
+    SchemaKind,
+    XmlError,
+    kind_of,
+    safe_parse,
+    validate,
+)
 
 DSIG_NS = "http://www.w3.org/2000/09/xmldsig#"
 _DS = f"{{{DSIG_NS}}}"
@@ -92,12 +100,20 @@ class Check:
         return {"name": self.name, "ok": self.ok, "detail": self.detail}
 
 
+# Which form of a file its signature verified in: suppliers' files and the SII portal's
+# downloads sometimes lose (or gain) the SiiDte namespace after being signed.
+AS_WRITTEN = "as written"
+NAMESPACE_ADDED = "SiiDte namespace added"
+NAMESPACE_REMOVED = "SiiDte namespace removed"
+
+
 @dataclass(frozen=True)
 class DocumentReport:
     tipo_dte: int | None
     folio: int | None
     rut_emisor: str | None
     checks: tuple[Check, ...]
+    signed_form: str = AS_WRITTEN
 
     @property
     def ok(self) -> bool:
@@ -112,6 +128,7 @@ class DocumentReport:
             "folio": self.folio,
             "rut_emisor": self.rut_emisor,
             "ok": self.ok,
+            "signed_form": self.signed_form,
             "checks": [check.to_dict() for check in self.checks],
         }
 
@@ -121,6 +138,7 @@ class Report:
     kind: str  # "EnvioDTE", "EnvioBOLETA", "DTE" or "unknown"
     checks: tuple[Check, ...]
     documents: tuple[DocumentReport, ...] = ()
+    signed_form: str = AS_WRITTEN  # the envelope signature's
 
     @property
     def ok(self) -> bool:
@@ -137,6 +155,7 @@ class Report:
         return {
             "kind": self.kind,
             "ok": self.ok,
+            "signed_form": self.signed_form,
             "checks": [check.to_dict() for check in self.checks],
             "documents": [document.to_dict() for document in self.documents],
         }
@@ -164,12 +183,14 @@ def verify_xml(data: bytes, *, sii_keys: Mapping[int, RSAPublicKey] | None = Non
     if kind is SchemaKind.DTE:
         document = _verify_document(root, root, context)
         return Report(kind.value, (xml_check, schema_check), (document,))
-    envelope_signature = _guard("signature", lambda: _envelope_signature_check(root, context))
+    envelope_signature, form = _in_some_form(
+        root, lambda variant: _envelope_signature_check(variant, context)
+    )
     documents = tuple(
         _verify_document(dte, _standalone(dte), context)
         for dte in root.iterfind("{*}SetDTE/{*}DTE")
     )
-    return Report(kind.value, (xml_check, schema_check, envelope_signature), documents)
+    return Report(kind.value, (xml_check, schema_check, envelope_signature), documents, form)
 
 
 def _guard(name: str, run: Callable[[], Check]) -> Check:
@@ -310,10 +331,70 @@ def _verify_document(
     if document is None:
         missing = Check("signature", False, "the DTE has no Documento")
         return DocumentReport(tipo, folio, rut, (missing,))
-    signature = _guard("signature", lambda: _document_signature_check(standalone, context))
+    signature, form = _in_some_form(
+        standalone, lambda variant: _document_signature_check(variant, context)
+    )
     ted, caf = _ted_and_caf_checks(document, context)
     totals = _guard("totals", lambda: _totals_check(document, tipo))
-    return DocumentReport(tipo, folio, rut, (signature, ted, caf, totals))
+    return DocumentReport(tipo, folio, rut, (signature, ted, caf, totals), form)
+
+
+def _in_some_form(
+    root: etree._Element, check: Callable[[etree._Element], Check]
+) -> tuple[Check, str]:
+    """The signature check on the file as written and, when that fails, on the same file with
+    the SiiDte namespace added (or removed): the first form that verifies wins. A failure is
+    reported as written."""
+    written = _guard("signature", lambda: check(root))
+    if written.ok:
+        return written, AS_WRITTEN
+    try:
+        variant, form = _namespace_variant(root)
+    except (XmlError, ValueError):
+        return written, AS_WRITTEN
+    other = _guard("signature", lambda: check(variant))
+    if not other.ok:
+        return written, AS_WRITTEN
+    return Check("signature", True, f"{other.detail} (with the {form})"), form
+
+
+def _namespace_variant(root: etree._Element) -> tuple[etree._Element, str]:
+    """A copy of the document with its SiiDte elements moved into, or out of, the SiiDte
+    namespace (the signatures stay in theirs), re-parsed so that its namespace declarations are
+    exactly those of a file written that way."""
+    adding = etree.QName(root).namespace is None
+    target = SIIDTE_NS if adding else None
+    own = {SIIDTE_NS, None}
+    keep = {p: uri for p, uri in root.nsmap.items() if p is not None and uri != SIIDTE_NS}
+
+    def rebuild(element: etree._Element, parent: etree._Element | None) -> etree._Element:
+        qname = etree.QName(element)
+        if qname.namespace in own:
+            tag = f"{{{target}}}{qname.localname}" if target else qname.localname
+            nsmap: dict[str | None, str] = {None: target} if target else {}
+        else:
+            tag, nsmap = element.tag, {None: qname.namespace} if qname.namespace else {}
+        if parent is None:
+            nsmap = {**keep, **nsmap}
+            new = etree.Element(tag, nsmap=nsmap)
+        else:
+            inherited = parent.nsmap.get(None)
+            new = etree.SubElement(
+                parent, tag, nsmap=nsmap if nsmap.get(None) != inherited else None
+            )
+        for name, value in element.attrib.items():
+            new.set(name, value)
+        new.text = element.text
+        for child in element:
+            if isinstance(child.tag, str):
+                rebuild(child, new).tail = child.tail
+            else:  # a comment or processing instruction, with its tail
+                new.append(copy.copy(child))
+        return new
+
+    rebuilt = rebuild(root, None)
+    form = NAMESPACE_ADDED if adding else NAMESPACE_REMOVED
+    return safe_parse(etree.tostring(rebuilt)), form
 
 
 # --- XML signatures -------------------------------------------------------------------------
