@@ -27,7 +27,8 @@ run: migrate
 # Debian packages the tests use: chromium drives the browser tests (Playwright cannot download
 # its own here), xmlsec1 is a second, independent signature verifier, and poppler-utils'
 # pdftoppm rasterises the printed documents so the tests can scan their barcodes; promtool and
-# amtool check the monitoring files (deploy/prometheus, deploy/alertmanager).
+# amtool check the monitoring files (deploy/prometheus, deploy/alertmanager); Dovecot is the IMAP
+# server the exchange-mailbox tests start privately (tests/imapserver.py).
 system-packages:
 	@missing=""; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
@@ -35,6 +36,7 @@ system-packages:
 	command -v pdftoppm >/dev/null 2>&1 || missing="$$missing poppler-utils"; \
 	command -v promtool >/dev/null 2>&1 || missing="$$missing prometheus"; \
 	command -v amtool >/dev/null 2>&1 || missing="$$missing prometheus-alertmanager"; \
+	test -x /usr/sbin/dovecot || missing="$$missing dovecot-core dovecot-imapd"; \
 	if [ -n "$$missing" ]; then \
 	  echo "Installing Debian packages:$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \

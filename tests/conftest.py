@@ -14,8 +14,9 @@ from tests.factories import CompanyFactory, MembershipFactory, UserFactory
 
 REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
 
-# Signing material (CAFs, certificate, sandbox key) for the dte tests and the browser test.
-pytest_plugins = ["tests.dte.fixtures"]
+# Signing material (CAFs, certificate, sandbox key) for the dte tests and the browser test;
+# a private Dovecot for the exchange mailbox tests (`imap` marker).
+pytest_plugins = ["tests.dte.fixtures", "tests.imapserver"]
 
 
 def _postgres() -> str | None:
@@ -56,12 +57,19 @@ def _poppler() -> str | None:
     return None if shutil.which("pdftoppm") else "pdftoppm (poppler-utils) is not installed"
 
 
+def _imap() -> str | None:
+    from tests.imapserver import dovecot_problem
+
+    return dovecot_problem()
+
+
 SERVICE_CHECKS = {
     "postgres": _postgres,
     "redis": _redis,
     "broker": _broker,
     "browser": _browser,
     "poppler": _poppler,
+    "imap": _imap,
 }
 
 
