@@ -336,3 +336,234 @@ class DteEvent(models.Model):
     @property
     def status_label(self) -> str:
         return STATUS_LABELS.get(DteStatus(self.status), self.status)
+
+
+# --- Receiving: suppliers' DTEs (DOMAIN.md §12) --------------------------------------------
+
+
+class MailboxSecurity(models.TextChoices):
+    SSL = "ssl", "SSL/TLS (IMAPS, puerto 993)"
+    STARTTLS = "starttls", "STARTTLS (puerto 143)"
+    NONE = "none", "Sin cifrado (solo red local)"
+
+
+class ExchangeMailbox(models.Model):
+    """The company's "correo de intercambio": where suppliers mail their DTEs, read over IMAP."""
+
+    company = models.OneToOneField(
+        Company, on_delete=models.CASCADE, related_name="exchange_mailbox"
+    )
+    address = models.EmailField(
+        "correo de intercambio",
+        blank=True,
+        help_text="La dirección registrada en el SII; se usa como remitente de las respuestas.",
+    )
+    host = models.CharField("servidor IMAP", max_length=200)
+    port = models.PositiveIntegerField("puerto", default=993)
+    security = models.CharField(
+        "seguridad", max_length=8, choices=MailboxSecurity, default=MailboxSecurity.SSL
+    )
+    username = models.CharField("usuario", max_length=200)
+    password_encrypted = models.BinaryField(editable=False)
+    folder = models.CharField("carpeta", max_length=200, default="INBOX")
+    is_active = models.BooleanField("activa", default=True)
+    last_polled_at = models.DateTimeField("última revisión", null=True, blank=True)
+    last_error = models.TextField("último error", blank=True)
+
+    class Meta:
+        verbose_name = "casilla de intercambio"
+        verbose_name_plural = "casillas de intercambio"
+
+    def __str__(self) -> str:
+        return f"{self.username}@{self.host} ({self.company.rut})"
+
+
+class IntakeSource(models.TextChoices):
+    MAIL = "mail", "Correo de intercambio"
+    UPLOAD = "upload", "Subido en la web"
+    API = "api", "API"
+    COMMAND = "command", "Línea de comandos"
+
+
+class ReceivedEnvelope(models.Model):
+    """One file a supplier sent (an EnvioDTE or a lone DTE), as taken in, with the
+    RecepcionEnvio answer (RespuestaDTE) it got."""
+
+    company = models.ForeignKey(
+        Company, on_delete=models.PROTECT, related_name="received_envelopes"
+    )
+    source = models.CharField("origen", max_length=8, choices=IntakeSource)
+    name = models.CharField("archivo", max_length=255)
+    sha256 = models.CharField(max_length=64)
+    kind = models.CharField("tipo de archivo", max_length=16)
+    envio_id = models.CharField("ID del envío", max_length=80, blank=True)
+    digest = models.CharField(max_length=100, blank=True)
+    rut_emisor = models.CharField("RUT emisor", max_length=12, blank=True)
+    rut_envia = models.CharField("RUT de quien envía", max_length=12, blank=True)
+    sender_email = models.CharField("remitente", max_length=254, blank=True)
+    message_id = models.CharField("Message-ID", max_length=998, blank=True)
+    estado_recep_env = models.PositiveSmallIntegerField("EstadoRecepEnv")
+    glosa = models.TextField("glosa", blank=True)
+    xml = models.BinaryField(editable=False)
+    response_xml = models.BinaryField("RespuestaDTE", null=True, blank=True, editable=False)
+    response_sent_at = models.DateTimeField("respuesta enviada", null=True, blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    received_at = models.DateTimeField("recibido", auto_now_add=True)
+
+    class Meta:
+        verbose_name = "envío recibido"
+        verbose_name_plural = "envíos recibidos"
+        ordering = ["-received_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["company", "sha256"], name="received_envelope_unique_file"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.rut_emisor or '?'})"
+
+    @property
+    def response_filename(self) -> str:
+        return f"RespuestaDTE--{self.company.rut}--{self.pk}.xml"
+
+
+class ReceivedStatus(models.TextChoices):
+    RECEIVED = "received", "Recibido"
+    ACCEPTED = "accepted", "Aceptado"
+    CLAIMED = "claimed", "Reclamado"
+    REFUSED = "refused", "Rechazado en la recepción"
+
+
+class SiiConfirmation(models.TextChoices):
+    PENDING = "", "Sin consultar"
+    DOK = "DOK", "El SII lo tiene (DOK)"
+    DNK = "DNK", "El SII lo tiene con otros datos (DNK)"
+    FAU = "FAU", "El SII no lo ha recibido (FAU)"
+    OTHER = "OTHER", "Otra respuesta del SII"
+
+
+class CommercialResult(models.TextChoices):
+    NONE = "", "Sin respuesta"
+    ACCEPTED = "0", "Aceptado"
+    DISCREPANCIES = "1", "Aceptado con reparos"
+    REJECTED = "2", "Rechazado"
+
+
+class ReceivedDte(models.Model):
+    """A supplier's DTE received by the company: verified, confirmed with the SII, answered,
+    accepted or claimed at the SII's RCV and, once accepted, booked as a purchase."""
+
+    company = models.ForeignKey(Company, on_delete=models.PROTECT, related_name="received_dtes")
+    envelope = models.ForeignKey(
+        ReceivedEnvelope, on_delete=models.PROTECT, related_name="documents"
+    )
+    tipo_dte = models.PositiveSmallIntegerField("tipo")
+    folio = models.PositiveBigIntegerField()
+    rut_emisor = RutField("RUT emisor")
+    razon_social = models.CharField("razón social del emisor", max_length=100, blank=True)
+    giro = models.CharField("giro del emisor", max_length=80, blank=True)
+    correo_emisor = models.CharField("correo del emisor", max_length=80, blank=True)
+    fecha_emision = models.DateField("fecha de emisión")
+    fecha_vencimiento = models.DateField("vencimiento", null=True, blank=True)
+    monto_neto = models.BigIntegerField("neto", default=0)
+    monto_exento = models.BigIntegerField("exento", default=0)
+    iva = models.BigIntegerField("IVA", default=0)
+    otros_impuestos = models.BigIntegerField("otros impuestos", default=0)
+    monto_total = models.BigIntegerField("total")
+    facts = models.JSONField("detalle y referencias", default=dict)
+    xml = models.BinaryField(editable=False)  # the DTE alone, ISO-8859-1
+    checks = models.JSONField("verificaciones", default=list)
+    signed_form = models.CharField("forma firmada", max_length=40, blank=True)
+    estado_recep_dte = models.PositiveSmallIntegerField("EstadoRecepDTE")
+    reasons = models.JSONField("motivos", default=list)
+    status = models.CharField(
+        "estado", max_length=10, choices=ReceivedStatus, default=ReceivedStatus.RECEIVED
+    )
+    sii_confirmation = models.CharField(
+        "confirmación del SII", max_length=5, choices=SiiConfirmation, blank=True, default=""
+    )
+    sii_confirmation_glosa = models.CharField(max_length=200, blank=True)
+    sii_checked_at = models.DateTimeField(null=True, blank=True)
+    sii_received_at = models.DateTimeField("recepción en el SII", null=True, blank=True)
+    claim_deadline = models.DateTimeField("plazo para reclamar", null=True, blank=True)
+    commercial_result = models.CharField(
+        "respuesta comercial", max_length=1, choices=CommercialResult, blank=True, default=""
+    )
+    commercial_glosa = models.CharField(max_length=256, blank=True)
+    result_xml = models.BinaryField("ResultadoDTE", null=True, blank=True, editable=False)
+    receipt_xml = models.BinaryField("EnvioRecibos", null=True, blank=True, editable=False)
+    goods_received_at = models.DateTimeField("mercaderías recibidas", null=True, blank=True)
+    rcv_action = models.CharField("acción en el RCV", max_length=3, blank=True)
+    tax_period = models.DateField("período tributario", null=True, blank=True)
+    purchase = models.OneToOneField(
+        "erp.PurchaseDocument",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="received_dte",
+        verbose_name="compra",
+    )
+    received_at = models.DateTimeField("recibido", auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "DTE recibido"
+        verbose_name_plural = "DTE recibidos"
+        ordering = ["-received_at", "-id"]
+        constraints = [
+            # A refused copy (tampered, addressed elsewhere) never blocks the genuine one.
+            models.UniqueConstraint(
+                fields=["company", "rut_emisor", "tipo_dte", "folio"],
+                condition=~Q(status="refused"),
+                name="received_dte_unique_document",
+            )
+        ]
+        indexes = [
+            models.Index(fields=["company", "status", "received_at"]),
+            models.Index(fields=["company", "claim_deadline"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"DTE {self.tipo_dte} N° {self.folio} de {self.rut_emisor}"
+
+    @property
+    def filename(self) -> str:
+        return f"DTE--{self.rut_emisor}--{self.tipo_dte}--{self.folio}.xml"
+
+    def signed_element(self) -> str:
+        text = bytes(self.xml).decode("iso-8859-1")
+        return text[text.index("<DTE") :]
+
+
+class ReceivedEventKind(models.TextChoices):
+    INTAKE = "intake", "Recepción"
+    SII_CHECK = "sii_check", "Consulta al SII"
+    ANSWER = "answer", "Respuesta al proveedor"
+    RCV = "rcv", "Registro en el SII (RCV)"
+    RCV_SYNC = "rcv_sync", "Eventos en el SII"
+    BOOKED = "booked", "Registro de compra"
+    MAIL = "mail", "Correo"
+
+
+class ReceivedDteEvent(models.Model):
+    """The document's history with the SII and the supplier, with the SII's codes."""
+
+    received_dte = models.ForeignKey(ReceivedDte, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=10, choices=ReceivedEventKind)
+    code = models.CharField("código", max_length=16, blank=True)
+    message = models.TextField(blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+        verbose_name = "evento de DTE recibido"
+        verbose_name_plural = "eventos de DTE recibidos"
+
+    def __str__(self) -> str:
+        return f"{self.received_dte} · {self.get_kind_display()}"

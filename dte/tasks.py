@@ -12,7 +12,7 @@ from celery import shared_task
 from celery.utils.time import get_exponential_backoff_interval
 from django.conf import settings
 
-from dte import printing, sending, services
+from dte import printing, receiving, sending, services
 
 
 @shared_task(name="dte.envelope_send", acks_late=True, ignore_result=True)
@@ -63,3 +63,60 @@ def dte_email(self, dte_id: int) -> str:
             factor=10, retries=self.request.retries, maximum=900, full_jitter=True
         )
         raise self.retry(exc=exc, countdown=countdown) from exc
+
+
+# --- Receiving (DOMAIN.md §12) ---------------------------------------------------------------
+
+
+def _backoff(retries: int) -> int:
+    return get_exponential_backoff_interval(
+        factor=30, retries=retries, maximum=3600, full_jitter=True
+    )
+
+
+@shared_task(name="dte.mailbox_poll", ignore_result=True)
+def mailbox_poll() -> int:
+    """Beat: read every active exchange mailbox, one task each."""
+    ids = receiving.active_mailboxes()
+    for mailbox_id in ids:
+        mailbox_poll_one.delay(mailbox_id)
+    return len(ids)
+
+
+@shared_task(name="dte.mailbox_poll_one", acks_late=True, ignore_result=True)
+def mailbox_poll_one(mailbox_id: int) -> dict:
+    return receiving.poll_mailbox(mailbox_id).to_dict()
+
+
+@shared_task(
+    name="dte.received_confirm", bind=True, acks_late=True, ignore_result=True, max_retries=8
+)
+def received_confirm(self, received_id: int) -> str:
+    """Ask the SII whether it has the document; the SII's trouble is retried with backoff, and
+    the beat job `dte.received_sync` asks again later in any case."""
+    try:
+        return receiving.confirm_with_sii(received_id)
+    except receiving.RETRYABLE as exc:
+        if self.request.retries >= self.max_retries or settings.CELERY_TASK_ALWAYS_EAGER:
+            return f"retry later: {exc}"
+        raise self.retry(exc=exc, countdown=_backoff(self.request.retries)) from exc
+
+
+@shared_task(name="dte.received_sync", ignore_result=True)
+def received_sync() -> dict:
+    """Beat: for documents still open, record what the SII shows (confirmation, events others
+    registered, the tacit acceptance after 8 days)."""
+    return receiving.sync_open()
+
+
+@shared_task(
+    name="dte.received_answer_email", bind=True, acks_late=True, ignore_result=True, max_retries=6
+)
+def received_answer_email(self, kind: str, object_id: int) -> str:
+    try:
+        return receiving.answer_email(kind, object_id)
+    except OSError as exc:
+        if self.request.retries >= self.max_retries:
+            receiving.answer_not_sent(kind, object_id, f"error del servidor de correo ({exc})")
+            raise
+        raise self.retry(exc=exc, countdown=_backoff(self.request.retries)) from exc

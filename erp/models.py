@@ -395,6 +395,7 @@ class PurchaseState(models.TextChoices):
 class PurchaseSource(models.TextChoices):
     MANUAL = "manual", "Ingresado"
     RCV = "rcv", "Importado del RCV"
+    DTE = "dte", "DTE recibido"
 
 
 class PurchaseDocument(Audited):
@@ -456,6 +457,57 @@ class PurchaseDocument(Audited):
     def __str__(self) -> str:
         name = PURCHASE_TYPES.get(self.tipo_doc, str(self.tipo_doc))
         return f"{name} N° {self.folio} de {self.rut_emisor}"
+
+
+class PurchaseDocumentLine(models.Model):
+    """A line of a purchase booked from a received DTE (its Detalle)."""
+
+    document = models.ForeignKey(PurchaseDocument, on_delete=models.CASCADE, related_name="lines")
+    numero = models.PositiveSmallIntegerField("N°")
+    nombre = models.CharField("ítem", max_length=80)
+    descripcion = models.TextField("descripción", blank=True)
+    cantidad = models.DecimalField(max_digits=18, decimal_places=6, null=True, blank=True)
+    unidad = models.CharField(max_length=4, blank=True)
+    precio = models.DecimalField(max_digits=18, decimal_places=6, null=True, blank=True)
+    descuento = models.BigIntegerField(default=0)
+    monto = models.BigIntegerField()
+    exento = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["document", "numero"]
+        verbose_name = "línea de compra"
+        verbose_name_plural = "líneas de compra"
+
+    def __str__(self) -> str:
+        return f"{self.numero}. {self.nombre}"
+
+
+class PurchaseDocumentReference(models.Model):
+    """A reference of a purchase (its Referencia): a nota's to the factura it adjusts."""
+
+    document = models.ForeignKey(
+        PurchaseDocument, on_delete=models.CASCADE, related_name="references"
+    )
+    tipo = models.CharField("tipo referido", max_length=3)
+    folio = models.CharField("folio referido", max_length=18, blank=True)
+    fecha = models.DateField("fecha referida", null=True, blank=True)
+    codigo = models.PositiveSmallIntegerField("código", null=True, blank=True)
+    razon = models.CharField("razón", max_length=90, blank=True)
+    referenced = models.ForeignKey(
+        PurchaseDocument,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="adjusted_by",
+        verbose_name="compra ajustada",
+    )
+
+    class Meta:
+        verbose_name = "referencia de compra"
+        verbose_name_plural = "referencias de compra"
+
+    def __str__(self) -> str:
+        return f"{self.tipo} N° {self.folio}"
 
 
 class ClosedPeriod(models.Model):

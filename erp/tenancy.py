@@ -26,6 +26,7 @@ class Perm(StrEnum):
     MANAGE_CREDENTIALS = "manage_credentials"  # certificates and CAFs
     PREPARE_TAX = "prepare_tax"  # RCV imports, computing the F29 draft
     FILE_TAX = "file_tax"  # review, file and reopen the F29
+    RECEIVE_DOCUMENTS = "receive_documents"  # take in suppliers' DTEs, accept or claim them
 
 
 _WRITERS = frozenset({Role.ADMIN, Role.ACCOUNTANT, Role.CLERK})
@@ -38,6 +39,7 @@ ROLE_PERMS: dict[Perm, frozenset[str]] = {
     Perm.MANAGE_CREDENTIALS: frozenset({Role.ADMIN}),
     Perm.PREPARE_TAX: _WRITERS,
     Perm.FILE_TAX: frozenset({Role.ADMIN, Role.ACCOUNTANT}),
+    Perm.RECEIVE_DOCUMENTS: _WRITERS,
 }
 
 

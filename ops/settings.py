@@ -424,10 +424,18 @@ SII_INPROCESS_FOLLOW = float(os.environ.get("SII_INPROCESS_FOLLOW", "60"))
 SII_AUTO_SEND = env_bool("SII_AUTO_SEND", True)
 SII_OUTBOX_TICK = float(os.environ.get("SII_OUTBOX_TICK", "15"))
 SII_DISPATCH_LEASE = float(os.environ.get("SII_DISPATCH_LEASE", "120"))
+# Receiving: how often the exchange mailboxes are read, and the open received documents
+# checked against the SII (its confirmation, RCV events, the 8-day deadline).
+MAILBOX_POLL_SECONDS = float(os.environ.get("MAILBOX_POLL_SECONDS", "120"))
+RECEIVED_SYNC_SECONDS = float(os.environ.get("RECEIVED_SYNC_SECONDS", "900"))
+MAILBOX_TIMEOUT = 30.0
+MAILBOX_BATCH = 50  # messages per poll: the next poll takes the rest
 
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
     "dte-outbox": {"task": "dte.outbox_tick", "schedule": SII_OUTBOX_TICK},
+    "dte-mailbox-poll": {"task": "dte.mailbox_poll", "schedule": MAILBOX_POLL_SECONDS},
+    "dte-received-sync": {"task": "dte.received_sync", "schedule": RECEIVED_SYNC_SECONDS},
     # Drafting is idempotent and skips reviewed or filed periods, so running it on each of the
     # first five days catches documents the SII accepted late and days the beat was down.
     "ops-heartbeat": {"task": "ops.heartbeat", "schedule": 60.0},

@@ -16,7 +16,7 @@ REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
 
 # Signing material (CAFs, certificate, sandbox key) for the dte tests and the browser test;
 # a private Dovecot for the exchange mailbox tests (`imap` marker).
-pytest_plugins = ["tests.dte.fixtures", "tests.imapserver"]
+pytest_plugins = ["tests.dte.fixtures", "tests.dte.receiving_material", "tests.imapserver"]
 
 
 def _postgres() -> str | None:

@@ -11,18 +11,22 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from dte import vault
-from dte.models import Caf, Certificate, SandboxAuthority
+from dte.models import Caf, Certificate, ExchangeMailbox, SandboxAuthority
 
 ENCRYPTED = (
     (Certificate, ("pfx_encrypted", "password_encrypted")),
     (Caf, ("file_encrypted",)),
     (SandboxAuthority, ("private_key_encrypted",)),
+    (ExchangeMailbox, ("password_encrypted",)),
 )
 CHUNK = 200
 
 
 class Command(BaseCommand):
-    help = "Re-encrypt certificates, passwords and CAF keys under the first FIELD_ENCRYPTION_KEY."
+    help = (
+        "Re-encrypt certificates, passwords, CAF keys and mailbox passwords under the first "
+        "FIELD_ENCRYPTION_KEY."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument(

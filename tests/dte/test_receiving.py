@@ -1,0 +1,329 @@
+"""Receiving suppliers' DTEs through the service (dte.receiving): intake, duplicates, refusals,
+the RecepcionEnvio answer, the decisions and the purchase booked. The SII's side (QueryEstDte,
+the RCV) runs against the live sandbox in tests/dte/sii/test_receiving_flow.py."""
+
+import io
+import json
+import zipfile
+from datetime import timedelta
+
+import pytest
+from django.core import mail
+from django.core.management import call_command
+from django.utils import timezone
+
+from dte import receiving
+from dte.core.schemas import SchemaKind, validate
+from dte.core.verify import verify_xml
+from dte.models import IntakeSource, ReceivedDte, ReceivedEnvelope, ReceivedStatus
+from erp.errors import DomainError
+from erp.models import Partner, PurchaseDocument, PurchaseSource, PurchaseState
+from tests.dte.receiving_material import (
+    supplier_envelope,
+    xmlsec1_verifies_all,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+def _receive(company, data, name="envio.xml", **kw):
+    kw.setdefault("source", IntakeSource.UPLOAD)
+    return receiving.receive(company=company, uploads=[(name, data)], **kw)
+
+
+def test_an_envelope_is_taken_in_answered_and_kept(
+    issuer,
+    supplier,
+    tmp_path,
+    eager_tasks,
+    django_capture_on_commit_callbacks,
+):
+    data, docs = supplier_envelope(supplier, issuer, count=3)
+    with django_capture_on_commit_callbacks(execute=True):
+        result = _receive(issuer, data, sender_email="dte@proveedora-austral.cl")
+    assert [d.status for d in result.documents] == ["received"] * 3
+    assert not result.any_refused
+    (outcome,) = result.envelopes
+    assert outcome.estado == 0
+    rows = ReceivedDte.objects.filter(company=issuer).order_by("folio")
+    assert [r.folio for r in rows] == [d.folio for d in docs]
+    assert rows[0].monto_total == docs[0].monto_total
+    assert rows[0].facts["lines"][0]["nombre"] == "Resma papel carta 75 g"
+    assert rows[0].events.first().code == "0"
+    # The RecepcionEnvio: valid, signed, ISO-8859-1, one RecepcionDTE per document.
+    response = outcome.response_xml
+    assert response.startswith(b'<?xml version="1.0" encoding="ISO-8859-1"?>')
+    assert validate(SchemaKind.RESPUESTA_DTE, response) == []
+    assert response.count(b"<RecepcionDTE>") == 3
+    assert b"<EstadoRecepEnv>0</EstadoRecepEnv>" in response
+    assert xmlsec1_verifies_all(response, tmp_path)
+    # …kept with the envelope and mailed to the supplier.
+    envelope = ReceivedEnvelope.objects.get(pk=outcome.envelope_id)
+    assert bytes(envelope.response_xml) == response
+    (message,) = mail.outbox
+    assert message.to == ["dte@proveedora-austral.cl"]
+    assert message.attachments[0][0] == envelope.response_filename
+
+
+def test_the_same_file_again_is_a_duplicate_and_stores_nothing(issuer, supplier):
+    data, _ = supplier_envelope(supplier, issuer, count=2)
+    _receive(issuer, data)
+    before = (ReceivedEnvelope.objects.count(), ReceivedDte.objects.count())
+    again = _receive(issuer, data, source=IntakeSource.MAIL)
+    assert [d.status for d in again.documents] == ["duplicate", "duplicate"]
+    assert again.envelopes[0].repeated
+    assert (ReceivedEnvelope.objects.count(), ReceivedDte.objects.count()) == before
+
+
+def test_a_document_in_a_new_envelope_is_recognised_as_repeated(issuer, supplier):
+    data, docs = supplier_envelope(supplier, issuer, count=1)
+    _receive(issuer, data)
+    from dte.sandbox.supplier import envelope_for
+
+    later = timezone.now() + timedelta(seconds=5)
+    other = envelope_for(supplier, docs, rut_receptor=issuer.rut, now=later)
+    assert other != data
+    result = _receive(issuer, other)
+    assert result.documents[0].status == "duplicate"
+    assert b"<EstadoRecepDTE>4</EstadoRecepDTE>" in result.envelopes[0].response_xml
+    assert ReceivedDte.objects.count() == 1
+
+
+def test_a_tampered_copy_is_refused_and_never_blocks_the_genuine_one(issuer, supplier):
+    data, docs = supplier_envelope(supplier, issuer, count=1)
+    total = str(docs[0].monto_total).encode()
+    tampered = data.replace(b"<MntTotal>" + total, b"<MntTotal>" + total[:-1] + b"9", 1)
+    assert tampered != data
+    result = _receive(issuer, tampered)
+    (document,) = result.documents
+    assert document.status == "refused"
+    assert any("firma" in r for r in document.reasons)
+    assert b"<EstadoRecepDTE>1</EstadoRecepDTE>" in result.envelopes[0].response_xml
+    row = ReceivedDte.objects.get()
+    assert row.status == ReceivedStatus.REFUSED
+    with pytest.raises(DomainError):
+        receiving.accept(received=row, actor=None)
+    assert not PurchaseDocument.objects.exists()
+    genuine = _receive(issuer, data)
+    assert genuine.documents[0].status == "received"
+
+
+def test_an_envelope_for_another_company_is_refused(issuer, other_company, supplier):
+    data, _ = supplier_envelope(supplier, other_company, count=1)
+    result = _receive(issuer, data)
+    assert result.envelopes[0].estado == 3
+    assert result.documents[0].status == "refused"
+    assert result.any_refused
+
+
+def test_a_zip_of_envelopes_is_taken_in_whole(issuer, supplier):
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for n in range(3):
+            data, _ = supplier_envelope(supplier, issuer, count=2)
+            archive.writestr(f"envio-{n}.xml", data)
+        archive.writestr("notas.txt", b"hola")
+    result = _receive(issuer, buffer.getvalue(), name="compras.zip")
+    assert len(result.documents) == 6
+    assert {d.status for d in result.documents} == {"received"}
+    assert result.problems == ["compras.zip/notas.txt: no es un archivo XML; se omitió."]
+
+
+def test_accepting_needs_the_sii_confirmation(issuer, supplier):
+    data, _ = supplier_envelope(supplier, issuer)
+    _receive(issuer, data)
+    row = ReceivedDte.objects.get()
+    with pytest.raises(DomainError) as error:
+        receiving.accept(received=row, actor=None)
+    assert "SII aún no confirma" in error.value.message
+
+
+def _confirmed(row, *, days_ago=0):
+    received = timezone.now() - timedelta(days=days_ago)
+    ReceivedDte.objects.filter(pk=row.pk).update(
+        sii_confirmation="DOK",
+        sii_received_at=received,
+        claim_deadline=received + timedelta(days=receiving.CLAIM_DAYS),
+    )
+    row.refresh_from_db()
+    return row
+
+
+@pytest.fixture
+def rcv_calls(monkeypatch):
+    calls = []
+    monkeypatch.setattr(
+        receiving, "_rcv", lambda company, row, action, now, actor: calls.append(action)
+    )
+    return calls
+
+
+def test_accept_books_the_purchase_with_lines_and_the_new_supplier(
+    issuer,
+    supplier,
+    rcv_calls,
+    clerk,
+    tmp_path,
+):
+    data, docs = supplier_envelope(supplier, issuer, count=1)
+    _receive(issuer, data, sender_email="facturas@proveedora.cl")
+    row = _confirmed(ReceivedDte.objects.get())
+    accepted = receiving.accept(received=row, actor=clerk, discrepancies="Faltó una resma")
+    assert rcv_calls == ["ACD"]
+    assert accepted.status == ReceivedStatus.ACCEPTED
+    assert accepted.commercial_result == "1"
+    assert validate(SchemaKind.RESPUESTA_DTE, bytes(accepted.result_xml)) == []
+    assert b"<EstadoDTE>1</EstadoDTE>" in bytes(accepted.result_xml)
+    assert xmlsec1_verifies_all(bytes(accepted.result_xml), tmp_path)
+    purchase = PurchaseDocument.objects.get()
+    assert accepted.purchase_id == purchase.pk
+    assert (purchase.tipo_doc, purchase.folio, purchase.source) == (33, docs[0].folio, "dte")
+    assert purchase.estado == PurchaseState.REGISTRO
+    assert purchase.monto_neto + purchase.iva_recuperable == purchase.monto_total
+    assert purchase.periodo == timezone.localdate().replace(day=1)
+    assert purchase.lines.count() == 2
+    partner = Partner.objects.get(rut=supplier.emisor.rut)
+    assert partner.is_supplier and partner.razon_social == supplier.emisor.razon_social
+    assert partner.email_dte == "facturas@proveedora.cl"
+    # Accepting twice is refused; nothing is booked twice.
+    with pytest.raises(DomainError):
+        receiving.accept(received=accepted, actor=clerk)
+    assert PurchaseDocument.objects.count() == 1
+
+
+def test_a_nota_de_credito_adjusts_its_factura(issuer, supplier, rcv_calls):
+    from dte.core.domain import Referencia
+
+    data, docs = supplier_envelope(supplier, issuer, count=1)
+    _receive(issuer, data)
+    receiving.accept(received=_confirmed(ReceivedDte.objects.get()), actor=None)
+    factura = PurchaseDocument.objects.get()
+    ref = Referencia("33", str(docs[0].folio), docs[0].fecha_emision, 3, "Devolución")
+    nota_data, _ = supplier_envelope(supplier, issuer, tipo=61, referencias=[ref])
+    _receive(issuer, nota_data)
+    nota = _confirmed(ReceivedDte.objects.get(tipo_dte=61))
+    receiving.accept(received=nota, actor=None)
+    assert rcv_calls == ["ACD", "ACD"]  # _rcv itself skips types without RCV events
+    booked = PurchaseDocument.objects.get(tipo_doc=61)
+    assert booked.references.get().referenced == factura
+    assert factura.adjusted_by.get().document == booked
+
+
+def test_claim_within_the_deadline_and_not_after(issuer, supplier, rcv_calls):
+    data, _ = supplier_envelope(supplier, issuer, count=2)
+    _receive(issuer, data)
+    first, second = ReceivedDte.objects.order_by("folio")
+    first = _confirmed(first, days_ago=3)
+    claimed = receiving.claim(received=first, actor=None, action="RFT", reason="No llegó nada")
+    assert claimed.status == ReceivedStatus.CLAIMED
+    assert b"<EstadoDTE>2</EstadoDTE>" in bytes(claimed.result_xml)
+    assert rcv_calls == ["RFT"]
+    second = _confirmed(second, days_ago=9)
+    with pytest.raises(DomainError) as error:
+        receiving.claim(received=second, actor=None, action="RCD", reason="Precio")
+    assert "plazo para reclamar venció" in error.value.message
+    with pytest.raises(DomainError):
+        receiving.claim(received=second, actor=None, action="XXX", reason="?")
+    assert not PurchaseDocument.objects.exists()
+
+
+def test_goods_receipt_is_a_signed_envio_recibos(issuer, supplier, rcv_calls, tmp_path):
+    data, _ = supplier_envelope(supplier, issuer)
+    _receive(issuer, data)
+    row = _confirmed(ReceivedDte.objects.get())
+    with pytest.raises(DomainError):
+        receiving.acknowledge_goods(received=row, actor=None, recinto=" ")
+    done = receiving.acknowledge_goods(received=row, actor=None, recinto="Bodega Maipú")
+    receipt = bytes(done.receipt_xml)
+    assert validate(SchemaKind.ENVIO_RECIBOS, receipt) == []
+    assert "Bodega Maipú".encode("iso-8859-1") in receipt
+    assert xmlsec1_verifies_all(receipt, tmp_path)
+    assert rcv_calls == ["ERM"]
+
+
+def test_the_tacit_acceptance_after_eight_days_books_it(issuer, supplier, monkeypatch):
+    data, _ = supplier_envelope(supplier, issuer)
+    _receive(issuer, data)
+    row = _confirmed(ReceivedDte.objects.get(), days_ago=9)
+
+    class History:
+        events = []
+
+    class Client:
+        def rcv_events(self, *args, **kwargs):
+            return History()
+
+    monkeypatch.setattr(receiving, "_sii_session", lambda company, now: (Client(), None, "t"))
+    assert receiving.sync_with_sii(row.pk) == ReceivedStatus.ACCEPTED
+    row.refresh_from_db()
+    assert row.purchase is not None and row.purchase.source == PurchaseSource.DTE
+    assert "tácitamente" in row.events.get(kind="rcv_sync").message
+
+
+def test_the_command_prints_json_writes_the_answer_and_exits_1_on_refusal(
+    issuer,
+    supplier,
+    tmp_path,
+    capsys,
+):
+    data, docs = supplier_envelope(supplier, issuer, count=2)
+    path = tmp_path / "envio.xml"
+    path.write_bytes(data)
+    out = tmp_path / "respuestas"
+    call_command(
+        "dte_receive", "--company", issuer.rut, str(path), "--json", "--respond-to", str(out)
+    )
+    payload = json.loads(capsys.readouterr().out)
+    assert [d["status"] for d in payload["documents"]] == ["received", "received"]
+    first = payload["documents"][0]
+    assert set(first) >= {
+        "rut_emisor",
+        "tipo_dte",
+        "folio",
+        "fecha_emision",
+        "monto_total",
+        "status",
+        "reasons",
+        "purchase_id",
+    }
+    assert first["folio"] == docs[0].folio and first["purchase_id"] is None
+    (answer,) = out.iterdir()
+    envelope = ReceivedEnvelope.objects.get()
+    assert answer.name == f"RespuestaDTE--{issuer.rut}--{envelope.pk}.xml"
+    assert validate(SchemaKind.RESPUESTA_DTE, answer.read_bytes()) == []
+    # The same file again: duplicates, nothing refused, exit 0; a tampered one: exit 1.
+    call_command("dte_receive", "--company", issuer.rut, str(path))
+    assert "duplicado" in capsys.readouterr().out
+    bad = tmp_path / "malo.xml"
+    bad.write_bytes(data.replace(b"Resma", b"Remsa", 1))
+    with pytest.raises(SystemExit) as exit_:
+        call_command("dte_receive", "--company", issuer.rut, str(bad))
+    assert exit_.value.code == 1
+    assert "rechazado" in capsys.readouterr().out
+
+
+def test_the_command_refuses_bad_arguments_in_one_line(issuer, tmp_path):
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError, match="no existe"):
+        call_command("dte_receive", "--company", issuer.rut, str(tmp_path / "nada.xml"))
+    with pytest.raises(CommandError, match="no company"):
+        call_command("dte_receive", "--company", "11111111-1", str(tmp_path))
+
+
+def test_the_sii_sample_is_received_by_its_receiver(db, tmp_path):
+    from pathlib import Path
+
+    from tests.factories import CompanyFactory
+
+    sample = (
+        Path(__file__).resolve().parents[3]
+        / "shared/sii/samples/dte/DTE--96670340-7--61--110616.xml"
+    )
+    hites = CompanyFactory(rut="81675600-6", razon_social="Comercial Hites")
+    result = _receive(hites, sample.read_bytes(), name=sample.name)
+    (document,) = result.documents
+    assert document.status == "received", document.reasons
+    assert (document.tipo_dte, document.folio, document.monto_total) == (61, 110616, 57347078)
+    row = ReceivedDte.objects.get()
+    assert verify_xml(bytes(row.xml)).ok
