@@ -1,9 +1,10 @@
 """The single chokepoint to the SII: every call goes through `SiiClient._call`, which times it,
 counts its outcome, and turns transport trouble into typed errors (dte.sii.errors).
 
-SOAP services (seed, token, envelope and document status) go through zeep with the SII's own
-WSDLs kept in dte/sii/wsdl/ (loaded from disk: the SII is slow and flaky) and the address of the
-configured environment; the upload and the boleta REST API through requests.
+SOAP services (seed, token, envelope and document status, and the RCV's acceptance or claim of
+a received DTE) go through zeep with the SII's own WSDLs kept in dte/sii/wsdl/ (loaded from disk:
+the SII is slow and flaky) and the address of the configured environment; the upload and the
+boleta REST API through requests.
 """
 
 import time
@@ -21,6 +22,7 @@ from lxml import etree
 from prometheus_client import Counter, Histogram
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
+from zeep.helpers import serialize_object
 from zeep.transports import Transport
 
 from dte.sii import responses
@@ -48,7 +50,12 @@ class Endpoints:
     upload_url: str  # …/cgi_dte/UPL/DTEUpload
     boleta_api: str  # …/recursos/v1
     boleta_upload_url: str  # …/recursos/v1/boleta.electronica.envio
+    rcv_url: str  # …/WSREGISTRORECLAMODTE[CERT]/registroreclamodteservice (another host: ws1/ws2)
 
+
+# The RCV service's path in production; certification adds CERT (the SII's manual v1.2).
+RCV_PATH = "WSREGISTRORECLAMODTE/registroreclamodteservice"
+RCV_SERVICE = "RegistroReclamoDteService"  # its WSDL in dte/sii/wsdl/
 
 ENVIRONMENTS = {
     "certification": Endpoints(
@@ -56,12 +63,14 @@ ENVIRONMENTS = {
         "https://maullin.sii.cl/cgi_dte/UPL/DTEUpload",
         "https://apicert.sii.cl/recursos/v1",
         "https://pangal.sii.cl/recursos/v1/boleta.electronica.envio",
+        "https://ws2.sii.cl/WSREGISTRORECLAMODTECERT/registroreclamodteservice",
     ),
     "production": Endpoints(
         "https://palena.sii.cl/DTEWS",
         "https://palena.sii.cl/cgi_dte/UPL/DTEUpload",
         "https://api.sii.cl/recursos/v1",
         "https://rahue.sii.cl/recursos/v1/boleta.electronica.envio",
+        f"https://ws1.sii.cl/{RCV_PATH}",
     ),
 }
 
@@ -74,6 +83,7 @@ def sandbox_endpoints(base_url: str) -> Endpoints:
         f"{base}/cgi_dte/UPL/DTEUpload",
         f"{base}/recursos/v1",
         f"{base}/recursos/v1/boleta.electronica.envio",
+        f"{base}/{RCV_PATH}",
     )
 
 
@@ -236,15 +246,20 @@ class SiiClient:
 
     # ------------------------------------------------------------ SOAP
 
-    def _service(self, name: str) -> Any:
+    def _service(self, name: str, address: str | None = None, *, strict: bool = True) -> Any:
+        """The zeep proxy of one SOAP service: its WSDL from disk, its address in the configured
+        environment (the DTEWS services at soap_base/{name}.jws unless `address` says). Not
+        `strict`: elements the WSDL does not describe are skipped, not an error."""
         if name not in self._services:
             transport = Transport(  # type: ignore[no-untyped-call]
                 session=self.session, timeout=self.timeout, operation_timeout=self.timeout
             )
             wsdl = str(WSDL_DIR / f"{name}.wsdl")
-            client = zeep.Client(wsdl, transport=transport)  # type: ignore[no-untyped-call]
+            client = zeep.Client(  # type: ignore[no-untyped-call]
+                wsdl, transport=transport, settings=zeep.Settings(strict=strict)
+            )
             binding = next(iter(client.wsdl.bindings))
-            address = f"{self.endpoints.soap_base}/{name}.jws"
+            address = address or f"{self.endpoints.soap_base}/{name}.jws"
             service = client.create_service(binding, address)  # type: ignore[no-untyped-call]
             self._services[name] = service
         return self._services[name]
@@ -309,6 +324,93 @@ class SiiClient:
                     Token=token,
                 )
             ),
+        )
+
+    # ------------------------------------------------------------ RCV: aceptación o reclamo
+
+    def _rcv(
+        self,
+        operation: str,
+        token: str,
+        parse: Callable[[Any], T],
+        *,
+        sends_data: bool = False,
+        **params: str,
+    ) -> T:
+        """One call to the RCV service (rpc/literal, a JAX-WS endpoint on ws1/ws2), with the
+        token as the cookie it wants. A bad or expired token comes back as a SOAP Fault, not as a
+        codResp: SiiTokenError. Other Faults and transport trouble as every other call."""
+
+        def call() -> T:
+            # Not strict, as Odoo reads it: this WSDL's types are rebuilt, not the SII's own file.
+            service = self._service(RCV_SERVICE, self.endpoints.rcv_url, strict=False)
+            headers = {"Cookie": f"TOKEN={token}"}
+            try:
+                with service._client.settings(extra_http_headers=headers):
+                    answer = getattr(service, operation)(**params)
+            except zeep.exceptions.Fault as exc:
+                if responses.rcv_token_fault(exc.message):
+                    raise SiiTokenError(
+                        f"El SII rechazó el token ({operation}): {responses.readable(exc.message)}"
+                    ) from exc
+                raise
+            return parse(serialize_object(answer, dict))  # type: ignore[no-untyped-call]
+
+        return self._call(operation, call, sends_data=sends_data)
+
+    def rcv_register_action(
+        self, token: str, rut_emisor: str, tipo_doc: int, folio: int, accion: str
+    ) -> responses.RcvActionResult:
+        """Record the receptor's acceptance or claim of a received DTE at the SII
+        (ingresarAceptacionReclamoDoc): `accion` is ACD, RCD, ERM, RFP or RFT (RcvAction). Every
+        codResp comes back as the result (code 0: recorded now; 7: recorded before; 8: past the
+        8 days; see responses.RCV_CODES); codResp -1 is SiiRetryableError. The token is the
+        company's SOAP token (dte.sii.auth.get_token, boleta=False); it must be of a person
+        authorised for the receptor."""
+        rut, dv = split_rut(rut_emisor)
+        return self._rcv(
+            "ingresarAceptacionReclamoDoc",
+            token,
+            responses.parse_rcv_action,
+            sends_data=True,
+            rutEmisor=rut,
+            dvEmisor=dv,
+            tipoDoc=str(tipo_doc),
+            folio=str(folio),
+            accionDoc=str(accion),
+        )
+
+    def rcv_events(
+        self, token: str, rut_emisor: str, tipo_doc: int, folio: int
+    ) -> responses.RcvEvents:
+        """The acceptance and claim events recorded on a DTE (listarEventosHistDoc), oldest
+        first: code 15 with them, 16 when there are none; other codes say why not."""
+        rut, dv = split_rut(rut_emisor)
+        return self._rcv(
+            "listarEventosHistDoc",
+            token,
+            responses.parse_rcv_events,
+            rutEmisor=rut,
+            dvEmisor=dv,
+            tipoDoc=str(tipo_doc),
+            folio=str(folio),
+        )
+
+    def rcv_reception_date(
+        self, token: str, rut_emisor: str, tipo_doc: int, folio: int
+    ) -> datetime | None:
+        """When the SII received the DTE (consultarFechaRecepcionSii), in the SII's time zone:
+        the 8 days for a claim run from then. None when the SII gives no date (the operation
+        answers only a date string, no code); SiiRefused with its words when it answers text."""
+        rut, dv = split_rut(rut_emisor)
+        return self._rcv(
+            "consultarFechaRecepcionSii",
+            token,
+            responses.parse_rcv_reception_date,
+            rutEmisor=rut,
+            dvEmisor=dv,
+            tipoDoc=str(tipo_doc),
+            folio=str(folio),
         )
 
     # ------------------------------------------------------------ upload (DTEUpload)

@@ -1,16 +1,18 @@
-"""The SII's answers, parsed into values (DOMAIN.md §2–5). Pure: no Django, no I/O.
+"""The SII's answers, parsed into values (DOMAIN.md §2–5, §12). Pure: no Django, no I/O.
 
 Every parser takes what the SII returned (the XML string inside a SOAP answer, the upload's plain
-XML, or the boleta API's JSON) and either returns a value or raises an error of dte.sii.errors
-that says whether trying again may help.
+XML, the boleta API's JSON, or the RCV service's values) and either returns a value or raises an
+error of dte.sii.errors that says whether trying again may help.
 """
 
 import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from lxml import etree
 
@@ -388,3 +390,213 @@ def parse_boleta_document_status(text: str | bytes) -> DocumentStatus:
         state, meaning = EST_DTE[estado]
         return DocumentStatus(estado, glosa or meaning, state)
     raise SiiProtocolError(f"Estado de boleta desconocido: {estado!r}")
+
+
+# ---------------------------------------------------------------- RCV: aceptación o reclamo
+# The SII's "registro de aceptación o reclamo a un DTE" web service (SOAP rpc/literal,
+# dte/sii/wsdl/RegistroReclamoDteService.wsdl). Its answers are structures, not XML strings:
+# the client hands their values (zeep's, as plain dicts) to the parsers below.
+# Sources and uncertain points: dte/sandbox/SII_BEHAVIOUR.md, "RCV registro de aceptación o
+# reclamo".
+
+# The SII's clock: fechaEvento and consultarFechaRecepcionSii are Chilean local times.
+SII_TIMEZONE = ZoneInfo("America/Santiago")
+_SII_DATETIME = re.compile(r"^(\d{1,2})-(\d{1,2})-(\d{4})(?:\s+(\d{1,2}):(\d{2})(?::(\d{2}))?)?$")
+
+
+class RcvAction(StrEnum):
+    """What the receptor records on a received DTE (ingresarAceptacionReclamoDoc accionDoc)."""
+
+    ACD = "ACD"  # acepta el contenido del documento
+    RCD = "RCD"  # reclama el contenido del documento
+    ERM = "ERM"  # otorga recibo de mercaderías o servicios (Ley 19.983)
+    RFP = "RFP"  # reclama falta parcial de mercaderías
+    RFT = "RFT"  # reclama falta total de mercaderías
+
+    @property
+    def is_claim(self) -> bool:
+        return self in (RcvAction.RCD, RcvAction.RFP, RcvAction.RFT)
+
+
+# Only these document types have acceptance and claims (facturas afecta/exenta, liquidación).
+RCV_TIPOS = frozenset({33, 34, 43})
+# Events in listarEventosHistDoc: the five actions, and two the SII records by itself.
+RCV_EVENTS = {
+    "ACD": "Acepta contenido del documento",
+    "RCD": "Reclamo al contenido del documento",
+    "ERM": "Otorga recibo de mercaderías o servicios (Ley 19.983)",
+    "RFP": "Reclamo por falta parcial de mercaderías",
+    "RFT": "Reclamo por falta total de mercaderías",
+    "NCA": "Recepción de una nota de crédito de anulación que referencia al documento",
+    "ENC": "Recepción de una nota de crédito (no de anulación) que referencia al documento",
+}
+# codResp of ingresarAceptacionReclamoDoc and listarEventosHistDoc (manual v1.2), plus 27 (seen
+# by LibreDTE). "XXX" in the SII's own descResp is the claim already recorded (RCD, RFP, RFT).
+RCV_CODES = {
+    0: "Acción completada: el evento quedó registrado",
+    1: "RUT del emisor erróneo",
+    2: "Número de folio erróneo",
+    3: "Tipo de documento no corresponde: solo las facturas (33, 34) y liquidaciones (43) "
+    "admiten aceptación o reclamo",
+    4: "Acción inválida (use ACD, RCD, ERM, RFP o RFT)",
+    5: "El DTE ya está reclamado",
+    6: "No se puede acusar recibo de mercaderías de un DTE ya reclamado",
+    7: "Evento registrado previamente",
+    8: "Pasaron 8 días desde la recepción en el SII: ya no se pueden registrar reclamos ni "
+    "eventos (el documento se entiende aceptado)",
+    9: "El SII no tiene registros con esos datos (emisor, tipo y folio)",
+    10: "Documento no emitido o no recibido en el SII desde el 14 de enero de 2017",
+    11: "No se puede reclamar un DTE ya aceptado",
+    12: "No se puede aceptar un DTE ya reclamado",
+    13: "No se puede reclamar un DTE con acuse de recibo de mercaderías",
+    14: "Acción autorizada solo para la empresa receptora o la emisora",
+    15: "Listado de eventos del documento",
+    16: "El documento no tiene eventos de reclamo ni acuse de recibo",
+    17: "Acción autorizada solo para la empresa receptora",
+    18: "El documento no ha sido recibido por el SII",
+    19: "Reclamo de mercaderías ya realizado",
+    27: "No se puede registrar un evento de un DTE pagado al contado o gratuito",
+    -1: "Error interno del SII: reintentar más tarde",
+}
+# codResp of consultarDocDteCedible (manual v1.2); 1, 2, 10 and 18 as above.
+RCV_CEDIBLE_CODES = {
+    20: "Tipo de documento no es cedible",
+    21: "DTE no cedible: una nota de crédito de anulación del emisor lo referencia dentro de "
+    "los primeros 8 días",
+    22: "No existe registro de reclamo ni de recepción de mercaderías o servicios",
+    23: "DTE cedible, sin reclamos",
+    24: "DTE no cedible: reclamado por el receptor",
+    25: "DTE cedible: pasados 8 días se entiende otorgado el acuse de recibo",
+}
+RCV_ACTION_OK = 0
+RCV_EVENTS_LISTED = 15
+RCV_NO_EVENTS = frozenset({8, 16})  # listarEventosHistDoc: none recorded (8: and none can be)
+RCV_INTERNAL_ERROR = -1
+
+
+def rcv_meaning(code: int) -> str:
+    return RCV_CODES.get(code) or RCV_CEDIBLE_CODES.get(code) or f"Código {code} desconocido"
+
+
+@dataclass(frozen=True, slots=True)
+class RcvActionResult:
+    """The SII's answer to an acceptance or claim: `code` and `description` are its codResp and
+    descResp (the table's text when it sent none)."""
+
+    code: int
+    description: str
+
+    @property
+    def ok(self) -> bool:
+        """The event was recorded now."""
+        return self.code == RCV_ACTION_OK
+
+    @property
+    def meaning(self) -> str:
+        return rcv_meaning(self.code)
+
+
+@dataclass(frozen=True, slots=True)
+class RcvEvent:
+    code: str  # ACD, RCD, ERM, RFP, RFT, or NCA/ENC recorded by the SII itself
+    description: str
+    rut_responsable: str  # who recorded it (the token's holder), e.g. 8815557-2
+    fecha: datetime  # aware, in the SII's time zone
+
+    @property
+    def meaning(self) -> str:
+        return RCV_EVENTS.get(self.code, self.description)
+
+
+@dataclass(frozen=True, slots=True)
+class RcvEvents:
+    """listarEventosHistDoc: code 15 with the events; 16 (or 8, past the 8 days) when there are
+    none; any other code says why the SII did not list them (`meaning`)."""
+
+    code: int
+    description: str
+    events: list[RcvEvent] = field(default_factory=list)
+
+    @property
+    def listed(self) -> bool:
+        return self.code == RCV_EVENTS_LISTED or self.code in RCV_NO_EVENTS
+
+    @property
+    def meaning(self) -> str:
+        return rcv_meaning(self.code)
+
+
+def rcv_token_fault(message: str) -> bool:
+    """Whether a SOAP Fault of the RCV service refuses the token: the SII answers a bad or
+    expired token with a Fault "Error de Autenticacion: TOKEN invalido", not with a codResp."""
+    return "token" in (message or "").lower()
+
+
+def parse_sii_datetime(text: str) -> datetime:
+    """`dd-mm-yyyy hh:mm:ss` (the time optional) in the SII's time zone; ValueError if not."""
+    match = _SII_DATETIME.match((text or "").strip())
+    if match is None:
+        raise ValueError(f"fecha del SII ilegible: {text!r}")
+    day, month, year, hour, minute, second = (int(part or 0) for part in match.groups())
+    return datetime(year, month, day, hour, minute, second, tzinfo=SII_TIMEZONE)
+
+
+def _rcv_code(data: Mapping[str, Any], operation: str) -> tuple[int, str]:
+    raw = data.get("codResp")
+    if raw is None or str(raw).strip() == "":
+        raise SiiProtocolError(f"{operation}: el SII no informó codResp.")
+    try:
+        code = int(str(raw).strip())
+    except ValueError:
+        raise SiiProtocolError(f"{operation}: codResp ilegible {raw!r}.") from None
+    description = readable(str(data.get("descResp") or "")) or rcv_meaning(code)
+    if code == RCV_INTERNAL_ERROR:
+        raise SiiRetryableError(
+            f"{operation}: error interno del SII (codResp -1): {description}",
+            maybe_delivered=False,
+        )
+    return code, description
+
+
+def parse_rcv_action(data: Mapping[str, Any] | None) -> RcvActionResult:
+    code, description = _rcv_code(data or {}, "ingresarAceptacionReclamoDoc")
+    return RcvActionResult(code, description)
+
+
+def _rcv_event(item: Mapping[str, Any]) -> RcvEvent:
+    code = str(item.get("codEvento") or "").strip()
+    rut = str(item.get("rutResponsable") or "").strip()
+    dv = str(item.get("dvResponsable") or "").strip().upper()
+    try:
+        moment = parse_sii_datetime(str(item.get("fechaEvento") or ""))
+    except ValueError as exc:
+        raise SiiProtocolError(f"listarEventosHistDoc: {exc}") from None
+    return RcvEvent(
+        code=code,
+        description=readable(str(item.get("descEvento") or "")) or RCV_EVENTS.get(code, ""),
+        rut_responsable=f"{rut}-{dv}" if rut and dv else rut,
+        fecha=moment,
+    )
+
+
+def parse_rcv_events(data: Mapping[str, Any] | None) -> RcvEvents:
+    data = data or {}
+    code, description = _rcv_code(data, "listarEventosHistDoc")
+    items = data.get("listaEventosDoc") or []
+    if isinstance(items, Mapping):  # a single event, as some SOAP stacks give it
+        items = [items]
+    events = [_rcv_event(item) for item in items if isinstance(item, Mapping)]
+    return RcvEvents(code, description, sorted(events, key=lambda event: event.fecha))
+
+
+def parse_rcv_reception_date(text: str | None) -> datetime | None:
+    """consultarFechaRecepcionSii answers only a string: the date and time the SII received the
+    document, or nothing when it has none (then None). Anything else is the SII's word on why
+    (SiiRefused with its text): the operation has no codResp."""
+    value = (text or "").strip()
+    if not value:
+        return None
+    try:
+        return parse_sii_datetime(value)
+    except ValueError:
+        raise SiiRefused("RCV-FECHA", readable(value)) from None
