@@ -12,7 +12,8 @@ Endpoints (relative to /_sii):
   cgi_dte/UPL/DTEUpload                                                      EnvioDTE upload
   recursos/v1/boleta.electronica.{semilla,token,envio}, .envio/{rut}-{dv}-{trackid},
   recursos/v1/boleta.electronica/{rut}-{dv}-{tipo}-{folio}/estado            boletas REST
-  _control/faults, _control/reset, _control/process                          test knobs
+  WSREGISTRORECLAMODTE/registroreclamodteservice          RCV aceptación o reclamo (SOAP, ?wsdl)
+  _control/faults, _control/reset, _control/process, _control/reception      test knobs
 
 Settings (or environment variables), read at call time (dte.sandbox.conf):
   SII_SANDBOX_PROCESSING_SECONDS (0)  an envelope's processing time: in-progress states and FAU

@@ -124,6 +124,9 @@ class ReceivedDocument(models.Model):
     glosa = models.TextField(blank=True)
     # [{"seccion", "linea", "nivel", "codigo", "descripcion", "detalle"}, …] as the boletas API
     errors = models.JSONField(default=list)
+    # When the SII received it, if not when its envelope came in: a supplier's document recorded
+    # by rcv.register_supplier_document, or one aged by _control/reception (the RCV's 8 days).
+    received_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         verbose_name = "documento recibido"
@@ -132,6 +135,39 @@ class ReceivedDocument(models.Model):
 
     def __str__(self) -> str:
         return f"{self.rut_emisor} {self.tipo_dte} {self.folio} {self.status}"
+
+
+class RcvAction(models.TextChoices):
+    """What a receptor records in the RCV (ingresarAceptacionReclamoDoc's accionDoc)."""
+
+    ACD = "ACD", "Acepta Contenido del Documento"
+    RCD = "RCD", "Reclamo al Contenido del Documento"
+    ERM = "ERM", "Otorga Recibo de Mercaderías o Servicios"
+    RFP = "RFP", "Reclamo por Falta Parcial de Mercaderías"
+    RFT = "RFT", "Reclamo por Falta Total de Mercaderías"
+
+
+class RcvEvent(models.Model):
+    """An acceptance or claim recorded on a received document (dte/sandbox/rcv.py): what
+    listarEventosHistDoc lists. The SII never records the same event twice on a document."""
+
+    document = models.ForeignKey(
+        ReceivedDocument, on_delete=models.CASCADE, related_name="rcv_events"
+    )
+    code = models.CharField(max_length=3, choices=RcvAction)
+    rut_responsable = models.CharField(max_length=12)  # the token's holder
+    created_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = "evento RCV"
+        verbose_name_plural = "eventos RCV"
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["document", "code"], name="rcv_event_once_per_document")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.rut_responsable}"
 
 
 class Fault(models.Model):

@@ -1,6 +1,8 @@
 """The SII's operations: parameters in, the SII's answer out (an XML string for the SOAP
 services, a status code and a JSON payload for the boletas API). HTTP and faults are the views'
-business; the work is in auth and processing."""
+business; the work is in auth and processing. The RCV's operations are in rcv, whose helpers to
+record a supplier's DTE as received (register_supplier_document, register_supplier_envelope)
+are importable from here too."""
 
 import re
 from dataclasses import dataclass
@@ -13,6 +15,8 @@ from dte.sandbox import answers, auth, processing
 from dte.sandbox.checks import EPR
 from dte.sandbox.models import Channel, DocumentStatus, ReceivedDocument, ReceivedEnvelope
 from dte.sandbox.processing import DocumentQuery, UploadRefused
+from dte.sandbox.rcv import register_supplier_document as register_supplier_document
+from dte.sandbox.rcv import register_supplier_envelope as register_supplier_envelope
 from erp.rut import InvalidRut, normalize_rut
 
 _SII_DATE = re.compile(r"^(\d{2})-(\d{2})-(\d{4})$")

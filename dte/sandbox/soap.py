@@ -1,5 +1,6 @@
-"""SOAP 1.1 as the SII's Axis services speak it (rpc style): read a call, write an answer or a
-Fault, and serve each service's real WSDL with its address pointing at this sandbox."""
+"""SOAP 1.1 as the SII's services speak it: the Axis ones (rpc/encoded, one XML string returned)
+and the RCV's JAX-WS one (rpc/literal, a structure returned). Read a call, write an answer or a
+Fault, and serve each service's WSDL with its address pointing at this sandbox."""
 
 from dataclasses import dataclass
 from functools import cache
@@ -15,6 +16,8 @@ WSDL_DIR = Path(__file__).resolve().parent / "wsdl"
 WSDL_SOAP_NS = "http://schemas.xmlsoap.org/wsdl/soap/"
 # The services' namespace, as in the WSDLs (the real SII answers in it too).
 SERVICE_NS = "https://maullin.sii.cl/DTEWS/{service}.jws"
+# The RCV service's (RegistroReclamoDteService.wsdl).
+RCV_NS = "http://ws.registroreclamodte.diii.sdi.sii.cl"
 
 
 class SoapError(ValueError):
@@ -68,6 +71,17 @@ def response(service: str, operation: str, value: str) -> bytes:
         f'<{operation}Return xsi:type="xsd:string">{escaped}</{operation}Return>'
         f"</ns1:{operation}Response>"
         "</soapenv:Body></soapenv:Envelope>"
+    ).encode()
+
+
+def literal_response(operation: str, parts: str, namespace: str = RCV_NS) -> bytes:
+    """A JAX-WS rpc/literal answer, as the SII's RCV service writes it (its manual's examples):
+    `<S:Envelope><S:Body><ns2:{op}Response xmlns:ns2=…>` + the parts' XML, unqualified."""
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>'
+        f'<S:Envelope xmlns:S="{SOAP_ENV_NS}"><S:Body>'
+        f'<ns2:{operation}Response xmlns:ns2="{namespace}">{parts}</ns2:{operation}Response>'
+        "</S:Body></S:Envelope>"
     ).encode()
 
 

@@ -10,13 +10,14 @@ boletas endpoints take any agent (SII_BEHAVIOUR.md).
 import json
 import time
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from dte.sandbox import answers, auth, conf, faults, operations, processing, soap
+from dte.sandbox import answers, auth, conf, faults, operations, processing, rcv, soap
 from dte.sandbox.models import Channel, Fault
 from dte.sandbox.processing import UploadRefused
 
@@ -137,6 +138,51 @@ def soap_service(request: HttpRequest, service: str) -> HttpResponse:
         return early
     value = bad_token() if fault is not None and fault.kind == "bad_token" else handler(call.params)
     answer = HttpResponse(soap.response(service, call.operation, value), content_type=XML)
+    return _delivered(fault, answer, SOAP)
+
+
+# --- RCV: registro de aceptación o reclamo (JAX-WS, rpc/literal) ------------------------------
+
+RCV_SERVICE = "RegistroReclamoDteService"
+# What the SII answers for a missing, unknown or expired token: a Fault, not a codResp (Odoo's
+# l10n_cl_edi_util.py, SII_BEHAVIOUR.md).
+RCV_TOKEN_FAULT = "Error de Autenticacion: TOKEN invalido"
+
+
+def _soap_fault(code: str, message: str) -> HttpResponse:
+    return HttpResponse(soap.fault(code, message), status=500, content_type=XML)
+
+
+@csrf_exempt
+@require_http_methods(["GET", "POST"])
+def rcv_service(request: HttpRequest) -> HttpResponse:
+    """ingresarAceptacionReclamoDoc, listarEventosHistDoc, consultarFechaRecepcionSii and
+    getVersion, with the token as the cookie TOKEN (a SOAP token, as DTEWS's)."""
+    if request.method == "GET":
+        if any(key.lower() == "wsdl" for key in request.GET):
+            location = request.build_absolute_uri(request.path)
+            return HttpResponse(soap.wsdl(RCV_SERVICE, location), content_type=XML)
+        return HttpResponse(
+            "<h1>RegistroReclamoDteServiceEndpointService</h1><p>Web Services (SII de pruebas)</p>",
+            content_type="text/html",
+        )
+    try:
+        call = soap.parse_call(request.body)
+    except soap.SoapError as exc:
+        return _soap_fault("Client", str(exc))
+    handler = rcv.OPERATIONS.get(call.operation)
+    if handler is None:
+        return _soap_fault(
+            "Client", f"Operación no disponible en el SII de pruebas: {call.operation}"
+        )
+    fault, early = _gate(call.operation, SOAP)
+    if early is not None:
+        return early
+    token = auth.token_check(_token_cookie(request), Channel.DTE)
+    if (fault is not None and fault.kind == "bad_token") or token.error:
+        return _soap_fault("Server", RCV_TOKEN_FAULT)
+    parts = rcv.answer_xml(handler(call.params, token.rut))
+    answer = HttpResponse(soap.literal_response(call.operation, parts), content_type=XML)
     return _delivered(fault, answer, SOAP)
 
 
@@ -338,6 +384,34 @@ def control_faults(request: HttpRequest) -> HttpResponse:
 @require_POST
 def control_reset(request: HttpRequest) -> HttpResponse:
     return JsonResponse({"cleared": faults.faults_clear()})
+
+
+@staff_only
+@require_POST
+def control_reception(request: HttpRequest) -> HttpResponse:
+    """POST {"rut_emisor", "tipo", "folio", "days"} or {…, "received_at": ISO 8601}: move the
+    SII's reception time of a received document (`days` earlier, or to `received_at`), so that
+    the RCV's 8 days run out."""
+    try:
+        payload = _payload(request)
+        days, moment = payload.get("days"), payload.get("received_at")
+        if days is not None and (isinstance(days, bool) or not isinstance(days, int | float)):
+            raise faults.FaultError("days debe ser un número.")
+        received_at = None
+        if moment is not None:
+            received_at = datetime.fromisoformat(str(moment))
+        new_time = rcv.document_age(
+            rut_emisor=str(payload.get("rut_emisor") or ""),
+            tipo_dte=int(payload.get("tipo") or 0),
+            folio=int(payload.get("folio") or 0),
+            days=days,
+            received_at=received_at,
+        )
+    except LookupError as exc:
+        return JsonResponse({"error": str(exc)}, status=404)
+    except (ValueError, TypeError, faults.FaultError) as exc:
+        return JsonResponse({"error": str(exc)}, status=400)
+    return JsonResponse({"received_at": new_time.isoformat()})
 
 
 @staff_only
