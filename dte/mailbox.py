@@ -182,6 +182,15 @@ def mark_seen(
             _ok(imap.uid("STORE", chunk, "+FLAGS.SILENT", r"(\Seen)"), config, "STORE")
 
 
+def append_message(config: MailboxConfig, raw: bytes, *, seen: bool = False) -> None:
+    """Put a whole message (RFC 5322 bytes) into the folder, unseen unless `seen`: how the
+    sandbox's make-believe supplier delivers to a company's mailbox without an SMTP server."""
+    flags = r"(\Seen)" if seen else None
+    with _session(config) as imap:
+        typ, data = imap.append(_imap_quote(config.folder), flags, None, raw)
+        _ok((typ, list(data)), config, "APPEND")
+
+
 # --- the connection --------------------------------------------------------------------------
 
 

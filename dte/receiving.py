@@ -73,6 +73,7 @@ CLAIM_ACTIONS = {
     "RFT": "Reclamo por falta total de mercaderías",
 }
 ACCEPT = "ACD"
+RCV_ALREADY_RECORDED = 7  # codResp: the event was recorded before (a retried request)
 GOODS_RECEIVED = "ERM"
 RECEIVED_OUTCOMES = ("received", "accepted", "claimed", "duplicate", "refused")
 
@@ -630,14 +631,14 @@ def confirm_with_sii(received_id: int, *, now: datetime | None = None) -> str:
         )
         received_at = (
             client.rcv_reception_date(token, row.rut_emisor, row.tipo_dte, row.folio)
-            if status.state == "DOK" and row.tipo_dte in RCV_TYPES
+            if status.estado == "DOK" and row.tipo_dte in RCV_TYPES
             else None
         )
     except SiiTokenError:
         _forget_token(company, now)
         raise
-    state = status.state if status.state in SiiConfirmation.values else SiiConfirmation.OTHER
-    glosa = (getattr(status, "glosa", "") or "")[:200]
+    state = status.estado if status.estado in SiiConfirmation.values else SiiConfirmation.OTHER
+    glosa = (status.glosa or "")[:200]
     with transaction.atomic():
         row = ReceivedDte.objects.select_for_update().get(pk=received_id)
         row.sii_confirmation = state
@@ -658,8 +659,8 @@ def confirm_with_sii(received_id: int, *, now: datetime | None = None) -> str:
         _event(
             row,
             ReceivedEventKind.SII_CHECK,
-            f"QueryEstDte: {status.state} {glosa}.{deadline}".strip(),
-            code=status.state,
+            f"QueryEstDte: {status.estado} {glosa}.{deadline}".strip(),
+            code=status.estado,
         )
     return state
 
@@ -698,7 +699,7 @@ def _rcv(company: Company, row: ReceivedDte, action: str, now: datetime, actor) 
         code=str(answer.code),
         actor=actor,
     )
-    if not answer.ok:
+    if not answer.ok and answer.code != RCV_ALREADY_RECORDED:
         message = (
             f"El SII no registró la acción {action}: {answer.description} (código {answer.code})."
         )
