@@ -10,15 +10,13 @@ import json
 import sys
 from pathlib import Path
 
-from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
 from dte import receiving
+from dte.management.arguments import company_by_rut, member
 from dte.models import IntakeSource
 from erp.background import EXIT_TIMEOUT, wait_for_background
-from erp.models import Company
-from erp.rut import InvalidRut, normalize_rut
-from erp.tenancy import Perm, role_allows
+from erp.tenancy import Perm
 
 _LABELS = {
     "received": "recibido",
@@ -52,8 +50,8 @@ class Command(BaseCommand):
                 )
 
     def _receive(self, options) -> None:
-        company = self._company(options["company"])
-        actor = self._user(options.get("user"), company)
+        company = company_by_rut(options["company"])
+        actor = member(options.get("user"), company, Perm.RECEIVE_DOCUMENTS)
         respond_to = Path(options["respond_to"]) if options.get("respond_to") else None
         if respond_to is not None:
             try:
@@ -108,23 +106,3 @@ class Command(BaseCommand):
             raise CommandError(f"{name}: no existe") from exc
         except OSError as exc:
             raise CommandError(f"{name}: no se puede leer ({exc.strerror})") from exc
-
-    def _company(self, rut: str) -> Company:
-        try:
-            company = Company.objects.filter(rut=normalize_rut(rut)).first()
-        except InvalidRut as exc:
-            raise CommandError(f"--company: {exc}") from exc
-        if company is None:
-            raise CommandError(f"--company: no company with RUT {rut}")
-        return company
-
-    def _user(self, username: str | None, company: Company):
-        if not username:
-            return None
-        user = get_user_model().objects.filter(username=username).first()
-        membership = user.memberships.filter(company=company).first() if user else None
-        if membership is None:
-            raise CommandError(f"--user: {username} is not a member of {company.rut}")
-        if not role_allows(membership.role, Perm.RECEIVE_DOCUMENTS):
-            raise CommandError(f"--user: {username} may not receive documents for {company.rut}")
-        return user

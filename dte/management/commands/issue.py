@@ -9,18 +9,16 @@ import json
 import sys
 from pathlib import Path
 
-from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from dte import services
+from dte.management.arguments import company_by_rut, member
 from erp import services as erp_services
 from erp.api.errors import _flatten
 from erp.api.serializers import SalesDocumentSerializer
 from erp.background import EXIT_TIMEOUT, wait_for_background
 from erp.errors import DomainError
-from erp.models import Company
-from erp.rut import InvalidRut, normalize_rut
 
 
 def _reason(error: DomainError) -> str:
@@ -54,8 +52,8 @@ class Command(BaseCommand):
                 )
 
     def _issue(self, options) -> None:
-        company = self._company(options["company"])
-        actor = self._user(options.get("user"), company)
+        company = company_by_rut(options["company"])
+        actor = member(options.get("user"), company)
         payloads = self._payloads(options["file"])
         out = Path(options["out"])
         try:
@@ -113,23 +111,6 @@ class Command(BaseCommand):
             self.stderr.write(f"rejected {line}")
         if rejected:
             sys.exit(1)
-
-    def _company(self, rut: str) -> Company:
-        try:
-            company = Company.objects.filter(rut=normalize_rut(rut)).first()
-        except InvalidRut as exc:
-            raise CommandError(f"--company: {exc}") from exc
-        if company is None:
-            raise CommandError(f"--company: no company with RUT {rut}")
-        return company
-
-    def _user(self, username: str | None, company: Company):
-        if not username:
-            return None
-        user = get_user_model().objects.filter(username=username).first()
-        if user is None or not user.memberships.filter(company=company).exists():
-            raise CommandError(f"--user: {username} is not a member of {company.rut}")
-        return user
 
     def _payloads(self, filename: str) -> list:
         try:
