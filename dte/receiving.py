@@ -23,7 +23,6 @@ from typing import Any
 from django.conf import settings
 from django.core.mail import EmailMessage
 from django.db import IntegrityError, transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from dte import dispatch, selectors, vault
@@ -756,6 +755,9 @@ def accept(
     _require_confirmed(row)
     company = row.company
     tax_period = month_start(periodo or timezone.localdate(row.received_at))
+    if tax_period < month_start(row.fecha_emision):
+        message = "El período tributario no puede ser anterior al mes del documento."
+        raise DomainError(erp_errors.INVALID_INPUT, message, {"periodo": message})
     period_guard(company, tax_period, field="periodo")
     _rcv(company, row, ACCEPT, now, actor)
     estado = (
@@ -1033,18 +1035,6 @@ def sync_with_sii(received_id: int, *, now: datetime | None = None) -> str:
             _book(row, None)
         return ReceivedStatus.ACCEPTED
     return row.status
-
-
-def open_received(company: Company | None = None):
-    """Documents still waiting for the SII or for staff (the beat job's worklist)."""
-    rows = ReceivedDte.objects.filter(status=ReceivedStatus.RECEIVED)
-    if company is not None:
-        rows = rows.filter(company=company)
-    return rows.filter(
-        Q(sii_confirmation="") | Q(sii_confirmation=SiiConfirmation.DOK)
-    ) | rows.filter(
-        sii_confirmation__in=[SiiConfirmation.FAU, SiiConfirmation.OTHER, SiiConfirmation.DNK]
-    )
 
 
 def days_left(row: ReceivedDte, now: datetime | None = None) -> int | None:

@@ -401,6 +401,7 @@ SII_ENDPOINT_OVERRIDES = {
     "upload_url": os.environ.get("SII_UPLOAD_URL", ""),
     "boleta_api": os.environ.get("SII_BOLETA_API", ""),
     "boleta_upload_url": os.environ.get("SII_BOLETA_UPLOAD_URL", ""),
+    "rcv_url": os.environ.get("SII_RCV_URL", ""),
 }
 # Sending: attempts before a document "needs attention", backoff base and cap (seconds), how
 # long an upload without answer is given before checking whether the SII got it, and how long

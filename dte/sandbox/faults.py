@@ -36,6 +36,10 @@ OPERATIONS = (
     "boleta_upload",
     "boleta_status",  # GET boleta.electronica.envio/{rut}-{dv}-{trackid}
     "boleta_estado",  # GET boleta.electronica/{rut}-{dv}-{tipo}-{folio}/estado
+    # The RCV registro de aceptación o reclamo (receiving).
+    "ingresarAceptacionReclamoDoc",
+    "listarEventosHistDoc",
+    "consultarFechaRecepcionSii",
 )
 ANY = "*"
 KINDS = (

@@ -122,3 +122,37 @@ def test_a_wrong_password_is_reported_on_the_mailbox_and_nothing_is_lost(
     assert mailbox.last_error == result.error
     assert len(imap_account.unseen_uids()) == 1
     assert not ReceivedDte.objects.exists()
+
+
+def test_the_sii_failing_at_acceptance_changes_nothing_and_a_retry_works(
+    sii, issuer, mailbox, imap_account, clerk, eager_tasks
+):
+    call_command("sandbox_supplier_send", "--to", issuer.rut)
+    tasks.mailbox_poll()
+    row = ReceivedDte.objects.get()
+    call_command("sandbox_fault", "ingresarAceptacionReclamoDoc", "http500", count=5)
+    with pytest.raises(DomainError) as failed:
+        receiving.accept(received=row, actor=clerk)
+    assert "No se pudo registrar en el SII" in failed.value.message
+    row.refresh_from_db()
+    assert row.status == ReceivedStatus.RECEIVED and row.purchase is None
+    call_command("sandbox_fault", "--clear")
+    accepted = receiving.accept(received=row, actor=clerk)
+    assert accepted.status == ReceivedStatus.ACCEPTED and accepted.purchase is not None
+
+
+def test_the_f29_counts_a_booked_purchase_like_any_other(
+    sii, issuer, mailbox, imap_account, clerk, eager_tasks
+):
+    from f29.selectors import purchase_aggregates
+
+    call_command("sandbox_supplier_send", "--to", issuer.rut, "--count", "2")
+    tasks.mailbox_poll()
+    for row in ReceivedDte.objects.all():
+        receiving.accept(received=row, actor=clerk)
+    periodo = timezone.localdate().replace(day=1)
+    (aggregate,) = purchase_aggregates(company=issuer, periodo=periodo)
+    rows = ReceivedDte.objects.all()
+    assert aggregate.tipo == 33 and aggregate.count == 2
+    assert aggregate.iva_recuperable == sum(r.iva for r in rows)
+    assert aggregate.total == sum(r.monto_total for r in rows)
