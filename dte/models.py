@@ -430,6 +430,65 @@ class ReceivedEnvelope(models.Model):
         return f"RespuestaDTE--{self.company.rut}--{self.pk}.xml"
 
 
+class IntakeBatchStatus(models.TextChoices):
+    QUEUED = "queued", "En cola"
+    RUNNING = "running", "Procesando"
+    DONE = "done", "Terminado"
+    FAILED = "failed", "Fallido"
+
+
+def intake_upload_path(instance: "IntakeBatch", filename: str) -> str:
+    return f"recibidos/{instance.company_id}/{filename}"
+
+
+class IntakeBatch(models.Model):
+    """A large upload (many files, a big ZIP) taken in by a task, outside the request: the
+    upload is stored, the task reads it file by file and keeps the progress and the outcome
+    here; the stored upload is deleted once taken in."""
+
+    company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="intake_batches")
+    source = models.CharField("origen", max_length=8, choices=IntakeSource)
+    filename = models.CharField("archivo", max_length=255)
+    file = models.FileField(upload_to=intake_upload_path, max_length=300, blank=True)
+    size = models.PositiveBigIntegerField("tamaño (bytes)", default=0)
+    status = models.CharField(
+        "estado", max_length=8, choices=IntakeBatchStatus, default=IntakeBatchStatus.QUEUED
+    )
+    files_total = models.PositiveIntegerField("archivos", default=0)
+    files_done = models.PositiveIntegerField("archivos leídos", default=0)
+    documents = models.PositiveIntegerField("documentos", default=0)
+    received = models.PositiveIntegerField("recibidos", default=0)
+    duplicates = models.PositiveIntegerField("duplicados", default=0)
+    refused = models.PositiveIntegerField("rechazados", default=0)
+    outcomes = models.JSONField("resultado por documento", default=list, blank=True)
+    problems = models.JSONField("problemas", default=list, blank=True)
+    error = models.TextField(blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "carga de documentos recibidos"
+        verbose_name_plural = "cargas de documentos recibidos"
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.filename} ({self.get_status_display()})"
+
+    @property
+    def finished(self) -> bool:
+        return self.status in (IntakeBatchStatus.DONE, IntakeBatchStatus.FAILED)
+
+    @property
+    def percent(self) -> int:
+        if self.status == IntakeBatchStatus.DONE:
+            return 100
+        return min(99, self.files_done * 100 // self.files_total) if self.files_total else 0
+
+
 class ReceivedStatus(models.TextChoices):
     RECEIVED = "received", "Recibido"
     ACCEPTED = "accepted", "Aceptado"

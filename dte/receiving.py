@@ -14,13 +14,18 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import logging
-from collections.abc import Iterable, Sequence
+import time
+import zipfile
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
+from django.core.files.base import ContentFile
 from django.core.mail import EmailMessage
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -33,6 +38,8 @@ from dte.mailbox import MailboxConfig, MailboxError, fetch_unseen, mark_seen
 from dte.models import (
     CommercialResult,
     ExchangeMailbox,
+    IntakeBatch,
+    IntakeBatchStatus,
     IntakeSource,
     ReceivedDte,
     ReceivedDteEvent,
@@ -154,14 +161,24 @@ class IntakeResult:
         }
 
 
-def unpack_uploads(uploads: Iterable[tuple[str, bytes]]) -> tuple[list[IncomingFile], list[str]]:
-    files: list[IncomingFile] = []
-    problems: list[str] = []
-    for name, data in uploads:
-        unpacked = intake.unpack(name, data)
-        files.extend(unpacked.files)
-        problems.extend(unpacked.problems)
-    return files, problems
+@dataclass
+class _Delivery:
+    """What every file of one delivery shares: who receives it, how it came, and the keys and
+    the signer, looked up once."""
+
+    company: Company
+    source: str
+    actor: Any
+    sender_email: str
+    message_id: str
+    now: datetime
+    keys: Any
+    _signer: Any = None
+
+    def signer(self):
+        if self._signer is None:
+            self._signer = _signer(self.company, self.now)
+        return self._signer
 
 
 def receive(
@@ -173,55 +190,181 @@ def receive(
     sender_email: str = "",
     message_id: str = "",
     now: datetime | None = None,
+    progress: Callable[[int, EnvelopeOutcome], None] | None = None,
+    keep: bool = True,
 ) -> IntakeResult:
-    """Take in what a supplier sent: files (XML or ZIP) from any path."""
+    """Take in what a supplier sent: files (XML or ZIP) from any path, one file at a time.
+    `progress(files_done, outcome)` is called after each file; with keep=False the outcomes
+    are not gathered in the result (a batch of thousands keeps its counts instead)."""
     result = IntakeResult()
-    keys = verification_keys()
+    delivery = _Delivery(
+        company=company,
+        source=source,
+        actor=actor,
+        sender_email=sender_email,
+        message_id=message_id,
+        now=now or timezone.now(),
+        keys=verification_keys(),
+    )
+    done = 0
     for name, data in uploads:
-        unpacked = intake.unpack(name, data)
-        result.problems.extend(unpacked.problems)
-        for incoming in unpacked.files:
-            result.envelopes.append(
-                _receive_file(
-                    company,
-                    incoming,
-                    keys=keys,
-                    source=source,
-                    actor=actor,
-                    sender_email=sender_email,
-                    message_id=message_id,
-                    now=now or timezone.now(),
-                )
-            )
+        for item in intake.iter_unpack(name, data):
+            if isinstance(item, IncomingFile):
+                outcome = _receive_file(delivery, item)
+                done += 1
+                if progress is not None:
+                    progress(done, outcome)
+                if keep:
+                    result.envelopes.append(outcome)
+            else:
+                result.problems.append(item)
     return result
 
 
-def _receive_file(
-    company: Company,
-    incoming: IncomingFile,
-    *,
-    keys,
-    source: str,
-    actor,
-    sender_email: str,
-    message_id: str,
-    now: datetime,
-) -> EnvelopeOutcome:
+INLINE_FILES = 20  # uploads of more files are taken in by a task (dte.received_intake_run)
+OUTCOMES_KEPT = 5000  # per-document outcomes kept on a batch (the counts cover them all)
+
+
+def intake_files(uploads: Sequence[tuple[str, bytes]]) -> int:
+    return sum(intake.count_files(name, data) for name, data in uploads)
+
+
+def intake_start(
+    *, company: Company, uploads: Sequence[tuple[str, bytes]], source: str, actor=None
+) -> IntakeResult | IntakeBatch:
+    """Take in an upload: at once when it is small (the result), else as a batch the task
+    `dte.received_intake_run` takes in after this commits (follow it on the IntakeBatch)."""
+    if not uploads:
+        message = "Adjunte al menos un archivo XML o ZIP."
+        raise DomainError(erp_errors.INVALID_INPUT, message, {"files": message})
+    total = intake_files(uploads)
+    if total <= INLINE_FILES:
+        return receive(company=company, uploads=uploads, source=source, actor=actor)
+    if len(uploads) == 1:
+        name, data = uploads[0]
+    else:
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+            for upload_name, upload_data in uploads:
+                archive.writestr(Path(upload_name).name or "archivo.xml", upload_data)
+        name, data = f"{len(uploads)}-archivos.zip", buffer.getvalue()
+    safe_name = Path(name).name[:200] or "recibidos.zip"
+    with transaction.atomic():
+        batch = IntakeBatch.objects.create(
+            company=company,
+            source=source,
+            filename=safe_name,
+            size=len(data),
+            files_total=total,
+            actor=actor if getattr(actor, "pk", None) else None,
+        )
+        batch.file.save(f"{batch.pk}-{safe_name}", ContentFile(data), save=True)
+        dispatch.after_commit("dte.received_intake_run", batch.pk)
+    return batch
+
+
+def stalled_batches(now: datetime | None = None) -> list[int]:
+    """Batches queued for more than two minutes (a task lost with a broker restart): the beat
+    job dispatches them again."""
+    cutoff = (now or timezone.now()) - timedelta(minutes=2)
+    return list(
+        IntakeBatch.objects.filter(status=IntakeBatchStatus.QUEUED, created_at__lt=cutoff)
+        .order_by("created_at")
+        .values_list("pk", flat=True)[:20]
+    )
+
+
+_COUNTERS = {"received": "received", "duplicate": "duplicates", "refused": "refused"}
+
+
+def intake_batch_run(batch_id: int) -> IntakeBatch | None:
+    """The batch's intake (the task's body): file by file, each in its own transaction, the
+    progress saved as it goes. Safe to run again: files already taken in come back as repeated
+    and store nothing."""
+    with transaction.atomic():
+        batch = IntakeBatch.objects.select_for_update().filter(pk=batch_id).first()
+        if batch is None or batch.finished:
+            return batch
+        batch.status = IntakeBatchStatus.RUNNING
+        batch.started_at = batch.started_at or timezone.now()
+        batch.files_done = 0
+        batch.save(update_fields=["status", "started_at", "files_done"])
+    counts = {"documents": 0, "received": 0, "duplicates": 0, "refused": 0}
+    outcomes: list[dict[str, Any]] = []
+    last_saved = [time.monotonic()]
+
+    def progress(done: int, outcome: EnvelopeOutcome) -> None:
+        for document in outcome.documents:
+            counts["documents"] += 1
+            counter = _COUNTERS.get(document.status)
+            if counter:
+                counts[counter] += 1
+            if len(outcomes) < OUTCOMES_KEPT:
+                outcomes.append(document.to_dict())
+        if time.monotonic() - last_saved[0] >= 1.0:
+            IntakeBatch.objects.filter(pk=batch_id).update(files_done=done, **counts)
+            last_saved[0] = time.monotonic()
+
+    try:
+        with batch.file.open("rb") as handle:
+            data = handle.read()
+        result = receive(
+            company=batch.company,
+            uploads=[(batch.filename, data)],
+            source=batch.source,
+            actor=batch.actor,
+            progress=progress,
+            keep=False,
+        )
+    except Exception as exc:
+        log.exception("intake batch %s failed", batch_id)
+        IntakeBatch.objects.filter(pk=batch_id).update(
+            status=IntakeBatchStatus.FAILED,
+            error=f"{type(exc).__name__}: {exc}"[:2000],
+            finished_at=timezone.now(),
+            outcomes=outcomes,
+            **counts,
+        )
+        return IntakeBatch.objects.get(pk=batch_id)
+    batch.refresh_from_db()
+    batch.status = IntakeBatchStatus.DONE
+    batch.finished_at = timezone.now()
+    batch.files_done = batch.files_total
+    batch.outcomes = outcomes
+    batch.problems = result.problems[:1000]
+    for name, value in counts.items():
+        setattr(batch, name, value)
+    batch.save()
+    with contextlib.suppress(OSError):
+        batch.file.delete(save=True)
+    return batch
+
+
+def _previous_file(company: Company, sha256: str) -> ReceivedEnvelope | None:
+    pk = (
+        ReceivedEnvelope.objects.filter(company=company, sha256=sha256)
+        .order_by()
+        .values_list("pk", flat=True)
+        .first()
+    )
+    return ReceivedEnvelope.objects.get(pk=pk) if pk is not None else None
+
+
+def _receive_file(delivery: _Delivery, incoming: IncomingFile) -> EnvelopeOutcome:
+    company = delivery.company
     sha256 = hashlib.sha256(incoming.data).hexdigest()
-    previous = ReceivedEnvelope.objects.filter(company=company, sha256=sha256).first()
+    previous = _previous_file(company, sha256)
     if previous is not None:
         return _repeated_file(previous, incoming.name)
     reading = intake.read_envelope(
-        incoming.name, incoming.data, receptor_rut=company.rut, sii_keys=keys
+        incoming.name, incoming.data, receptor_rut=company.rut, sii_keys=delivery.keys
     )
     try:
         with transaction.atomic():
-            return _store(
-                company, incoming, reading, sha256, source, actor, sender_email, message_id, now
-            )
+            return _store(delivery, incoming, reading, sha256)
     except IntegrityError:
         # The same file taken in at the same moment by another path (mail and upload).
-        previous = ReceivedEnvelope.objects.filter(company=company, sha256=sha256).first()
+        previous = _previous_file(company, sha256)
         if previous is None:
             raise
         return _repeated_file(previous, incoming.name)
@@ -256,16 +399,10 @@ def _repeated_file(previous: ReceivedEnvelope, name: str) -> EnvelopeOutcome:
 
 
 def _store(
-    company: Company,
-    incoming: IncomingFile,
-    reading: intake.Envelope,
-    sha256: str,
-    source: str,
-    actor,
-    sender_email: str,
-    message_id: str,
-    now: datetime,
+    delivery: _Delivery, incoming: IncomingFile, reading: intake.Envelope, sha256: str
 ) -> EnvelopeOutcome:
+    company, actor = delivery.company, delivery.actor
+    source, sender_email, message_id = delivery.source, delivery.sender_email, delivery.message_id
     envelope = ReceivedEnvelope.objects.create(
         company=company,
         source=source,
@@ -293,7 +430,7 @@ def _store(
             answered.append((document, estado, glosa))
         if row is not None and row.status == ReceivedStatus.RECEIVED:
             new_ids.append(row.pk)
-    response = _recepcion_response(company, envelope, reading, answered, now)
+    response = _recepcion_response(delivery, envelope, reading, answered)
     if response is not None:
         envelope.response_xml = response
         envelope.save(update_fields=["response_xml"])
@@ -337,6 +474,8 @@ def _store_document(
             company=company, rut_emisor=facts.rut_emisor, tipo_dte=facts.tipo_dte, folio=facts.folio
         )
         .exclude(status=ReceivedStatus.REFUSED)
+        .order_by()
+        .only(*_OUTCOME_FIELDS)
         .first()
     )
     if existing is not None and status == ReceivedStatus.RECEIVED:
@@ -382,6 +521,18 @@ def _store_document(
 
 
 _RECEIVABLE = frozenset({33, 34, 43, 46, 52, 56, 61, 110, 111, 112})
+
+
+_OUTCOME_FIELDS = (
+    "pk",
+    "rut_emisor",
+    "tipo_dte",
+    "folio",
+    "fecha_emision",
+    "monto_total",
+    "purchase_id",
+    "received_at",
+)
 
 
 def _outcome(row: ReceivedDte, status: str, reasons: list[str]) -> DocumentOutcome:
@@ -472,14 +623,14 @@ def _dte_recibido(company: Company, row: ReceivedDte) -> exchange.DteRecibido:
 
 
 def _recepcion_response(
-    company: Company,
+    delivery: _Delivery,
     envelope: ReceivedEnvelope,
     reading: intake.Envelope,
     answered: Sequence[tuple[intake.Document, exchange.EstadoRecepDTE, str]],
-    now: datetime,
 ) -> bytes | None:
     """The RecepcionEnvio for the supplier, or None (with the reason logged on the envelope)
     when it cannot be made: no certificate to sign with, or nobody to address it to."""
+    company, now = delivery.company, delivery.now
     rut_recibe = reading.rut_emisor or reading.rut_envia
     if not rut_recibe:
         return None
@@ -512,7 +663,7 @@ def _recepcion_response(
         documentos=documentos,
     )
     try:
-        signer = _signer(company, now)
+        signer = delivery.signer()
         return exchange.build_recepcion_envio(
             recepcion,
             caratula=_caratula(company, rut_recibe),

@@ -105,7 +105,10 @@ def received_confirm(self, received_id: int) -> str:
 @shared_task(name="dte.received_sync", ignore_result=True)
 def received_sync() -> dict:
     """Beat: for documents still open, record what the SII shows (confirmation, events others
-    registered, the tacit acceptance after 8 days)."""
+    registered, the tacit acceptance after 8 days), and restart upload batches whose task was
+    lost."""
+    for batch_id in receiving.stalled_batches():
+        received_intake_run.delay(batch_id)
     return receiving.sync_open()
 
 
@@ -120,3 +123,10 @@ def received_answer_email(self, kind: str, object_id: int) -> str:
             receiving.answer_not_sent(kind, object_id, f"error del servidor de correo ({exc})")
             raise
         raise self.retry(exc=exc, countdown=_backoff(self.request.retries)) from exc
+
+
+@shared_task(name="dte.received_intake_run", acks_late=True, ignore_result=True)
+def received_intake_run(batch_id: int) -> str:
+    """A large upload of suppliers' DTEs, taken in file by file with its progress."""
+    batch = receiving.intake_batch_run(batch_id)
+    return batch.status if batch else "missing"

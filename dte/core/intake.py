@@ -59,20 +59,23 @@ def unpack(name: str, data: bytes) -> Unpacked:
     problems; a ZIP past the size or count limits is refused whole."""
     files: list[IncomingFile] = []
     problems: list[str] = []
-    _unpack_into(name, data, files, problems, depth=0)
+    for item in iter_unpack(name, data):
+        if isinstance(item, IncomingFile):
+            files.append(item)
+        else:
+            problems.append(item)
     return Unpacked(tuple(files), tuple(problems))
 
 
-def _unpack_into(
-    name: str, data: bytes, files: list[IncomingFile], problems: list[str], *, depth: int
-) -> None:
+def iter_unpack(name: str, data: bytes, *, depth: int = 0) -> Iterator[IncomingFile | str]:
+    """As unpack, one file (or problem, a str) at a time: a large ZIP is never held unpacked."""
     if not zipfile.is_zipfile(io.BytesIO(data)):
         if len(data) > MAX_FILE_BYTES:
-            problems.append(f"{name}: el archivo supera {MAX_FILE_BYTES // 1024 // 1024} MB.")
+            yield f"{name}: el archivo supera {MAX_FILE_BYTES // 1024 // 1024} MB."
         elif _looks_like_xml(data):
-            files.append(IncomingFile(name, data))
+            yield IncomingFile(name, data)
         else:
-            problems.append(f"{name}: no es un archivo XML ni un ZIP.")
+            yield f"{name}: no es un archivo XML ni un ZIP."
         return
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
@@ -80,7 +83,7 @@ def _unpack_into(
             too_many = len(entries) > MAX_FILES
             total = sum(e.file_size for e in entries)
             if too_many or total > MAX_TOTAL_BYTES:
-                problems.append(
+                yield (
                     f"{name}: el ZIP es demasiado grande ({len(entries)} archivos, "
                     f"{total // 1024 // 1024} MB descomprimido)."
                 )
@@ -90,17 +93,31 @@ def _unpack_into(
                 if _is_noise(entry.filename):
                     continue
                 if entry.file_size > MAX_FILE_BYTES:
-                    problems.append(f"{entry_name}: el archivo supera el tamaño permitido.")
+                    yield f"{entry_name}: el archivo supera el tamaño permitido."
                     continue
                 content = archive.read(entry)
                 if depth == 0 and zipfile.is_zipfile(io.BytesIO(content)):
-                    _unpack_into(entry_name, content, files, problems, depth=1)
+                    yield from iter_unpack(entry_name, content, depth=1)
                 elif _looks_like_xml(content):
-                    files.append(IncomingFile(entry_name, content))
+                    yield IncomingFile(entry_name, content)
                 else:
-                    problems.append(f"{entry_name}: no es un archivo XML; se omitió.")
+                    yield f"{entry_name}: no es un archivo XML; se omitió."
     except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, OSError) as exc:
-        problems.append(f"{name}: el ZIP no se puede leer ({exc}).")
+        yield f"{name}: el ZIP no se puede leer ({exc})."
+
+
+def count_files(name: str, data: bytes) -> int:
+    """How many files an upload holds, from the ZIP's directory alone (a nested ZIP counts as
+    one): cheap, to decide whether the intake can run inside a request."""
+    if not zipfile.is_zipfile(io.BytesIO(data)):
+        return 1
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            return sum(
+                1 for e in archive.infolist() if not e.is_dir() and not _is_noise(e.filename)
+            )
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, OSError):
+        return 1
 
 
 def _is_noise(filename: str) -> bool:

@@ -327,3 +327,57 @@ def test_the_sii_sample_is_received_by_its_receiver(db, tmp_path):
     assert (document.tipo_dte, document.folio, document.monto_total) == (61, 110616, 57347078)
     row = ReceivedDte.objects.get()
     assert verify_xml(bytes(row.xml)).ok
+
+
+def _zip_of_envelopes(supplier, company, files: int) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for n in range(files):
+            data, _ = supplier_envelope(supplier, company, count=1)
+            archive.writestr(f"envio-{n}.xml", data)
+    return buffer.getvalue()
+
+
+def test_a_small_upload_is_taken_in_at_once(issuer, supplier):
+    data, _ = supplier_envelope(supplier, issuer, count=2)
+    result = receiving.intake_start(
+        company=issuer, uploads=[("a.xml", data)], source=IntakeSource.UPLOAD
+    )
+    assert isinstance(result, receiving.IntakeResult)
+    assert [d.status for d in result.documents] == ["received", "received"]
+
+
+def test_a_large_upload_is_a_batch_taken_in_by_a_task_with_progress(
+    issuer, supplier, eager_tasks, django_capture_on_commit_callbacks, clerk
+):
+    from dte.models import IntakeBatch
+
+    data = _zip_of_envelopes(supplier, issuer, receiving.INLINE_FILES + 5)
+    with django_capture_on_commit_callbacks(execute=True):
+        batch = receiving.intake_start(
+            company=issuer, uploads=[("junio.zip", data)], source=IntakeSource.API, actor=clerk
+        )
+    assert isinstance(batch, IntakeBatch)
+    batch.refresh_from_db()
+    assert batch.status == "done", batch.error
+    assert (batch.files_total, batch.files_done, batch.percent) == (25, 25, 100)
+    assert (batch.documents, batch.received, batch.duplicates, batch.refused) == (25, 25, 0, 0)
+    assert len(batch.outcomes) == 25 and batch.outcomes[0]["status"] == "received"
+    assert not batch.file  # the stored upload is gone once taken in
+    assert ReceivedDte.objects.filter(envelope__source="api").count() == 25
+    # Running it again (a redelivered task) changes nothing.
+    assert receiving.intake_batch_run(batch.pk).status == "done"
+    assert ReceivedDte.objects.count() == 25
+
+
+def test_several_uploads_over_the_limit_become_one_batch(issuer, supplier):
+    uploads = [
+        (f"e{n}.xml", supplier_envelope(supplier, issuer)[0])
+        for n in range(receiving.INLINE_FILES + 1)
+    ]
+    batch = receiving.intake_start(company=issuer, uploads=uploads, source=IntakeSource.UPLOAD)
+    assert batch.files_total == receiving.INLINE_FILES + 1 and batch.status == "queued"
+    done = receiving.intake_batch_run(batch.pk)
+    assert (done.status, done.received) == ("done", receiving.INLINE_FILES + 1)
+    with pytest.raises(DomainError):
+        receiving.intake_start(company=issuer, uploads=[], source=IntakeSource.UPLOAD)
