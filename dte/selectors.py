@@ -7,13 +7,23 @@ from django.db.models import F, Q, QuerySet, Sum
 
 from dte import errors
 from dte.core.certificate import Certificate as CoreCertificate
-from dte.models import Caf, Certificate, Dte, Envelope, IssuerSettings
+from dte.models import (
+    Caf,
+    Certificate,
+    Dte,
+    Envelope,
+    ExchangeMailbox,
+    IssuerSettings,
+    ReceivedDte,
+    ReceivedStatus,
+)
 from erp.doctypes import TipoDte
 from erp.errors import DomainError, NotFound
 from erp.models import Company
 from erp.tenancy import scoped
 
 CERTIFICATE_WARNING_DAYS = 30
+CLAIM_WARNING_DAYS = 2  # Ley 19.983: 8 days to claim; staff are warned on the last two
 
 
 @dataclass(frozen=True)
@@ -133,6 +143,36 @@ def dte_warnings(*, company: Company, now: datetime, today: date) -> list[Warnin
                 "certificate_expiring",
                 f"El certificado de {cert.holder_name} vence en {days} días "
                 f"({cert.not_after:%d-%m-%Y}).",
+            )
+        )
+    warnings.extend(receiving_warnings(company=company, now=now))
+    return warnings
+
+
+def receiving_warnings(*, company: Company, now: datetime) -> list[Warning]:
+    """Received documents whose claim deadline ends within two days, and a mailbox that
+    cannot be read."""
+    warnings = []
+    due = ReceivedDte.objects.filter(
+        company=company,
+        status=ReceivedStatus.RECEIVED,
+        claim_deadline__gte=now,
+        claim_deadline__lte=now + timedelta(days=CLAIM_WARNING_DAYS),
+    ).count()
+    if due:
+        noun = "documento recibido vence" if due == 1 else "documentos recibidos vencen"
+        warnings.append(
+            Warning(
+                "claim_deadline",
+                f"{due} {noun} su plazo de reclamo en {CLAIM_WARNING_DAYS} días o menos: "
+                "acéptelos o reclámelos en Recibidos.",
+            )
+        )
+    mailbox = ExchangeMailbox.objects.filter(company=company, is_active=True).first()
+    if mailbox is not None and mailbox.last_error:
+        warnings.append(
+            Warning(
+                "mailbox_error", f"La casilla de intercambio no se pudo leer: {mailbox.last_error}"
             )
         )
     return warnings

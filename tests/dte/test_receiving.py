@@ -381,3 +381,18 @@ def test_several_uploads_over_the_limit_become_one_batch(issuer, supplier):
     assert (done.status, done.received) == ("done", receiving.INLINE_FILES + 1)
     with pytest.raises(DomainError):
         receiving.intake_start(company=issuer, uploads=[], source=IntakeSource.UPLOAD)
+
+
+def test_staff_are_warned_two_days_before_the_claim_deadline(issuer, supplier):
+    from dte import selectors
+
+    data, _ = supplier_envelope(supplier, issuer, count=3)
+    _receive(issuer, data)
+    first, second, third = ReceivedDte.objects.order_by("folio")
+    _confirmed(first, days_ago=7)  # one day left
+    _confirmed(second, days_ago=2)  # six days left
+    now = timezone.now()
+    warnings = selectors.dte_warnings(company=issuer, now=now, today=now.date())
+    (warning,) = [w for w in warnings if w.code == "claim_deadline"]
+    assert warning.message.startswith("1 documento recibido vence su plazo de reclamo")
+    assert receiving.days_left(first) == 1 and receiving.days_left(third) is None
