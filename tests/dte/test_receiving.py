@@ -396,3 +396,20 @@ def test_staff_are_warned_two_days_before_the_claim_deadline(issuer, supplier):
     (warning,) = [w for w in warnings if w.code == "claim_deadline"]
     assert warning.message.startswith("1 documento recibido vence su plazo de reclamo")
     assert receiving.days_left(first) == 1 and receiving.days_left(third) is None
+
+
+def test_the_sandbox_supplier_writes_a_file_when_there_is_no_mailbox(issuer, tmp_path, capsys):
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError, match="no tiene casilla"):
+        call_command("sandbox_supplier_send", "--to", issuer.rut)
+    out = tmp_path / "envio.xml"
+    call_command("sandbox_supplier_send", "--to", issuer.rut, "--count", "2", "--out", str(out))
+    assert "tipo 33 folio" in capsys.readouterr().out
+    result = _receive(issuer, out.read_bytes())
+    assert [d.status for d in result.documents] == ["received", "received"]
+    # The next send continues the supplier's folios (the sandbox SII already has 1 and 2).
+    call_command("sandbox_supplier_send", "--to", issuer.rut, "--out", str(out))
+    assert _receive(issuer, out.read_bytes()).documents[0].folio == 3
+    with pytest.raises(CommandError, match="--to"):
+        call_command("sandbox_supplier_send", "--to", "1-2", "--out", str(out))

@@ -19,12 +19,11 @@ from django.utils import timezone
 from dte import receiving, services
 from dte.core.domain import Receptor
 from dte.mailbox import MailboxError, append_message
+from dte.management.arguments import company_by_rut
 from dte.models import ExchangeMailbox
 from dte.sandbox.models import ReceivedDocument
 from dte.sandbox.rcv import register_supplier_envelope
 from dte.sandbox.supplier import Supplier, default_supplier, envelope_for, supply
-from erp.models import Company
-from erp.rut import InvalidRut, normalize_rut
 
 TYPES = (33, 34, 56, 61)
 
@@ -41,11 +40,16 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         if "sandbox" not in settings.SII_ENVIRONMENTS:
             raise CommandError("Esta instalación no tiene el SII de pruebas (SII_ENVIRONMENTS).")
-        company = self._company(str(options["to"]))
+        company = company_by_rut(str(options["to"]), flag="--to")
         count = int(options["count"])
         if not 1 <= count <= 500:
             raise CommandError("--count: entre 1 y 500 documentos.")
         tipo = int(options["type"])
+        mailbox = ExchangeMailbox.objects.filter(company=company, is_active=True).first()
+        if mailbox is None and not options.get("out"):
+            raise CommandError(
+                f"{company.rut} no tiene casilla de intercambio activa: indique --out ARCHIVO."
+            )
         now = timezone.now()
         supplier = Supplier(default_supplier(), services.sandbox_authority().private_key(), now)
         used = ReceivedDocument.objects.filter(
@@ -63,7 +67,6 @@ class Command(BaseCommand):
         if options.get("out"):
             Path(options["out"]).write_bytes(envelope)
             delivered.append(str(options["out"]))
-        mailbox = ExchangeMailbox.objects.filter(company=company, is_active=True).first()
         if mailbox is not None:
             message = _message(supplier, mailbox, name, envelope)
             try:
@@ -71,25 +74,12 @@ class Command(BaseCommand):
             except MailboxError as exc:
                 raise CommandError(f"No se pudo dejar el correo en la casilla: {exc}") from exc
             delivered.append(f"casilla {mailbox.username}@{mailbox.host}/{mailbox.folder}")
-        elif not delivered:
-            raise CommandError(
-                f"{company.rut} no tiene casilla de intercambio activa: indique --out ARCHIVO."
-            )
         for document in documents:
             self.stdout.write(
                 f"{supplier.emisor.rut} tipo {document.tipo} folio {document.folio} "
                 f"$ {document.monto_total:,}".replace(",", ".")
             )
         self.stdout.write(f"Enviado a {', '.join(delivered)}")
-
-    def _company(self, rut: str) -> Company:
-        try:
-            company = Company.objects.filter(rut=normalize_rut(rut)).first()
-        except InvalidRut as exc:
-            raise CommandError(f"--to: {exc}") from exc
-        if company is None:
-            raise CommandError(f"--to: no hay empresa con RUT {rut}")
-        return company
 
 
 def _message(supplier: Supplier, mailbox: ExchangeMailbox, name: str, envelope: bytes) -> bytes:
