@@ -89,10 +89,25 @@ def test_a_document_in_a_new_envelope_is_recognised_as_repeated(issuer, supplier
     assert ReceivedDte.objects.count() == 1
 
 
-def test_a_tampered_copy_is_refused_and_never_blocks_the_genuine_one(issuer, supplier):
+def _tamper_amount(data: bytes, doc) -> bytes:
+    total = str(doc.monto_total).encode()
+    return data.replace(b"<MntTotal>" + total, b"<MntTotal>" + total[:-1] + b"9", 1)
+
+
+def _tamper_name(data: bytes, doc) -> bytes:
+    return data.replace(b"<RznSoc>Proveedora", b"<RznSoc>Provedora", 1)
+
+
+def _tamper_signature_byte(data: bytes, doc) -> bytes:
+    at = data.index(b"<SignatureValue>") + len(b"<SignatureValue>") + 10
+    flipped = b"B" if data[at : at + 1] == b"A" else b"A"
+    return data[:at] + flipped + data[at + 1 :]
+
+
+@pytest.mark.parametrize("tamper", [_tamper_amount, _tamper_name, _tamper_signature_byte])
+def test_a_tampered_copy_is_refused_and_never_blocks_the_genuine_one(issuer, supplier, tamper):
     data, docs = supplier_envelope(supplier, issuer, count=1)
-    total = str(docs[0].monto_total).encode()
-    tampered = data.replace(b"<MntTotal>" + total, b"<MntTotal>" + total[:-1] + b"9", 1)
+    tampered = tamper(data, docs[0])
     assert tampered != data
     result = _receive(issuer, tampered)
     (document,) = result.documents
