@@ -156,3 +156,20 @@ def test_the_f29_counts_a_booked_purchase_like_any_other(
     assert aggregate.tipo == 33 and aggregate.count == 2
     assert aggregate.iva_recuperable == sum(r.iva for r in rows)
     assert aggregate.total == sum(r.monto_total for r in rows)
+
+
+def test_a_crash_during_the_intake_leaves_the_message_unread(
+    sii, issuer, mailbox, imap_account, monkeypatch
+):
+    call_command("sandbox_supplier_send", "--to", issuer.rut)
+
+    def crash(**kwargs):
+        raise RuntimeError("worker lost")
+
+    monkeypatch.setattr(receiving, "receive", crash)
+    with pytest.raises(RuntimeError):
+        receiving.poll_mailbox(mailbox.pk)
+    assert len(imap_account.unseen_uids()) == 1
+    monkeypatch.undo()
+    assert receiving.poll_mailbox(mailbox.pk).documents == 1
+    assert not imap_account.unseen_uids()
