@@ -1,12 +1,25 @@
 """Django admin for dte. CAFs and certificates are added through the upload services (so every
-check runs and secrets are encrypted); signed documents and envelopes are read-only."""
+check runs and secrets are encrypted); signed documents and envelopes, and the documents
+received from suppliers, are read-only; the exchange mailbox's password is stored encrypted."""
 
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 
-from dte import services
-from dte.models import Caf, Certificate, Dte, DteEvent, Envelope, EnvelopeEvent, IssuerSettings
+from dte import services, vault
+from dte.models import (
+    Caf,
+    Certificate,
+    Dte,
+    DteEvent,
+    Envelope,
+    EnvelopeEvent,
+    ExchangeMailbox,
+    IssuerSettings,
+    ReceivedDte,
+    ReceivedDteEvent,
+    ReceivedEnvelope,
+)
 from erp import tenancy
 from erp.admin import ReadOnlyTenantAdmin, TenantAdmin
 from erp.errors import DomainError
@@ -247,3 +260,120 @@ class EnvelopeAdmin(ReadOnlyTenantAdmin):
 class IssuerSettingsAdmin(TenantAdmin):
     perm = Perm.MANAGE_CREDENTIALS
     list_display = ("company", "caf_low_threshold")
+
+
+# --- Received documents (suppliers' DTEs) ---------------------------------------------------
+
+
+class ReceivedDteEventInline(admin.TabularInline):
+    model = ReceivedDteEvent
+    extra = 0
+    can_delete = False
+    fields = ("at", "kind", "code", "message", "actor")
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_view_permission(self, request, obj=None):
+        return True
+
+
+@admin.register(ReceivedDte)
+class ReceivedDteAdmin(ReadOnlyTenantAdmin):
+    """A record of what a supplier sent and what was answered: decisions are taken in the
+    "Recibidos" pages or the API (they go to the SII), never edited here."""
+
+    perm = Perm.RECEIVE_DOCUMENTS
+    inlines = (ReceivedDteEventInline,)
+    list_display = (
+        "tipo_dte",
+        "folio",
+        "rut_emisor",
+        "razon_social",
+        "fecha_emision",
+        "monto_total",
+        "status",
+        "sii_confirmation",
+        "claim_deadline",
+        "company",
+    )
+    list_filter = (
+        "status",
+        "sii_confirmation",
+        "tipo_dte",
+        ("company", admin.RelatedOnlyFieldListFilter),
+    )
+    search_fields = ("rut_emisor", "razon_social", "folio")
+    list_select_related = ("company",)
+    date_hierarchy = "received_at"
+
+
+@admin.register(ReceivedEnvelope)
+class ReceivedEnvelopeAdmin(ReadOnlyTenantAdmin):
+    perm = Perm.RECEIVE_DOCUMENTS
+    list_display = (
+        "name",
+        "rut_emisor",
+        "source",
+        "estado_recep_env",
+        "sender_email",
+        "received_at",
+        "company",
+    )
+    list_filter = ("source", "estado_recep_env", ("company", admin.RelatedOnlyFieldListFilter))
+    search_fields = ("name", "rut_emisor", "envio_id", "sender_email")
+    list_select_related = ("company",)
+
+
+class ExchangeMailboxAdminForm(forms.ModelForm):
+    password = forms.CharField(
+        label="Contraseña",
+        required=False,
+        strip=False,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text="Se guarda cifrada. En blanco conserva la actual.",
+    )
+
+    class Meta:
+        model = ExchangeMailbox
+        fields = (
+            "company",
+            "address",
+            "host",
+            "port",
+            "security",
+            "username",
+            "password",
+            "folder",
+            "is_active",
+        )
+
+    def clean(self):
+        cleaned = super().clean()
+        if not self.instance.pk and not cleaned.get("password"):
+            self.add_error("password", "Ingrese la contraseña de la casilla.")
+        return cleaned
+
+    def save(self, commit=True):
+        password = self.cleaned_data.get("password")
+        if password:
+            self.instance.password_encrypted = vault.encrypt(password.encode("utf-8"))
+        return super().save(commit)
+
+
+@admin.register(ExchangeMailbox)
+class ExchangeMailboxAdmin(TenantAdmin):
+    """The company's exchange mailbox; the password is written (encrypted), never shown."""
+
+    perm = Perm.MANAGE_CREDENTIALS
+    form = ExchangeMailboxAdminForm
+    list_display = ("company", "address", "host", "username", "is_active", "last_polled_at")
+    list_filter = ("is_active", ("company", admin.RelatedOnlyFieldListFilter))
+    search_fields = ("address", "host", "username")
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = ["last_polled_at", "last_error"]
+        if obj is not None and obj.pk:
+            fields.insert(0, "company")  # one mailbox per company: it does not move
+        return fields

@@ -1,5 +1,9 @@
 from django import forms
 
+from dte.models import ExchangeMailbox, ReceivedStatus
+from dte.receiving import CLAIM_ACTIONS
+from erp.forms import DATE_FORMATS, DATE_WIDGET, PeriodField
+
 MAX_UPLOAD = 1024 * 1024
 
 
@@ -20,3 +24,127 @@ class CafUploadForm(_Upload):
 class CertificateUploadForm(_Upload):
     file = forms.FileField(label="Certificado digital (.pfx o .p12)")
     password = forms.CharField(label="Contraseña", widget=forms.PasswordInput, strip=False)
+
+
+# --- Receiving suppliers' DTEs --------------------------------------------------------------
+
+MAX_RECEIVED_FILE = 10 * 1024 * 1024
+MAX_RECEIVED_FILES = 50
+
+
+class MultipleFileInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class MultipleFileField(forms.FileField):
+    """One or more files from one input; the value is the list of uploads."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("widget", MultipleFileInput())
+        super().__init__(*args, **kwargs)
+
+    def clean(self, data, initial=None):
+        uploads = [d for d in data if d] if isinstance(data, (list, tuple)) else [data]
+        if not any(uploads):
+            super().clean(None, initial)  # "required", in the field's words
+            return []
+        return [super(MultipleFileField, self).clean(upload, initial) for upload in uploads]
+
+
+class ReceivedUploadForm(forms.Form):
+    """XML or ZIP files a supplier sent (an EnvioDTE, a lone DTE, or a ZIP of them)."""
+
+    files = MultipleFileField(
+        label="Archivos XML o ZIP del proveedor",
+        widget=MultipleFileInput(attrs={"accept": ".xml,.zip,application/xml,application/zip"}),
+    )
+
+    def clean_files(self) -> list[tuple[str, bytes]]:
+        return read_received_uploads(self.cleaned_data["files"], forms.ValidationError)
+
+
+def read_received_uploads(uploads, error) -> list[tuple[str, bytes]]:
+    """(name, bytes) of each uploaded file, within the limits; `error` is the exception to raise
+    (the form's or the API's ValidationError)."""
+    if len(uploads) > MAX_RECEIVED_FILES:
+        raise error(f"Suba a lo más {MAX_RECEIVED_FILES} archivos a la vez.")
+    read: list[tuple[str, bytes]] = []
+    for upload in uploads:
+        if upload.size > MAX_RECEIVED_FILE:
+            raise error(f"{upload.name}: el archivo es demasiado grande (máximo 10 MB).")
+        read.append((upload.name or "archivo.xml", upload.read()))
+    return read
+
+
+class ReceivedFilterForm(forms.Form):
+    estado = forms.ChoiceField(label="Estado", required=False)
+    proveedor = forms.CharField(
+        label="Proveedor",
+        required=False,
+        max_length=100,
+        widget=forms.TextInput(attrs={"placeholder": "Razón social o RUT"}),
+    )
+    desde = forms.DateField(label="Desde", required=False, widget=DATE_WIDGET)
+    hasta = forms.DateField(label="Hasta", required=False, widget=DATE_WIDGET)
+    vence = forms.IntegerField(
+        label="Vence en (días)",
+        required=False,
+        min_value=0,
+        max_value=365,
+        widget=forms.NumberInput(attrs={"size": 4, "inputmode": "numeric"}),
+        help_text="Documentos por aceptar o reclamar cuyo plazo vence en N días o menos "
+        "(incluye los vencidos).",
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["estado"].choices = [("", "Todos"), *ReceivedStatus.choices]
+        for name in ("desde", "hasta"):
+            self.fields[name].input_formats = DATE_FORMATS
+
+
+class AcceptForm(forms.Form):
+    discrepancies = forms.CharField(
+        label="Reparos",
+        required=False,
+        max_length=256,
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
+    periodo = PeriodField(
+        label="Período tributario",
+        required=False,
+        help_text="Mes del libro de compras (vacío: el mes de la recepción).",
+    )
+
+
+class ClaimForm(forms.Form):
+    action = forms.ChoiceField(label="Motivo del reclamo")
+    reason = forms.CharField(
+        label="Detalle", max_length=256, widget=forms.Textarea(attrs={"rows": 2})
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["action"].choices = [(k, f"{k} · {v}") for k, v in CLAIM_ACTIONS.items()]
+
+
+class GoodsReceiptForm(forms.Form):
+    recinto = forms.CharField(
+        label="Lugar de recepción (recinto)",
+        max_length=80,
+        widget=forms.TextInput(attrs={"placeholder": "Bodega central, Av. …"}),
+    )
+
+
+class MailboxForm(forms.ModelForm):
+    password = forms.CharField(
+        label="Contraseña",
+        required=False,
+        strip=False,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text="Se guarda cifrada. Déjela en blanco para conservar la actual.",
+    )
+
+    class Meta:
+        model = ExchangeMailbox
+        fields = ("address", "host", "port", "security", "username", "folder", "is_active")

@@ -16,4 +16,17 @@ urlpatterns = [
     path("dte/<int:pk>/reensobrar/", views.reenvelope, name="reenvelope"),
     path("sobres/<int:pk>/xml/", views.envelope_xml, name="envelope_xml"),
     path("folios-y-certificados/", views.signing_material, name="signing_material"),
+    # Suppliers' DTEs
+    path("recibidos/", views.received_list, name="received_list"),
+    path("recibidos/subir/", views.received_upload, name="received_upload"),
+    path("recibidos/aceptar/", views.received_bulk_accept, name="received_bulk_accept"),
+    path("recibidos/casilla/", views.received_mailbox, name="received_mailbox"),
+    path("recibidos/<int:pk>/", views.received_detail, name="received_detail"),
+    path("recibidos/<int:pk>/pdf/", views.received_pdf, name="received_pdf"),
+    path("recibidos/<int:pk>/xml/", views.received_xml, name="received_xml"),
+    path("recibidos/<int:pk>/archivos/<slug:kind>/", views.received_answer, name="received_answer"),
+    path("recibidos/<int:pk>/aceptar/", views.received_accept, name="received_accept"),
+    path("recibidos/<int:pk>/reclamar/", views.received_claim, name="received_claim"),
+    path("recibidos/<int:pk>/mercaderias/", views.received_goods, name="received_goods"),
+    path("recibidos/<int:pk>/consultar-sii/", views.received_check_sii, name="received_check_sii"),
 ]
