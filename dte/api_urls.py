@@ -11,5 +11,6 @@ router.register(f"{COMPANY}/envelopes", api.EnvelopeViewSet, basename="envelope"
 router.register(f"{COMPANY}/cafs", api.CafViewSet, basename="caf")
 router.register(f"{COMPANY}/certificates", api.CertificateViewSet, basename="certificate")
 router.register(f"{COMPANY}/dte-warnings", api.WarningViewSet, basename="dte-warning")
+router.register(f"{COMPANY}/received-dtes", api.ReceivedDteViewSet, basename="received-dte")
 
 urlpatterns = router.urls
