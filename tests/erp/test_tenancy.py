@@ -7,6 +7,7 @@ from django.urls import get_resolver
 from django.urls.resolvers import URLResolver
 
 from ai.models import AiFinding, AiReview
+from dte.models import ReceivedDte, ReceivedDteEvent, ReceivedEnvelope
 from erp.models import AuditEvent, Partner, Product, PurchaseDocument, SalesDocument
 from f29.models import F29Return, RcvImport
 from tests.factories import PartnerFactory, ProductFactory, SalesDocumentFactory
@@ -46,6 +47,7 @@ def victim_data(company):
     finding = AiFinding.objects.create(
         review=review, source="rules", code="total_mismatch", severity="error", message="secreto"
     )
+    received = _received_for(company)
     return {
         "partner": partner,
         "product": product,
@@ -54,12 +56,41 @@ def victim_data(company):
         "f29": f29,
         "finding": finding,
         "rcv_import": rcv_import,
+        "received": received,
     }
+
+
+def _received_for(company) -> ReceivedDte:
+    """A supplier's document received by `company`, confirmed by the SII (ready to accept)."""
+    envelope = ReceivedEnvelope.objects.create(
+        company=company,
+        source="upload",
+        name="envio-secreto.xml",
+        sha256="0" * 64,
+        kind="EnvioDTE",
+        rut_emisor="77123456-9",
+        estado_recep_env=0,
+        xml=b"<EnvioDTE/>",
+    )
+    return ReceivedDte.objects.create(
+        company=company,
+        envelope=envelope,
+        tipo_dte=33,
+        folio=4321,
+        rut_emisor="77123456-9",
+        razon_social="Proveedor Secreto SpA",
+        fecha_emision=date(2026, 10, 5),
+        monto_total=1190,
+        xml=b"<DTE/>",
+        estado_recep_dte=0,
+        sii_confirmation="DOK",
+    )
 
 
 def api_cases(d):
     p, pr, doc, pu = d["partner"].pk, d["product"].pk, d["document"].pk, d["purchase"].pk
     fi = d["finding"].pk
+    rd = d["received"].pk
     base = f"/api/v1/companies/{RUT}"
     line = [{"name": "X", "quantity": "1", "unit_price": "1"}]
     return {
@@ -145,12 +176,29 @@ def api_cases(d):
         "ai-review-review-period": [("post", f"{base}/ai-reviews/period/2026-10/", None)],
         "ai-finding-accept": [("post", f"{base}/ai-findings/{fi}/accept/", None)],
         "ai-finding-dismiss": [("post", f"{base}/ai-findings/{fi}/dismiss/", None)],
+        # received documents (suppliers' DTEs)
+        "received-dte-list": [
+            ("get", f"{base}/received-dtes/", None),
+            ("post", f"{base}/received-dtes/", {}),
+        ],
+        "received-dte-detail": [("get", f"{base}/received-dtes/{rd}/", None)],
+        "received-dte-xml": [("get", f"{base}/received-dtes/{rd}/xml/", None)],
+        "received-dte-pdf": [("get", f"{base}/received-dtes/{rd}/pdf/", None)],
+        "received-dte-accept": [("post", f"{base}/received-dtes/{rd}/accept/", {})],
+        "received-dte-claim": [
+            ("post", f"{base}/received-dtes/{rd}/claim/", {"action": "RCD", "reason": "robo"})
+        ],
+        "received-dte-goods-receipt": [
+            ("post", f"{base}/received-dtes/{rd}/goods-receipt/", {"recinto": "Bodega"})
+        ],
+        "received-dte-bulk-accept": [("post", f"{base}/received-dtes/bulk-accept/", {"ids": [rd]})],
     }
 
 
 def web_cases(d):
     p, pr, doc, pu = d["partner"].pk, d["product"].pk, d["document"].pk, d["purchase"].pk
     fi = d["finding"].pk
+    rd = d["received"].pk
     return {
         "partner_edit": [("get", f"/clientes/{p}/", None), ("post", f"/clientes/{p}/", {})],
         "product_edit": [("get", f"/productos/{pr}/", None), ("post", f"/productos/{pr}/", {})],
@@ -184,6 +232,20 @@ def web_cases(d):
         "review_document": [("post", f"/ia/documentos/{doc}/revisar/", {})],
         "review_period": [("post", "/ia/periodos/2026-10/revisar/", {})],
         "finding_decide": [("post", f"/ia/hallazgos/{fi}/accept/", {})],
+        # received documents: a foreign id is not found under the user's own company
+        "received_detail": [("get", f"/recibidos/{rd}/", None)],
+        "received_pdf": [("get", f"/recibidos/{rd}/pdf/", None)],
+        "received_xml": [("get", f"/recibidos/{rd}/xml/", None)],
+        "received_answer": [
+            ("get", f"/recibidos/{rd}/archivos/sobre/", None),
+            ("get", f"/recibidos/{rd}/archivos/respuesta/", None),
+        ],
+        "received_accept": [("post", f"/recibidos/{rd}/aceptar/", {})],
+        "received_claim": [
+            ("post", f"/recibidos/{rd}/reclamar/", {"action": "RCD", "reason": "robo"})
+        ],
+        "received_goods": [("post", f"/recibidos/{rd}/mercaderias/", {"recinto": "Bodega"})],
+        "received_check_sii": [("post", f"/recibidos/{rd}/consultar-sii/", {})],
     }
 
 
@@ -207,6 +269,10 @@ UNSCOPED_WEB = {
     "f29_compute",
     "reconciliation",  # the user's own company's books and RCV (checked below)
     "rcv_import",
+    "received_list",  # the current company's inbox (checked below)
+    "received_upload",  # takes files into the current company
+    "received_bulk_accept",  # ids looked up in the current company only (checked below)
+    "received_mailbox",  # the current company's exchange mailbox
 }
 UNSCOPED_API = {"company-list", "api-root"}
 
@@ -244,6 +310,9 @@ def _unchanged(d):
     assert f29.state == "draft" and f29.boxes == {"91": 4242} and not f29.events.exists()
     assert AiReview.objects.filter(company=d["document"].company).count() == 1
     assert AiFinding.objects.get(pk=d["finding"].pk).state == "open"
+    received = ReceivedDte.objects.get(pk=d["received"].pk)
+    assert received.status == "received" and received.purchase_id is None
+    assert not ReceivedDteEvent.objects.filter(received_dte=received).exists()
 
 
 def test_api_foreign_company_is_404_everywhere(api_for, outsider, victim_data):
@@ -326,4 +395,66 @@ def test_admin_hides_and_refuses_foreign_rows(client, outsider, victim_data, com
         assert delete.status_code in (302, 403, 404)
     memberships = client.get("/admin/erp/membership/")
     assert company.rut.encode() not in memberships.content
+    _unchanged(victim_data)
+
+
+# --- Received documents (suppliers' DTEs) -----------------------------------------------------
+
+
+def test_received_documents_of_another_company_stay_hidden(
+    client, api_for, outsider, other_company, victim_data, company
+):
+    received = victim_data["received"]
+    client.force_login(outsider)
+    for url in ("/recibidos/", "/recibidos/?proveedor=Secreto", "/recibidos/?estado=received"):
+        page = client.get(url)
+        assert page.status_code == 200 and b"Proveedor Secreto" not in page.content
+        assert b">4321<" not in page.content
+    bulk = client.post("/recibidos/aceptar/", {"ids": [received.pk]})
+    assert bulk.status_code == 302
+    assert f"Documento #{received.pk}: no encontrado." in [
+        str(m) for m in client.get(bulk.url).context["messages"]
+    ]
+    assert client.get("/recibidos/casilla/").status_code == 200  # their own, empty
+    assert company.rut.encode() not in client.get("/recibidos/casilla/").content
+
+    api = api_for(outsider)
+    base = f"/api/v1/companies/{other_company.rut}/received-dtes"
+    assert api.get(f"{base}/").json()["count"] == 0
+    assert api.get(f"{base}/?search=Secreto").json()["count"] == 0
+    for path in ("", "xml/", "pdf/"):
+        assert api.get(f"{base}/{received.pk}/{path}").status_code == 404
+    for path, body in (
+        ("accept/", {}),
+        ("claim/", {"action": "RCD", "reason": "robo"}),
+        ("goods-receipt/", {"recinto": "Bodega"}),
+    ):
+        response = api.post(f"{base}/{received.pk}/{path}", body, format="json")
+        assert response.status_code == 404, path
+    bulk = api.post(f"{base}/bulk-accept/", {"ids": [received.pk]}, format="json")
+    assert bulk.status_code == 200
+    assert bulk.json()["results"][0]["code"] == "not_found" and bulk.json()["accepted"] == 0
+
+    for model in ("receiveddte", "receivedenvelope"):
+        listing = client.get(f"/admin/dte/{model}/")
+        assert listing.status_code == 200 and b"Secreto" not in listing.content
+    change = client.get(f"/admin/dte/receiveddte/{received.pk}/change/")
+    assert change.status_code in (302, 403, 404)
+    _unchanged(victim_data)
+
+
+def test_a_viewer_cannot_accept_a_received_document(client, api_for, viewer, victim_data, company):
+    received = victim_data["received"]
+    client.force_login(viewer)
+    assert client.get(f"/recibidos/{received.pk}/").status_code == 200
+    assert client.post(f"/recibidos/{received.pk}/aceptar/", {}).status_code == 403
+    assert client.post("/recibidos/aceptar/", {"ids": [received.pk]}).status_code == 403
+    assert client.get("/recibidos/casilla/").status_code == 403
+    api = api_for(viewer)
+    base = f"/api/v1/companies/{company.rut}/received-dtes"
+    assert api.get(f"{base}/{received.pk}/").status_code == 200
+    response = api.post(f"{base}/{received.pk}/accept/", {}, format="json")
+    assert response.status_code == 403 and response.json()["code"] == "permission_denied"
+    response = api.post(f"{base}/bulk-accept/", {"ids": [received.pk]}, format="json")
+    assert response.status_code == 403
     _unchanged(victim_data)
