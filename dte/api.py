@@ -20,7 +20,16 @@ from rest_framework.response import Response
 
 from dte import receiving, selectors, services, views
 from dte.forms import read_received_uploads
-from dte.models import Caf, Certificate, Dte, Envelope, IntakeSource, ReceivedDte, ReceivedDteEvent
+from dte.models import (
+    Caf,
+    Certificate,
+    Dte,
+    Envelope,
+    IntakeBatch,
+    IntakeSource,
+    ReceivedDte,
+    ReceivedDteEvent,
+)
 from dte.sii.errors import SiiError
 from dte.views import xml_download
 from erp import selectors as erp_selectors
@@ -615,6 +624,43 @@ class IntakeResultSerializer(serializers.Serializer):
     problems = serializers.ListField(child=serializers.CharField())
 
 
+class IntakeBatchSerializer(serializers.ModelSerializer):
+    status_label = serializers.CharField(source="get_status_display", read_only=True)
+    percent = serializers.IntegerField(read_only=True)
+    finished = serializers.BooleanField(read_only=True)
+    actor = serializers.CharField(
+        source="actor.get_username", read_only=True, default=None, allow_null=True
+    )
+    outcomes = IntakeDocumentSerializer(many=True, read_only=True)
+    problems = serializers.ListField(child=serializers.CharField(), read_only=True)
+
+    class Meta:
+        model = IntakeBatch
+        fields = (
+            "id",
+            "status",
+            "status_label",
+            "finished",
+            "percent",
+            "filename",
+            "size",
+            "files_total",
+            "files_done",
+            "documents",
+            "received",
+            "duplicates",
+            "refused",
+            "outcomes",
+            "problems",
+            "error",
+            "actor",
+            "created_at",
+            "started_at",
+            "finished_at",
+        )
+        read_only_fields = fields
+
+
 class AcceptSerializer(serializers.Serializer):
     discrepancies = serializers.CharField(
         required=False,
@@ -755,17 +801,31 @@ class ReceivedDteViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Compa
             200: OpenApiResponse(
                 IntakeResultSerializer, description="Every file had been received before."
             ),
+            202: OpenApiResponse(
+                IntakeBatchSerializer,
+                description=(
+                    "More than 20 files: taken in by a task; follow it at the `Location` "
+                    "(received-dte-batches/{id}/)."
+                ),
+            ),
         },
     )
     def create(self, request, company_rut=None):
         serializer = ReceivedUploadSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        result = receiving.receive(
+        result = receiving.intake_start(
             company=self.company,
             uploads=serializer.validated_data["files"],
             source=IntakeSource.API,
             actor=request.user,
         )
+        if isinstance(result, IntakeBatch):
+            base = request.path.rstrip("/").rsplit("/", 1)[0]
+            return Response(
+                IntakeBatchSerializer(result).data,
+                status=status.HTTP_202_ACCEPTED,
+                headers={"Location": f"{base}/received-dte-batches/{result.pk}/"},
+            )
         body = result.to_dict()
         if not result.envelopes:
             problems = body["problems"] or ["No se encontró ningún archivo XML."]
@@ -890,3 +950,30 @@ class ReceivedDteViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Compa
                 "message": exc.message,
             }
         return {"id": pk, "ok": True, "status": row.status, "code": None, "message": "Aceptado."}
+
+
+@extend_schema_view(
+    list=extend_schema(parameters=[COMPANY_PARAM]),
+    retrieve=extend_schema(parameters=[COMPANY_PARAM]),
+)
+class ReceivedBatchViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, CompanyScopedAPI):
+    """Large uploads of suppliers' DTEs (more than 20 files) taken in by a task: `status`
+    (queued, running, done, failed), `percent`, `files_done` of `files_total`, the counts
+    received / duplicates / refused as they grow, and, when done, each document's outcome."""
+
+    queryset = IntakeBatch.objects.all()
+    serializer_class = IntakeBatchSerializer
+    write_perm = Perm.RECEIVE_DOCUMENTS  # nothing to write here: other methods are refused
+
+    def company_queryset(self):
+        return IntakeBatch.objects.filter(company=self.company).select_related("actor")
+
+    def get_one(self, pk):
+        batch = self.company_queryset().filter(pk=int(pk) if str(pk).isdigit() else None)
+        row = batch.first()
+        if row is None:
+            raise NotFound("Carga no encontrada.")
+        return row
+
+    def retrieve(self, request, company_rut=None, pk=None):
+        return Response(self.get_serializer(self.get_one(pk)).data)

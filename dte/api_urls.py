@@ -12,5 +12,8 @@ router.register(f"{COMPANY}/cafs", api.CafViewSet, basename="caf")
 router.register(f"{COMPANY}/certificates", api.CertificateViewSet, basename="certificate")
 router.register(f"{COMPANY}/dte-warnings", api.WarningViewSet, basename="dte-warning")
 router.register(f"{COMPANY}/received-dtes", api.ReceivedDteViewSet, basename="received-dte")
+router.register(
+    f"{COMPANY}/received-dte-batches", api.ReceivedBatchViewSet, basename="received-dte-batch"
+)
 
 urlpatterns = router.urls

@@ -21,6 +21,7 @@ urlpatterns = [
     path("recibidos/subir/", views.received_upload, name="received_upload"),
     path("recibidos/aceptar/", views.received_bulk_accept, name="received_bulk_accept"),
     path("recibidos/casilla/", views.received_mailbox, name="received_mailbox"),
+    path("recibidos/cargas/<int:pk>/", views.received_batch, name="received_batch"),
     path("recibidos/<int:pk>/", views.received_detail, name="received_detail"),
     path("recibidos/<int:pk>/pdf/", views.received_pdf, name="received_pdf"),
     path("recibidos/<int:pk>/xml/", views.received_xml, name="received_xml"),

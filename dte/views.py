@@ -31,6 +31,7 @@ from dte.forms import (
 )
 from dte.models import (
     ExchangeMailbox,
+    IntakeBatch,
     IntakeSource,
     ReceivedDte,
     ReceivedStatus,
@@ -498,12 +499,19 @@ def received_upload(request, membership: Membership):
     form = ReceivedUploadForm(request.POST if posted else None, request.FILES if posted else None)
     result = None
     if posted and form.is_valid():
-        intake_result = receiving.receive(
+        intake_result = receiving.intake_start(
             company=membership.company,
             uploads=form.cleaned_data["files"],
             source=IntakeSource.UPLOAD,
             actor=request.user,
         )
+        if isinstance(intake_result, IntakeBatch):
+            messages.info(
+                request,
+                f"Se están recibiendo {intake_result.files_total} archivos; "
+                "puede seguir trabajando mientras tanto.",
+            )
+            return redirect("dte:received_batch", pk=intake_result.pk)
         result = intake_result.to_dict()
         for document in result["documents"]:
             document["status_label"] = OUTCOME_LABELS.get(
@@ -529,6 +537,34 @@ def received_upload(request, membership: Membership):
         "dte/received_upload.html",
         {"form": form, "result": result},
         status=400 if form.errors else 200,
+    )
+
+
+@company_view(Perm.VIEW)
+def received_batch(request, membership: Membership, pk: int):
+    """A large upload while a task takes it in (the page follows it through the API, with
+    static/f29/rcv_progress.js), then each document's outcome."""
+    batch = IntakeBatch.objects.filter(company=membership.company, pk=pk).first()
+    if batch is None:
+        raise Http404("Carga no encontrada.")
+    outcomes = []
+    for document in batch.outcomes:
+        shown = dict(document)
+        shown["status_label"] = OUTCOME_LABELS.get(str(shown["status"]), str(shown["status"]))
+        shown["tipo_label"] = tipo_label(shown["tipo_dte"] or 0)
+        if shown.get("fecha_emision"):
+            shown["fecha_emision"] = date.fromisoformat(shown["fecha_emision"])
+        outcomes.append(shown)
+    return render(
+        request,
+        "dte/received_batch.html",
+        {
+            "batch": batch,
+            "outcomes": outcomes,
+            "status_url": (
+                f"/api/v1/companies/{membership.company.rut}/received-dte-batches/{batch.pk}/"
+            ),
+        },
     )
 
 

@@ -297,3 +297,24 @@ def test_received_api_answers_as_documented(case, received_data, company):
     if case.media_type in UNTYPED_BODIES:
         checks = [check for check in CHECKS if check.__name__ != "negative_data_rejection"]
     case.call_and_validate(headers=received_data["headers"], checks=checks)
+
+
+def test_a_large_upload_is_answered_202_and_followed_as_a_batch(
+    api, issuer, received_supplier, eager_tasks, django_capture_on_commit_callbacks
+):
+    files = [
+        (f"envio{n}.xml", supplier_envelope(received_supplier, issuer))
+        for n in range(receiving.INLINE_FILES + 1)
+    ]
+    with django_capture_on_commit_callbacks(execute=True):
+        response = _upload(api, ("lote.zip", zipped(*files)))
+    assert response.status_code == 202, response.json()
+    location = response["Location"]
+    assert location.startswith(f"/api/v1/companies/{RUT}/received-dte-batches/")
+    assert response.json()["files_total"] == receiving.INLINE_FILES + 1
+    batch = api.get(location).json()
+    assert batch["status"] == "done" and batch["finished"] and batch["percent"] == 100
+    assert (batch["documents"], batch["received"], batch["refused"]) == (21, 21, 0)
+    assert {d["status"] for d in batch["outcomes"]} == {"received"}
+    listed = api.get(f"/api/v1/companies/{RUT}/received-dte-batches/").json()
+    assert [b["id"] for b in listed["results"]] == [batch["id"]]

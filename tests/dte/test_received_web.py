@@ -12,7 +12,6 @@ import pytest
 from django.utils import timezone
 
 from dte import receiving, vault
-from dte.core.domain import Receptor
 from dte.models import (
     ExchangeMailbox,
     IntakeSource,
@@ -20,9 +19,10 @@ from dte.models import (
     ReceivedStatus,
     SiiConfirmation,
 )
-from dte.sandbox.supplier import Supplier, default_supplier, envelope_for, supply
+from dte.sandbox.supplier import Supplier, default_supplier
 from dte.sii.errors import SiiRetryableError
 from erp.models import PurchaseDocument
+from tests.dte import receiving_material as material
 
 pytestmark = pytest.mark.django_db
 
@@ -43,12 +43,7 @@ def received_supplier(sii_key):
 
 def supplier_envelope(supplier, company, *, count=1, tipo=33) -> bytes:
     """A signed EnvioDTE from the supplier to `company`, as it would arrive by mail."""
-    now = timezone.now()
-    receptor = Receptor(
-        company.rut, company.razon_social, company.giro[:40], company.direccion, company.comuna
-    )
-    documents = supply(supplier, receptor, count=count, tipo=tipo, now=now)
-    return envelope_for(supplier, documents, rut_receptor=company.rut, now=now)
+    return material.supplier_envelope(supplier, company, count=count, tipo=tipo)[0]
 
 
 def receive_from(supplier, company, *, count=1, actor=None) -> list[ReceivedDte]:
@@ -584,3 +579,26 @@ def test_admin_mailbox_password_is_encrypted(client, admin_user, company):
     mailbox.refresh_from_db()
     assert mailbox.port == 143
     assert vault.decrypt(bytes(mailbox.password_encrypted)) == b"clave-imap"
+
+
+def test_a_large_upload_goes_to_a_batch_page_that_follows_the_task(
+    client, clerk, issuer, received_supplier, eager_tasks, django_capture_on_commit_callbacks
+):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    files = [
+        (f"envio{n}.xml", supplier_envelope(received_supplier, issuer))
+        for n in range(receiving.INLINE_FILES + 2)
+    ]
+    client.force_login(clerk)
+    upload = SimpleUploadedFile("junio.zip", zipped(*files), "application/zip")
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post("/recibidos/subir/", {"files": upload})
+    assert response.status_code == 302
+    assert response["Location"].startswith("/recibidos/cargas/")
+    page = client.get(response["Location"])
+    html = page.content.decode()
+    assert page.status_code == 200
+    assert "22 documentos: 22 recibidos, 0 duplicados, 0 rechazados." in html
+    assert html.count('data-status="received"') == 22
+    assert ReceivedDte.objects.filter(company=issuer).count() == 22

@@ -7,7 +7,7 @@ from django.urls import get_resolver
 from django.urls.resolvers import URLResolver
 
 from ai.models import AiFinding, AiReview
-from dte.models import ReceivedDte, ReceivedDteEvent, ReceivedEnvelope
+from dte.models import IntakeBatch, ReceivedDte, ReceivedDteEvent, ReceivedEnvelope
 from erp.models import AuditEvent, Partner, Product, PurchaseDocument, SalesDocument
 from f29.models import F29Return, RcvImport
 from tests.factories import PartnerFactory, ProductFactory, SalesDocumentFactory
@@ -48,6 +48,9 @@ def victim_data(company):
         review=review, source="rules", code="total_mismatch", severity="error", message="secreto"
     )
     received = _received_for(company)
+    batch = IntakeBatch.objects.create(
+        company=company, source="api", filename="secreto.zip", status="done"
+    )
     return {
         "partner": partner,
         "product": product,
@@ -57,6 +60,7 @@ def victim_data(company):
         "finding": finding,
         "rcv_import": rcv_import,
         "received": received,
+        "batch": batch,
     }
 
 
@@ -192,6 +196,10 @@ def api_cases(d):
             ("post", f"{base}/received-dtes/{rd}/goods-receipt/", {"recinto": "Bodega"})
         ],
         "received-dte-bulk-accept": [("post", f"{base}/received-dtes/bulk-accept/", {"ids": [rd]})],
+        "received-dte-batch-list": [("get", f"{base}/received-dte-batches/", None)],
+        "received-dte-batch-detail": [
+            ("get", f"{base}/received-dte-batches/{d['batch'].pk}/", None)
+        ],
     }
 
 
@@ -246,6 +254,7 @@ def web_cases(d):
         ],
         "received_goods": [("post", f"/recibidos/{rd}/mercaderias/", {"recinto": "Bodega"})],
         "received_check_sii": [("post", f"/recibidos/{rd}/consultar-sii/", {})],
+        "received_batch": [("get", f"/recibidos/cargas/{d['batch'].pk}/", None)],
     }
 
 
