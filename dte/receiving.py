@@ -905,7 +905,7 @@ def accept(
     _require_open(row)
     _require_confirmed(row)
     company = row.company
-    tax_period = month_start(periodo or timezone.localdate(row.received_at))
+    tax_period = month_start(periodo or default_period(row))
     if tax_period < month_start(row.fecha_emision):
         message = "El período tributario no puede ser anterior al mes del documento."
         raise DomainError(erp_errors.INVALID_INPUT, message, {"periodo": message})
@@ -936,6 +936,12 @@ def accept(
         _book(row, actor)
         dispatch.after_commit("dte.received_answer_email", "resultado", row.pk)
     return row
+
+
+def default_period(row: ReceivedDte) -> date:
+    """The purchase book's month by default: the month received, or the document's own month
+    when it is dated later (a period cannot come before its document)."""
+    return max(month_start(timezone.localdate(row.received_at)), month_start(row.fecha_emision))
 
 
 def claim(
@@ -1049,6 +1055,25 @@ def _book(row: ReceivedDte, actor) -> PurchaseDocument | None:
     types are not booked."""
     if row.purchase_id or row.tipo_dte not in PURCHASE_TYPES:
         return None
+    booked = (
+        PurchaseDocument.objects.filter(
+            company=row.company, tipo_doc=row.tipo_dte, folio=row.folio, rut_emisor=row.rut_emisor
+        )
+        .order_by()
+        .first()
+    )
+    if booked is not None:
+        # Already in the book (imported from the RCV, or typed in): linked, never twice.
+        row.purchase = booked
+        row.save(update_fields=["purchase"])
+        _event(
+            row,
+            ReceivedEventKind.BOOKED,
+            f"Ya estaba en el libro de compras ({booked.get_source_display().lower()}, "
+            f"período {booked.periodo:%m-%Y}); se vincula sin registrarlo de nuevo.",
+            actor=actor,
+        )
+        return booked
     partner = _supplier(row, actor)
     purchase = purchase_document_create(
         company=row.company,
@@ -1059,7 +1084,7 @@ def _book(row: ReceivedDte, actor) -> PurchaseDocument | None:
             "tipo_doc": row.tipo_dte,
             "folio": row.folio,
             "fecha": row.fecha_emision,
-            "periodo": row.tax_period or month_start(timezone.localdate(row.received_at)),
+            "periodo": row.tax_period or default_period(row),
             "estado": PurchaseState.REGISTRO,
             "monto_exento": row.monto_exento,
             "monto_neto": row.monto_neto,
@@ -1166,7 +1191,7 @@ def sync_with_sii(received_id: int, *, now: datetime | None = None) -> str:
             with transaction.atomic():
                 row = ReceivedDte.objects.select_for_update().get(pk=row.pk)
                 row.status = ReceivedStatus.ACCEPTED
-                row.tax_period = row.tax_period or month_start(timezone.localdate(row.received_at))
+                row.tax_period = row.tax_period or default_period(row)
                 row.save()
                 _book(row, None)
             return ReceivedStatus.ACCEPTED
@@ -1174,7 +1199,7 @@ def sync_with_sii(received_id: int, *, now: datetime | None = None) -> str:
         with transaction.atomic():
             row = ReceivedDte.objects.select_for_update().get(pk=row.pk)
             row.status = ReceivedStatus.ACCEPTED
-            row.tax_period = row.tax_period or month_start(timezone.localdate(row.received_at))
+            row.tax_period = row.tax_period or default_period(row)
             row.save()
             _event(
                 row,

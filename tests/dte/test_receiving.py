@@ -428,3 +428,48 @@ def test_the_sandbox_supplier_writes_a_file_when_there_is_no_mailbox(issuer, tmp
     assert _receive(issuer, out.read_bytes()).documents[0].folio == 3
     with pytest.raises(CommandError, match="--to"):
         call_command("sandbox_supplier_send", "--to", "1-2", "--out", str(out))
+
+
+def test_a_purchase_already_in_the_book_is_linked_not_booked_twice(issuer, supplier, rcv_calls):
+    from erp import services as erp_services
+
+    data, _ = supplier_envelope(supplier, issuer)
+    _receive(issuer, data)
+    row = _confirmed(ReceivedDte.objects.get())
+    partner = Partner.objects.create(company=issuer, rut=row.rut_emisor, razon_social="Prov")
+    imported = erp_services.purchase_document_create(
+        company=issuer,
+        actor=None,
+        source=PurchaseSource.RCV,
+        data={
+            "partner": partner,
+            "tipo_doc": 33,
+            "folio": row.folio,
+            "fecha": row.fecha_emision,
+            "monto_neto": row.monto_neto,
+            "iva_recuperable": row.iva,
+            "monto_total": row.monto_total,
+        },
+    )
+    accepted = receiving.accept(received=row, actor=None)
+    assert accepted.purchase == imported
+    assert PurchaseDocument.objects.count() == 1
+    assert "Ya estaba en el libro de compras" in accepted.events.get(kind="booked").message
+
+
+def test_a_document_dated_after_its_reception_month_is_booked_in_its_own_month(
+    issuer, supplier, rcv_calls
+):
+    data, _ = supplier_envelope(supplier, issuer)
+    _receive(issuer, data)
+    row = _confirmed(ReceivedDte.objects.get())
+    next_month = (timezone.localdate().replace(day=1) + timedelta(days=32)).replace(day=1)
+    ReceivedDte.objects.filter(pk=row.pk).update(fecha_emision=next_month)
+    row.refresh_from_db()
+    assert receiving.default_period(row) == next_month
+    with pytest.raises(DomainError) as early:
+        receiving.accept(received=row, actor=None, periodo=timezone.localdate())
+    assert "periodo" in early.value.fields
+    assert rcv_calls == []  # refused before anything reached the SII
+    accepted = receiving.accept(received=row, actor=None)
+    assert accepted.purchase.periodo == next_month
