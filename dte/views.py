@@ -616,6 +616,9 @@ def received_detail(request, membership: Membership, pk: int):
             "name": check.get("name", ""),
             "label": CHECK_LABELS.get(check.get("name", ""), check.get("name", "")),
             "ok": bool(check.get("ok")),
+            "summary": (intake.CHECK_PASSED if check.get("ok") else intake.CHECK_REASONS).get(
+                check.get("name", ""), ""
+            ),
             "detail": check.get("detail", ""),
         }
         for check in (row.checks or [])
@@ -641,6 +644,7 @@ def received_detail(request, membership: Membership, pk: int):
             "rcv_action_label": RCV_ACTION_LABELS.get(row.rcv_action, ""),
             "window": claim_window(row),
             "checks": checks,
+            "signed_form": intake.SIGNED_FORMS.get(row.signed_form, ""),
             "events": row.events.select_related("actor"),
             "answers": answers,
             "lines": (row.facts or {}).get("lines", []),

@@ -27,7 +27,14 @@ from lxml import etree
 
 from dte.core.exchange import EstadoRecepDTE, EstadoRecepEnv
 from dte.core.schemas import XmlError, safe_parse
-from dte.core.verify import AS_WRITTEN, DocumentReport, Report, verify_xml
+from dte.core.verify import (
+    AS_WRITTEN,
+    NAMESPACE_ADDED,
+    NAMESPACE_REMOVED,
+    DocumentReport,
+    Report,
+    verify_xml,
+)
 from erp.rut import normalize_rut
 
 MAX_FILES = 20_000  # entries of one delivery (a ZIP of a month of purchases)
@@ -368,12 +375,28 @@ def _with_estado(document: Document, estado: EstadoRecepDTE, reason: str) -> Doc
     )
 
 
-_CHECK_REASONS = {
+CHECK_REASONS = {
     "signature": "La firma del documento no es válida: su contenido fue alterado o la firma "
     "no corresponde.",
     "ted": "El timbre electrónico (TED) no corresponde al documento.",
     "caf": "El CAF del timbre no está autorizado por el SII.",
     "totals": "Los totales del documento no cuadran con su detalle.",
+}
+
+
+# What each check means when it passes, in the user's words (the verifier's details are
+# technical, for the log and the support desk).
+CHECK_PASSED = {
+    "xml": "El archivo es XML legible.",
+    "schema": "Cumple el esquema del SII.",
+    "signature": "La firma electrónica es válida: el documento no fue alterado.",
+    "ted": "El timbre electrónico corresponde al documento y a su CAF.",
+    "caf": "El CAF del timbre está autorizado por el SII.",
+    "totals": "Los totales cuadran con el detalle.",
+}
+SIGNED_FORMS = {
+    NAMESPACE_ADDED: "con el espacio de nombres del SII añadido (el archivo no lo trae)",
+    NAMESPACE_REMOVED: "sin el espacio de nombres del SII (el archivo lo trae de más)",
 }
 
 
@@ -391,7 +414,7 @@ def _document(
         return Document(None, xml, report, EstadoRecepDTE.OTROS, (unreadable,))
     signature_like = [c for c in failed if c.name in ("signature", "ted", "caf")]
     if signature_like:
-        reasons = tuple(_CHECK_REASONS[c.name] for c in signature_like)
+        reasons = tuple(CHECK_REASONS[c.name] for c in signature_like)
         return Document(facts, xml, report, EstadoRecepDTE.ERROR_FIRMA, reasons)
     if rut_caratula and facts.rut_emisor != rut_caratula:
         reason = (
@@ -403,7 +426,7 @@ def _document(
         return Document(facts, xml, report, EstadoRecepDTE.ERROR_RUT_RECEPTOR, (reason,))
     if failed:
         reasons = tuple(
-            _CHECK_REASONS.get(c.name, f"Verificación {c.name} fallida.") for c in failed
+            CHECK_REASONS.get(c.name, f"Verificación {c.name} fallida.") for c in failed
         )
         return Document(facts, xml, report, EstadoRecepDTE.OTROS, reasons)
     return Document(facts, xml, report, EstadoRecepDTE.OK, ())

@@ -264,6 +264,8 @@ def test_detail_shows_facts_checks_history_and_files(client, clerk, issuer, rece
     for label in ("Firma", "Timbre (TED)", "CAF", "Totales"):
         assert f'<td data-label="Verificación">{label}</td>' in html
     assert html.count("Correcta") == 4
+    assert "La firma electrónica es válida: el documento no fue alterado." in html
+    assert "Detalle técnico" in html  # the verifier's own words, folded away
     assert "Recepción" in html and "DTE recibido OK" in html  # the intake event, code 0
     assert '<td data-label="Código">0</td>' in html
     assert "quedan 2 días" in html and "deadline warn" in html
@@ -602,3 +604,18 @@ def test_a_large_upload_goes_to_a_batch_page_that_follows_the_task(
     assert "22 documentos: 22 recibidos, 0 duplicados, 0 rechazados." in html
     assert html.count('data-status="received"') == 22
     assert ReceivedDte.objects.filter(company=issuer).count() == 22
+
+
+def test_a_document_verified_with_the_namespace_added_says_so_in_spanish(
+    client, clerk, issuer, received_supplier
+):
+    envelope = supplier_envelope(received_supplier, issuer)
+    stripped = envelope.replace(b' xmlns="http://www.sii.cl/SiiDte"', b"")
+    result = receiving.receive(
+        company=issuer, uploads=[("sin-ns.xml", stripped)], source=IntakeSource.UPLOAD
+    )
+    (document,) = result.documents
+    assert document.status == "received", document.reasons
+    client.force_login(clerk)
+    html = client.get(f"/recibidos/{document.received_dte_id}/").content.decode()
+    assert "La firma se verificó con el espacio de nombres del SII añadido" in html
