@@ -173,7 +173,7 @@ class RcvEvent(models.Model):
 class Fault(models.Model):
     """A pending simulated failure: the next `remaining` calls of `operation` misbehave."""
 
-    operation = models.CharField(max_length=16)  # getSeed, …, boleta_estado or "*" (faults.py)
+    operation = models.CharField(max_length=40)  # getSeed, …, the RCV operations or "*" (faults.py)
     kind = models.CharField(max_length=10)  # timeout, slow, html503, http500, lost, … (faults.py)
     remaining = models.PositiveIntegerField(default=1)
     code = models.CharField(max_length=4, blank=True)
