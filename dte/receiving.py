@@ -25,8 +25,10 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.core.mail import EmailMessage
+from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -452,7 +454,8 @@ def _store_document(
     company: Company, envelope: ReceivedEnvelope, document: intake.Document, actor
 ) -> tuple[DocumentOutcome, exchange.EstadoRecepDTE, str, ReceivedDte | None]:
     facts = document.facts
-    if facts is None:
+    if facts is None or not intake.valid_rut(facts.rut_emisor):
+        # Nothing to file it under: answered and reported, not stored as a document.
         outcome = DocumentOutcome(
             rut_emisor=envelope.rut_emisor,
             tipo_dte=document.report.tipo_dte,
@@ -1043,11 +1046,19 @@ def _supplier(row: ReceivedDte, actor) -> Partner:
             "giro": row.giro[:40],
             "direccion": (facts.get("direccion") or "")[:70],
             "comuna": (facts.get("comuna") or "")[:20],
-            "email_dte": row.envelope.sender_email or row.correo_emisor,
+            "email_dte": _valid_email(row.envelope.sender_email or row.correo_emisor),
             "is_customer": False,
             "is_supplier": True,
         },
     )
+
+
+def _valid_email(address: str) -> str:
+    try:
+        validate_email(address)
+    except ValidationError:
+        return ""
+    return address[:254]
 
 
 def _book(row: ReceivedDte, actor) -> PurchaseDocument | None:

@@ -412,6 +412,9 @@ def _document(
     failed = [check for check in report.checks if not check.ok]
     if facts is None:
         return Document(None, xml, report, EstadoRecepDTE.OTROS, (unreadable,))
+    if not valid_rut(facts.rut_emisor):
+        reason = f"El RUT del emisor no es válido ({facts.rut_emisor or 'vacío'})."
+        return Document(facts, xml, report, EstadoRecepDTE.ERROR_RUT_EMISOR, (reason,))
     signature_like = [c for c in failed if c.name in ("signature", "ted", "caf")]
     if signature_like:
         reasons = tuple(CHECK_REASONS[c.name] for c in signature_like)
@@ -516,6 +519,13 @@ def _text(parent: etree._Element | None, path: str) -> str:
     if element is None or element.text is None:
         return ""
     return " ".join(str(element.text).split())
+
+
+def valid_rut(value: str) -> bool:
+    try:
+        return bool(value) and normalize_rut(value) == value
+    except ValueError:
+        return False
 
 
 def _rut(value: str) -> str:

@@ -473,3 +473,25 @@ def test_a_document_dated_after_its_reception_month_is_booked_in_its_own_month(
     assert rcv_calls == []  # refused before anything reached the SII
     accepted = receiving.accept(received=row, actor=None)
     assert accepted.purchase.periodo == next_month
+
+
+def test_a_document_with_a_malformed_rut_emisor_is_refused_without_a_crash(db):
+    from pathlib import Path
+
+    from tests.factories import CompanyFactory
+
+    sample = (
+        Path(__file__).resolve().parents[3]
+        / "shared/sii/samples/dte/DTE--96670340-7--61--110616.xml"
+    ).read_bytes()
+    hites = CompanyFactory(rut="81675600-6", razon_social="Comercial Hites")
+    broken = sample.replace(
+        b"<RUTEmisor>96670340-7</RUTEmisor>", b"<RUTEmisor>96670340-77777</RUTEmisor>", 1
+    )
+    assert broken != sample
+    result = _receive(hites, broken, name="roto.xml")
+    (document,) = result.documents
+    assert document.status == "refused"
+    assert "RUT del emisor no es válido" in document.reasons[0]
+    assert not ReceivedDte.objects.exists()
+    assert ReceivedEnvelope.objects.get().estado_recep_env == 0
