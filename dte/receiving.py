@@ -29,7 +29,8 @@ from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.core.mail import EmailMessage
 from django.core.validators import validate_email
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, transaction
+from django.db.models import F, Q
 from django.utils import timezone
 
 from dte import dispatch, selectors, vault
@@ -57,6 +58,7 @@ from erp import errors as erp_errors
 from erp.doctypes import PURCHASE_TYPES
 from erp.errors import DomainError
 from erp.models import (
+    ClosedPeriod,
     Company,
     Partner,
     PurchaseDocument,
@@ -75,6 +77,9 @@ WARN_DAYS = 2
 # The types the RCV takes acceptances and claims for (facturas and the liquidación-factura);
 # notas and guías are answered to the supplier only.
 RCV_TYPES = frozenset({33, 34, 43})
+# What the receiver books as a purchase: a factura de compra (46) is issued by the buyer, so
+# receiving one means this company sold; guías (52) move goods, not VAT.
+BOOKED_TYPES = frozenset(PURCHASE_TYPES) - {46}
 CLAIM_ACTIONS = {
     "RCD": "Reclamo al contenido del documento",
     "RFP": "Reclamo por falta parcial de mercaderías",
@@ -223,6 +228,7 @@ def receive(
     return result
 
 
+BATCH_LEASE_MINUTES = 30  # a running batch not finished by then is taken over by a new run
 INLINE_FILES = 20  # uploads of more files are taken in by a task (dte.received_intake_run)
 OUTCOMES_KEPT = 5000  # per-document outcomes kept on a batch (the counts cover them all)
 
@@ -287,8 +293,15 @@ def intake_batch_run(batch_id: int) -> IntakeBatch | None:
         batch = IntakeBatch.objects.select_for_update().filter(pk=batch_id).first()
         if batch is None or batch.finished:
             return batch
+        recent = timezone.now() - timedelta(minutes=BATCH_LEASE_MINUTES)
+        if (
+            batch.status == IntakeBatchStatus.RUNNING
+            and batch.started_at
+            and (batch.started_at > recent)
+        ):
+            return batch  # another worker is taking it in (a task delivered twice)
         batch.status = IntakeBatchStatus.RUNNING
-        batch.started_at = batch.started_at or timezone.now()
+        batch.started_at = timezone.now()
         batch.files_done = 0
         batch.save(update_fields=["status", "started_at", "files_done"])
     counts = {"documents": 0, "received": 0, "duplicates": 0, "refused": 0}
@@ -489,7 +502,7 @@ def _store_document(
         outcome = _outcome(existing, "duplicate", [reason])
         return outcome, exchange.EstadoRecepDTE.DTE_REPETIDO, reason, None
     glosa = "; ".join(reasons) if reasons else estado.glosa
-    row = ReceivedDte.objects.create(
+    fields = dict(
         company=company,
         envelope=envelope,
         tipo_dte=facts.tipo_dte,
@@ -513,6 +526,33 @@ def _store_document(
         reasons=reasons,
         status=status,
     )
+    try:
+        with transaction.atomic():  # a savepoint: the same document may arrive by two paths
+            row = ReceivedDte.objects.create(**fields)
+    except IntegrityError:
+        if status != ReceivedStatus.RECEIVED:
+            raise
+        reason = "Documento recibido al mismo tiempo por otra vía; no se registra dos veces."
+        twin = (
+            ReceivedDte.objects.filter(
+                company=company,
+                rut_emisor=facts.rut_emisor,
+                tipo_dte=facts.tipo_dte,
+                folio=facts.folio,
+            )
+            .exclude(status=ReceivedStatus.REFUSED)
+            .order_by()
+            .only(*_OUTCOME_FIELDS)
+            .first()
+        )
+        if twin is None:
+            raise
+        return (
+            _outcome(twin, "duplicate", [reason]),
+            exchange.EstadoRecepDTE.DTE_REPETIDO,
+            reason,
+            None,
+        )
     _event(
         row,
         ReceivedEventKind.INTAKE,
@@ -833,10 +873,21 @@ def _require_open(row: ReceivedDte) -> None:
         raise DomainError(NOT_RECEIVABLE, message, {"status": message})
 
 
-def _rcv(company: Company, row: ReceivedDte, action: str, now: datetime, actor) -> None:
-    """Record an action at the SII's RCV; a refusal raises DomainError with the SII's words."""
+class _RcvRefused(Exception):
+    """The SII answered and did not record the action: raised inside the caller's transaction
+    (so nothing of the decision stays), recorded and turned into a DomainError after it."""
+
+    def __init__(self, action: str, code: int, description: str) -> None:
+        super().__init__(description)
+        self.action, self.code, self.description = action, code, description
+
+
+def _rcv(company: Company, row: ReceivedDte, action: str, now: datetime, actor):
+    """Record an action at the SII's RCV; returns its answer (None for types without RCV
+    events). A refusal raises _RcvRefused; the SII out of reach raises DomainError (or SiiError
+    when no session can be had)."""
     if row.tipo_dte not in RCV_TYPES:
-        return
+        return None
     client, _, token = _sii_session(company, now)
     try:
         answer = client.rcv_register_action(token, row.rut_emisor, row.tipo_dte, row.folio, action)
@@ -845,18 +896,73 @@ def _rcv(company: Company, row: ReceivedDte, action: str, now: datetime, actor) 
         raise DomainError(SII_REFUSED, "El SII rechazó la sesión; intente nuevamente.") from None
     except SiiError as exc:
         raise DomainError(SII_REFUSED, f"No se pudo registrar en el SII: {exc}") from None
-    _event(
-        row,
-        ReceivedEventKind.RCV,
-        f"{action}: {answer.description}",
-        code=str(answer.code),
-        actor=actor,
-    )
     if not answer.ok and answer.code != RCV_ALREADY_RECORDED:
-        message = (
-            f"El SII no registró la acción {action}: {answer.description} (código {answer.code})."
+        raise _RcvRefused(action, answer.code, answer.description)
+    return answer
+
+
+class _Rehearsed(Exception):
+    """Ends a rehearsal: the decision ran whole and is rolled back."""
+
+
+def _decided(
+    row_pk: int, actor, action: str, now: datetime, decide: Callable[[ReceivedDte], None]
+) -> ReceivedDte:
+    """A decision in three steps, so that the SII and the books agree without holding a
+    transaction open while the SII answers (the embedded SQLite has one writer, which the local
+    sandbox needs too):
+      1. rehearse it on the locked row and roll it back: every check (state, period, the
+         purchase's own rules) runs before the SII hears of it;
+      2. record the action at the SII's RCV: its refusal is kept in the history and reported;
+      3. commit the decision with the SII's answer.
+    Should the row change between 2 and 3 (a decision from elsewhere), the SII's answer is kept
+    in the history and the clash is reported; the beat job reads the SII's events anyway."""
+    try:
+        with transaction.atomic():
+            decide(ReceivedDte.objects.select_for_update().get(pk=row_pk))
+            raise _Rehearsed
+    except _Rehearsed:
+        pass
+    row = ReceivedDte.objects.select_related("company").get(pk=row_pk)
+    try:
+        answer = _rcv(row.company, row, action, now, actor)
+    except _RcvRefused as refused:
+        _event(
+            row,
+            ReceivedEventKind.RCV,
+            f"{refused.action}: {refused.description} (no registrado)",
+            code=str(refused.code),
+            actor=actor,
         )
-        raise DomainError(SII_REFUSED, message, {"action": message})
+        message = (
+            f"El SII no registró la acción {refused.action}: {refused.description} "
+            f"(código {refused.code})."
+        )
+        raise DomainError(SII_REFUSED, message, {"action": message}) from None
+    try:
+        with transaction.atomic():
+            locked = ReceivedDte.objects.select_for_update().get(pk=row_pk)
+            if answer is not None:
+                _event(
+                    locked,
+                    ReceivedEventKind.RCV,
+                    f"{action}: {answer.description}",
+                    code=str(answer.code),
+                    actor=actor,
+                )
+            decide(locked)
+    except DomainError:
+        if answer is not None:
+            _event(
+                row,
+                ReceivedEventKind.RCV,
+                f"{action}: {answer.description} (registrado en el SII; el documento cambió "
+                "aquí entretanto: revíselo)",
+                code=str(answer.code),
+                actor=actor,
+            )
+        raise
+    return ReceivedDte.objects.select_related("company", "envelope", "purchase").get(pk=row_pk)
 
 
 def _claim_deadline_guard(row: ReceivedDte, now: datetime) -> None:
@@ -901,44 +1007,43 @@ def accept(
     periodo: date | None = None,
     now: datetime | None = None,
 ) -> ReceivedDte:
-    """Accept a received document: ACD at the SII's RCV, the ResultadoDTE to the supplier
-    (accepted, or accepted with discrepancies), and the purchase booked."""
+    """Accept a received document: the purchase booked, the ResultadoDTE to the supplier
+    (accepted, or accepted with discrepancies), and ACD at the SII's RCV, all or nothing."""
     now = now or timezone.now()
-    row = ReceivedDte.objects.select_related("company", "envelope").get(pk=received.pk)
-    _require_open(row)
-    _require_confirmed(row)
-    company = row.company
-    tax_period = month_start(periodo or default_period(row))
-    if tax_period < month_start(row.fecha_emision):
-        message = "El período tributario no puede ser anterior al mes del documento."
-        raise DomainError(erp_errors.INVALID_INPUT, message, {"periodo": message})
-    period_guard(company, tax_period, field="periodo")
-    _rcv(company, row, ACCEPT, now, actor)
     estado = (
         exchange.EstadoDTE.ACEPTADO_CON_DISCREPANCIAS
         if discrepancies
         else exchange.EstadoDTE.ACEPTADO
     )
-    result = _resultado(company, row, estado, discrepancies or estado.glosa, now)
-    with transaction.atomic():
-        row = ReceivedDte.objects.select_for_update().get(pk=row.pk)
+    glosa = (discrepancies or estado.glosa)[:256]
+
+    def decide(row: ReceivedDte) -> None:
+        _require_open(row)
+        _require_confirmed(row)
+        company = row.company
+        tax_period = month_start(periodo or default_period(row))
+        if tax_period < month_start(row.fecha_emision):
+            message = "El período tributario no puede ser anterior al mes del documento."
+            raise DomainError(erp_errors.INVALID_INPUT, message, {"periodo": message})
+        period_guard(company, tax_period, field="periodo")
         row.status = ReceivedStatus.ACCEPTED
         row.rcv_action = ACCEPT if row.tipo_dte in RCV_TYPES else ""
         row.commercial_result = str(int(estado))
-        row.commercial_glosa = (discrepancies or estado.glosa)[:256]
-        row.result_xml = result
+        row.commercial_glosa = glosa
+        row.result_xml = _resultado(company, row, estado, glosa, now)
         row.tax_period = tax_period
         row.save()
         _event(
             row,
             ReceivedEventKind.ANSWER,
-            f"ResultadoDTE: {row.commercial_glosa}.",
+            f"ResultadoDTE: {glosa}.",
             code=str(int(estado)),
             actor=actor,
         )
         _book(row, actor)
         dispatch.after_commit("dte.received_answer_email", "resultado", row.pk)
-    return row
+
+    return _decided(received.pk, actor, ACCEPT, now, decide)
 
 
 def default_period(row: ReceivedDte) -> date:
@@ -956,21 +1061,18 @@ def claim(
     if action not in CLAIM_ACTIONS:
         message = "Indique el motivo del reclamo: RCD, RFP o RFT."
         raise DomainError(erp_errors.INVALID_INPUT, message, {"action": message})
-    reason = (reason or CLAIM_ACTIONS[action]).strip()
-    row = ReceivedDte.objects.select_related("company", "envelope").get(pk=received.pk)
-    _require_open(row)
-    _claim_deadline_guard(row, now)
-    company = row.company
-    _rcv(company, row, action, now, actor)
-    estado = exchange.EstadoDTE.RECHAZADO
-    result = _resultado(company, row, estado, reason, now, cod_rch_dsc=-1)
-    with transaction.atomic():
-        row = ReceivedDte.objects.select_for_update().get(pk=row.pk)
+    reason = (reason or CLAIM_ACTIONS[action]).strip()[:256]
+
+    def decide(row: ReceivedDte) -> None:
+        _require_open(row)
+        _claim_deadline_guard(row, now)
+        company = row.company
+        estado = exchange.EstadoDTE.RECHAZADO
         row.status = ReceivedStatus.CLAIMED
         row.rcv_action = action if row.tipo_dte in RCV_TYPES else ""
         row.commercial_result = CommercialResult.REJECTED
-        row.commercial_glosa = reason[:256]
-        row.result_xml = result
+        row.commercial_glosa = reason
+        row.result_xml = _resultado(company, row, estado, reason, now, cod_rch_dsc=-1)
         row.save()
         _event(
             row,
@@ -980,39 +1082,37 @@ def claim(
             actor=actor,
         )
         dispatch.after_commit("dte.received_answer_email", "resultado", row.pk)
-    return row
+
+    return _decided(received.pk, actor, action, now, decide)
 
 
 def acknowledge_goods(
     *, received: ReceivedDte, actor, recinto: str, now: datetime | None = None
 ) -> ReceivedDte:
-    """The Ley 19.983 receipt of goods or services: ERM at the SII and the EnvioRecibos."""
+    """The Ley 19.983 receipt of goods or services: the EnvioRecibos and ERM at the SII."""
     now = now or timezone.now()
     recinto = (recinto or "").strip()
     if not recinto:
         message = "Indique el lugar donde se recibieron las mercaderías o servicios."
         raise DomainError(erp_errors.INVALID_INPUT, message, {"recinto": message})
-    row = ReceivedDte.objects.select_related("company", "envelope").get(pk=received.pk)
-    if row.status in (ReceivedStatus.REFUSED, ReceivedStatus.CLAIMED):
-        message = f"El documento está {row.get_status_display().lower()}."
-        raise DomainError(NOT_RECEIVABLE, message, {"status": message})
-    if row.goods_received_at:
-        message = "El recibo de mercaderías ya fue otorgado."
-        raise DomainError(NOT_RECEIVABLE, message, {"status": message})
-    _require_confirmed(row)
-    company = row.company
-    signer = _signer(company, now)
-    receipt = exchange.build_envio_recibos(
-        [exchange.Recibo(dte=_dte_recibido(company, row), recinto=recinto[:80])],
-        caratula=_caratula(company, row.rut_emisor),
-        rut_firma=selectors.signer_rut(signer),
-        timestamp=now,
-        key=signer,
-    )
-    _rcv(company, row, GOODS_RECEIVED, now, actor)
-    with transaction.atomic():
-        row = ReceivedDte.objects.select_for_update().get(pk=row.pk)
-        row.receipt_xml = receipt
+
+    def decide(row: ReceivedDte) -> None:
+        if row.status in (ReceivedStatus.REFUSED, ReceivedStatus.CLAIMED):
+            message = f"El documento está {row.get_status_display().lower()}."
+            raise DomainError(NOT_RECEIVABLE, message, {"status": message})
+        if row.goods_received_at:
+            message = "El recibo de mercaderías ya fue otorgado."
+            raise DomainError(NOT_RECEIVABLE, message, {"status": message})
+        _require_confirmed(row)
+        company = row.company
+        signer = _signer(company, now)
+        row.receipt_xml = exchange.build_envio_recibos(
+            [exchange.Recibo(dte=_dte_recibido(company, row), recinto=recinto[:80])],
+            caratula=_caratula(company, row.rut_emisor),
+            rut_firma=selectors.signer_rut(signer),
+            timestamp=now,
+            key=signer,
+        )
         row.goods_received_at = now
         row.save()
         _event(
@@ -1023,7 +1123,8 @@ def acknowledge_goods(
             actor=actor,
         )
         dispatch.after_commit("dte.received_answer_email", "recibo", row.pk)
-    return row
+
+    return _decided(received.pk, actor, GOODS_RECEIVED, now, decide)
 
 
 # --- Purchases ------------------------------------------------------------------------------
@@ -1053,6 +1154,21 @@ def _supplier(row: ReceivedDte, actor) -> Partner:
     )
 
 
+EXEMPT_TYPES = frozenset({32, 34})
+
+
+def _book_amounts(row: ReceivedDte) -> dict[str, int]:
+    """The book's amounts: an exempt factura carries no net or VAT, whatever it says."""
+    if row.tipo_dte in EXEMPT_TYPES:
+        exento = row.monto_total - row.otros_impuestos
+        return {"monto_exento": exento, "monto_neto": 0, "iva_recuperable": 0}
+    return {
+        "monto_exento": row.monto_exento,
+        "monto_neto": row.monto_neto,
+        "iva_recuperable": row.iva,
+    }
+
+
 def _valid_email(address: str) -> str:
     try:
         validate_email(address)
@@ -1064,7 +1180,7 @@ def _valid_email(address: str) -> str:
 def _book(row: ReceivedDte, actor) -> PurchaseDocument | None:
     """Book an accepted document in the purchase book, once; guías and other non-purchase
     types are not booked."""
-    if row.purchase_id or row.tipo_dte not in PURCHASE_TYPES:
+    if row.purchase_id or row.tipo_dte not in BOOKED_TYPES:
         return None
     booked = (
         PurchaseDocument.objects.filter(
@@ -1097,9 +1213,7 @@ def _book(row: ReceivedDte, actor) -> PurchaseDocument | None:
             "fecha": row.fecha_emision,
             "periodo": row.tax_period or default_period(row),
             "estado": PurchaseState.REGISTRO,
-            "monto_exento": row.monto_exento,
-            "monto_neto": row.monto_neto,
-            "iva_recuperable": row.iva,
+            **_book_amounts(row),
             "otros_impuestos": row.otros_impuestos,
             "monto_total": row.monto_total,
         },
@@ -1161,7 +1275,8 @@ def sync_with_sii(received_id: int, *, now: datetime | None = None) -> str:
     row = ReceivedDte.objects.select_related("company").get(pk=received_id)
     if row.status != ReceivedStatus.RECEIVED:
         return row.status
-    if row.sii_confirmation != SiiConfirmation.DOK:
+    missing_date = row.tipo_dte in RCV_TYPES and row.claim_deadline is None
+    if row.sii_confirmation != SiiConfirmation.DOK or missing_date:
         confirm_with_sii(row.pk, now=now)
         row.refresh_from_db()
         if row.sii_confirmation != SiiConfirmation.DOK:
@@ -1174,6 +1289,7 @@ def sync_with_sii(received_id: int, *, now: datetime | None = None) -> str:
         except SiiTokenError:
             _forget_token(company, now)
             raise
+        ReceivedDte.objects.filter(pk=row.pk).update(sii_checked_at=now)
         known = set(
             row.events.filter(kind=ReceivedEventKind.RCV_SYNC).values_list("code", flat=True)
         )
@@ -1194,34 +1310,48 @@ def sync_with_sii(received_id: int, *, now: datetime | None = None) -> str:
             elif event.code in (ACCEPT, GOODS_RECEIVED) and not decided:
                 decided = "accepted"
         if decided == "claimed":
-            ReceivedDte.objects.filter(pk=row.pk).update(
+            ReceivedDte.objects.filter(pk=row.pk, status=ReceivedStatus.RECEIVED).update(
                 status=ReceivedStatus.CLAIMED, commercial_result=CommercialResult.REJECTED
             )
             return ReceivedStatus.CLAIMED
         if decided == "accepted":
-            with transaction.atomic():
-                row = ReceivedDte.objects.select_for_update().get(pk=row.pk)
-                row.status = ReceivedStatus.ACCEPTED
-                row.tax_period = row.tax_period or default_period(row)
-                row.save()
-                _book(row, None)
-            return ReceivedStatus.ACCEPTED
+            return _accepted_at_the_sii(row.pk, "")
     if row.claim_deadline and now > row.claim_deadline:
-        with transaction.atomic():
-            row = ReceivedDte.objects.select_for_update().get(pk=row.pk)
-            row.status = ReceivedStatus.ACCEPTED
-            row.tax_period = row.tax_period or default_period(row)
-            row.save()
-            _event(
-                row,
-                ReceivedEventKind.RCV_SYNC,
-                "Aceptado tácitamente: pasaron 8 días desde la recepción en el SII sin reclamo "
-                "(Ley 19.983, art. 3).",
-                code="PLAZO",
-            )
-            _book(row, None)
-        return ReceivedStatus.ACCEPTED
+        return _accepted_at_the_sii(
+            row.pk,
+            "Aceptado tácitamente: pasaron 8 días desde la recepción en el SII sin reclamo "
+            "(Ley 19.983, art. 3).",
+        )
     return row.status
+
+
+def _accepted_at_the_sii(received_id: int, note: str) -> str:
+    """The SII holds the document accepted (by an event, or by the 8 days): so does the book,
+    in the first period still open from its default one."""
+    with transaction.atomic():
+        row = ReceivedDte.objects.select_for_update().get(pk=received_id)
+        if row.status != ReceivedStatus.RECEIVED:
+            return row.status
+        row.status = ReceivedStatus.ACCEPTED
+        row.tax_period = row.tax_period or first_open_period(row.company, default_period(row))
+        row.save()
+        if note:
+            _event(row, ReceivedEventKind.RCV_SYNC, note, code="PLAZO")
+        _book(row, None)
+    return ReceivedStatus.ACCEPTED
+
+
+def first_open_period(company: Company, start: date) -> date:
+    """`start`, or the first month after it whose F29 was not filed."""
+    closed = set(
+        ClosedPeriod.objects.filter(company=company, periodo__gte=start).values_list(
+            "periodo", flat=True
+        )
+    )
+    period = start
+    while period in closed:
+        period = (period + timedelta(days=32)).replace(day=1)
+    return period
 
 
 def days_left(row: ReceivedDte, now: datetime | None = None) -> int | None:
@@ -1240,9 +1370,15 @@ def sync_open(now: datetime | None = None, *, limit: int = 500) -> dict[str, int
     """Beat: sync the open documents, oldest first; one document's trouble never stops the
     rest (it is tried again on the next run)."""
     counts: dict[str, int] = {}
+    # Open documents the SII may still say something about: not yet confirmed, or facturas
+    # (RCV events, their 8 days). Confirmed notas and guías wait for staff alone. Those asked
+    # least recently go first, so none is starved by a backlog.
+    pending = Q(sii_confirmation__in=["", SiiConfirmation.FAU, SiiConfirmation.OTHER]) | Q(
+        tipo_dte__in=RCV_TYPES
+    )
     ids = list(
-        ReceivedDte.objects.filter(status=ReceivedStatus.RECEIVED)
-        .order_by("received_at")
+        ReceivedDte.objects.filter(pending, status=ReceivedStatus.RECEIVED)
+        .order_by(F("sii_checked_at").asc(nulls_first=True), "received_at")
         .values_list("pk", flat=True)[:limit]
     )
     for pk in ids:
@@ -1317,14 +1453,27 @@ def poll_mailbox(mailbox_id: int, *, now: datetime | None = None) -> PollResult:
                 )
                 mark_seen(config, [message.uid], uidvalidity=message.uidvalidity)
                 continue
-            outcome = receive(
-                company=mailbox.company,
-                uploads=[(a.filename, a.data) for a in message.attachments],
-                source=IntakeSource.MAIL,
-                sender_email=message.sender,
-                message_id=message.message_id,
-                now=now,
-            )
+            try:
+                outcome = receive(
+                    company=mailbox.company,
+                    uploads=[(a.filename, a.data) for a in message.attachments],
+                    source=IntakeSource.MAIL,
+                    sender_email=message.sender,
+                    message_id=message.message_id,
+                    now=now,
+                )
+            except DatabaseError:
+                raise  # the database is down: the message stays unread for the next poll
+            except Exception as exc:
+                # One message this code cannot take in must not block the mailbox: it is
+                # marked read (it stays in the mailbox) and named in the mailbox's error.
+                log.exception("mailbox %s: message %s not taken in", mailbox_id, message.uid)
+                result.error = (
+                    f"El correo de {message.sender} «{message.subject}» no se pudo recibir "
+                    f"({type(exc).__name__}); quedó marcado como leído en la casilla."
+                )[:2000]
+                mark_seen(config, [message.uid], uidvalidity=message.uidvalidity)
+                continue
             mark_seen(config, [message.uid], uidvalidity=message.uidvalidity)
             result.messages += 1
             result.files += len(outcome.envelopes)

@@ -254,7 +254,22 @@ def read_envelope(
     receptor_rut: str,
     sii_keys: Mapping[int, RSAPublicKey] | None = None,
 ) -> Envelope:
-    """Verify one file for `receptor_rut` and read its documents."""
+    """Verify one file for `receptor_rut` and read its documents. Never raises on what a
+    supplier sent: anything unforeseen makes the file unreadable (91) with the reason."""
+    try:
+        return _read_envelope(name, data, receptor_rut=receptor_rut, sii_keys=sii_keys)
+    except Exception as exc:  # a verifier or reader bug on odd input: refuse the file, say why
+        reason = f"El archivo no se pudo leer ({type(exc).__name__}: {exc})."
+        return Envelope(name, "unknown", EstadoRecepEnv.ARCHIVO_ILEGIBLE, (reason[:500],))
+
+
+def _read_envelope(
+    name: str,
+    data: bytes,
+    *,
+    receptor_rut: str,
+    sii_keys: Mapping[int, RSAPublicKey] | None,
+) -> Envelope:
     data = parseable(data)
     try:
         root = safe_parse(data)
@@ -446,6 +461,8 @@ def _facts(dte: etree._Element) -> Facts:
     header = document.find("{*}Encabezado")
     tipo = _required_int(header, "IdDoc/TipoDTE")
     folio = _required_int(header, "IdDoc/Folio")
+    if tipo > MAX_TIPO or folio > MAX_BIGINT:
+        raise ValueError("el tipo o el folio están fuera de rango")
     fecha = _required_date(header, "IdDoc/FchEmis")
     totals = header.find("{*}Totales") if header is not None else None
     otros = sum(
@@ -560,11 +577,19 @@ def _required_date(parent: etree._Element | None, path: str) -> date:
     return value
 
 
+# What the database holds: a smallint type, bigint folios and amounts.
+MAX_TIPO = 32_767
+MAX_BIGINT = 2**63 - 1
+
+
 def _decimal(value: str) -> Decimal | None:
     try:
-        return Decimal(value) if value else None
-    except InvalidOperation:
+        number = Decimal(value) if value else None
+    except (InvalidOperation, ArithmeticError):
         return None
+    if number is not None and (not number.is_finite() or abs(number) > MAX_BIGINT):
+        return None
+    return number
 
 
 def _amount(value: str) -> int:

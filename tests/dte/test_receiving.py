@@ -495,3 +495,67 @@ def test_a_document_with_a_malformed_rut_emisor_is_refused_without_a_crash(db):
     assert "RUT del emisor no es válido" in document.reasons[0]
     assert not ReceivedDte.objects.exists()
     assert ReceivedEnvelope.objects.get().estado_recep_env == 0
+
+
+def test_the_sync_works_through_facturas_and_unconfirmed_documents_least_recent_first(
+    issuer, supplier, monkeypatch
+):
+    data, _ = supplier_envelope(supplier, issuer, count=2)
+    _receive(issuer, data)
+    nota_data, _ = supplier_envelope(supplier, issuer, tipo=61)
+    _receive(issuer, nota_data)
+    first, second = ReceivedDte.objects.filter(tipo_dte=33).order_by("folio")
+    nota = ReceivedDte.objects.get(tipo_dte=61)
+    _confirmed(nota)  # a confirmed nota waits for staff: nothing more to ask the SII
+    _confirmed(first)
+    ReceivedDte.objects.filter(pk=first.pk).update(sii_checked_at=timezone.now())
+    seen = []
+    monkeypatch.setattr(receiving, "sync_with_sii", lambda pk, now=None: seen.append(pk) or "x")
+    receiving.sync_open()
+    assert seen == [second.pk, first.pk]
+
+
+def test_the_tacit_acceptance_books_into_the_first_open_period(issuer, supplier, monkeypatch):
+    from erp.models import ClosedPeriod
+
+    data, _ = supplier_envelope(supplier, issuer)
+    _receive(issuer, data)
+    row = _confirmed(ReceivedDte.objects.get(), days_ago=9)
+    this_month = timezone.localdate().replace(day=1)
+    ClosedPeriod.objects.create(company=issuer, periodo=this_month)
+
+    class Client:
+        def rcv_events(self, *args, **kwargs):
+            return type("History", (), {"events": []})()
+
+    monkeypatch.setattr(receiving, "_sii_session", lambda company, now: (Client(), None, "t"))
+    assert receiving.sync_with_sii(row.pk) == ReceivedStatus.ACCEPTED
+    row.refresh_from_db()
+    next_month = (this_month + timedelta(days=32)).replace(day=1)
+    assert row.purchase.periodo == next_month
+
+
+def test_a_factura_de_compra_received_is_not_booked_as_a_purchase(issuer, supplier, rcv_calls):
+    data, _ = supplier_envelope(supplier, issuer, tipo=46)
+    _receive(issuer, data)
+    row = _confirmed(ReceivedDte.objects.get())
+    accepted = receiving.accept(received=row, actor=None)
+    assert accepted.status == ReceivedStatus.ACCEPTED and accepted.purchase is None
+    assert not PurchaseDocument.objects.exists()
+
+
+def test_an_exempt_factura_is_booked_as_exempt(issuer, supplier, rcv_calls):
+    from decimal import Decimal
+
+    from dte.core.domain import Linea
+
+    lines = [Linea("Curso de capacitación", Decimal(2), Decimal(50000), exento=True)]
+    data, docs = supplier_envelope(supplier, issuer, tipo=34, lines=lines)
+    _receive(issuer, data)
+    receiving.accept(received=_confirmed(ReceivedDte.objects.get()), actor=None)
+    purchase = PurchaseDocument.objects.get()
+    assert (purchase.monto_exento, purchase.monto_neto, purchase.iva_recuperable) == (
+        docs[0].monto_total,
+        0,
+        0,
+    )

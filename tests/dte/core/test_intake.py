@@ -173,3 +173,23 @@ def test_a_zip_is_unpacked_with_its_folders_and_a_nested_zip(envelope_bytes):
 def test_a_file_that_is_neither_xml_nor_zip_is_a_problem():
     unpacked = unpack("foto.jpg", b"\xff\xd8\xff\xe0")
     assert not unpacked.files and "no es un archivo XML" in unpacked.problems[0]
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        (b"<MntTotal>57347078</MntTotal>", b"<MntTotal>Infinity</MntTotal>"),
+        (b"<MntTotal>57347078</MntTotal>", b"<MntTotal>sNaN</MntTotal>"),
+        (b"<MntTotal>57347078</MntTotal>", b"<MntTotal>1E+30</MntTotal>"),
+        (b"<TipoDTE>61</TipoDTE>", b"<TipoDTE>99999</TipoDTE>"),
+        (b"<Folio>110616</Folio>", b"<Folio>12345678901234567890123</Folio>"),
+    ],
+)
+def test_out_of_range_values_never_crash_the_reading(old, new):
+    data = SAMPLE.read_bytes()
+    assert old in data
+    read = read_envelope(SAMPLE.name, data.replace(old, new, 1), receptor_rut=SAMPLE_RECEPTOR)
+    (document,) = read.documents
+    assert document.estado is not EstadoRecepDTE.OK
+    if document.facts is not None:
+        assert abs(document.facts.monto_total) < 2**63 and document.facts.tipo_dte < 32768

@@ -158,18 +158,43 @@ def test_the_f29_counts_a_booked_purchase_like_any_other(
     assert aggregate.total == sum(r.monto_total for r in rows)
 
 
-def test_a_crash_during_the_intake_leaves_the_message_unread(
+def test_a_database_outage_during_the_intake_leaves_the_message_unread(
     sii, issuer, mailbox, imap_account, monkeypatch
 ):
+    from django.db import OperationalError
+
     call_command("sandbox_supplier_send", "--to", issuer.rut)
 
-    def crash(**kwargs):
-        raise RuntimeError("worker lost")
+    def outage(**kwargs):
+        raise OperationalError("server closed the connection unexpectedly")
 
-    monkeypatch.setattr(receiving, "receive", crash)
-    with pytest.raises(RuntimeError):
+    monkeypatch.setattr(receiving, "receive", outage)
+    with pytest.raises(OperationalError):
         receiving.poll_mailbox(mailbox.pk)
     assert len(imap_account.unseen_uids()) == 1
     monkeypatch.undo()
     assert receiving.poll_mailbox(mailbox.pk).documents == 1
     assert not imap_account.unseen_uids()
+
+
+def test_a_message_that_cannot_be_taken_in_does_not_block_the_mailbox(
+    sii, issuer, mailbox, imap_account, monkeypatch
+):
+    call_command("sandbox_supplier_send", "--to", issuer.rut)
+    call_command("sandbox_supplier_send", "--to", issuer.rut)
+    real = receiving.receive
+    calls = []
+
+    def first_one_breaks(**kwargs):
+        calls.append(kwargs["message_id"])
+        if len(calls) == 1:
+            raise RuntimeError("a bug on odd input")
+        return real(**kwargs)
+
+    monkeypatch.setattr(receiving, "receive", first_one_breaks)
+    result = receiving.poll_mailbox(mailbox.pk)
+    assert result.documents == 1  # the second message still came in
+    assert "no se pudo recibir" in result.error
+    assert not imap_account.unseen_uids()  # the broken one is read, and named in the error
+    mailbox.refresh_from_db()
+    assert mailbox.last_error == result.error

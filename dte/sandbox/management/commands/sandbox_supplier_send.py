@@ -16,7 +16,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db.models import Max
 from django.utils import timezone
 
-from dte import receiving, services
+from dte import receiving, services, vault
 from dte.core.domain import Receptor
 from dte.mailbox import MailboxError, append_message
 from dte.management.arguments import company_by_rut
@@ -61,16 +61,20 @@ class Command(BaseCommand):
         )
         documents = supply(supplier, receptor, count=count, tipo=tipo, now=now)
         envelope = envelope_for(supplier, documents, rut_receptor=company.rut, now=now)
+        try:
+            config = receiving.mailbox_config(mailbox) if mailbox is not None else None
+        except vault.VaultError as exc:
+            raise CommandError(f"La contraseña de la casilla no se puede leer: {exc}") from exc
         register_supplier_envelope(envelope, received_at=now)
         name = f"EnvioDTE--{supplier.emisor.rut}--{company.rut}--{documents[0].folio}.xml"
         delivered = []
         if options.get("out"):
             Path(options["out"]).write_bytes(envelope)
             delivered.append(str(options["out"]))
-        if mailbox is not None:
+        if mailbox is not None and config is not None:
             message = _message(supplier, mailbox, name, envelope)
             try:
-                append_message(receiving.mailbox_config(mailbox), message)
+                append_message(config, message)
             except MailboxError as exc:
                 raise CommandError(f"No se pudo dejar el correo en la casilla: {exc}") from exc
             delivered.append(f"casilla {mailbox.username}@{mailbox.host}/{mailbox.folder}")
