@@ -513,13 +513,7 @@ def received_upload(request, membership: Membership):
             )
             return redirect("dte:received_batch", pk=intake_result.pk)
         result = intake_result.to_dict()
-        for document in result["documents"]:
-            document["status_label"] = OUTCOME_LABELS.get(
-                str(document["status"]), str(document["status"])
-            )
-            document["tipo_label"] = tipo_label(document["tipo_dte"] or 0)
-            if document["fecha_emision"]:
-                document["fecha_emision"] = date.fromisoformat(document["fecha_emision"])
+        result["documents"] = shown_outcomes(result["documents"])
         counts = Counter(str(d["status"]) for d in result["documents"])
         summary = ", ".join(
             f"{counts[key]} {one if counts[key] == 1 else many}"
@@ -540,6 +534,19 @@ def received_upload(request, membership: Membership):
     )
 
 
+def shown_outcomes(documents: list[dict]) -> list[dict]:
+    """Intake outcomes (DocumentOutcome.to_dict()) as the pages show them, in Spanish."""
+    shown = []
+    for document in documents:
+        row = dict(document)
+        row["status_label"] = OUTCOME_LABELS.get(str(row["status"]), str(row["status"]))
+        row["tipo_label"] = tipo_label(row["tipo_dte"] or 0)
+        if row.get("fecha_emision"):
+            row["fecha_emision"] = date.fromisoformat(row["fecha_emision"])
+        shown.append(row)
+    return shown
+
+
 @company_view(Perm.VIEW)
 def received_batch(request, membership: Membership, pk: int):
     """A large upload while a task takes it in (the page follows it through the API, with
@@ -547,14 +554,7 @@ def received_batch(request, membership: Membership, pk: int):
     batch = IntakeBatch.objects.filter(company=membership.company, pk=pk).first()
     if batch is None:
         raise Http404("Carga no encontrada.")
-    outcomes = []
-    for document in batch.outcomes:
-        shown = dict(document)
-        shown["status_label"] = OUTCOME_LABELS.get(str(shown["status"]), str(shown["status"]))
-        shown["tipo_label"] = tipo_label(shown["tipo_dte"] or 0)
-        if shown.get("fecha_emision"):
-            shown["fecha_emision"] = date.fromisoformat(shown["fecha_emision"])
-        outcomes.append(shown)
+    outcomes = shown_outcomes(batch.outcomes)
     return render(
         request,
         "dte/received_batch.html",
