@@ -101,3 +101,39 @@ def test_upload_open_and_accept_on_laptop_and_phone(
     assert "Respuesta comercial (ResultadoDTE)" in page.inner_text("#received-files")
     _fits(page)
     _shot(page, "accepted-1366")
+
+
+def test_a_large_upload_shows_its_batch_on_laptop_and_phone(
+    page, live_server, clerk, issuer, sii_key, monkeypatch, eager_tasks
+):
+    import io
+    import zipfile
+
+    from dte import receiving
+
+    monkeypatch.setattr(receiving, "confirm_with_sii", lambda received_id, **kw: "")
+    supplier = make_supplier(sii_key)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for n in range(receiving.INLINE_FILES + 2):
+            archive.writestr(f"envio-{n}.xml", supplier_envelope(supplier, issuer))
+
+    login(page, live_server, clerk)
+    page.set_viewport_size(PHONE)
+    page.goto(f"{live_server.url}/recibidos/")
+    page.click("#received-upload summary")
+    page.set_input_files(
+        "#received-upload input[name=files]",
+        files=[{"name": "junio.zip", "mimeType": "application/zip", "buffer": buffer.getvalue()}],
+    )
+    page.click("#received-upload #upload-button")
+    page.wait_for_url(f"{live_server.url}/recibidos/cargas/*/")
+    page.wait_for_selector("#batch-documents", timeout=60_000)
+    assert "22 documentos: 22 recibidos" in page.inner_text("#batch-counts")
+    assert page.locator('#batch-documents tr[data-status="received"]').count() == 22
+    _fits(page)
+    _shot(page, "batch-390")
+    page.set_viewport_size(LAPTOP)
+    page.reload()
+    _fits(page)
+    _shot(page, "batch-1366")
