@@ -1,10 +1,13 @@
 """Web forms: they parse and type what people type; the rules live in erp.services."""
 
+from decimal import Decimal
+
 from django import forms
 
 from erp.doctypes import PURCHASE_TYPES, TipoDte
 from erp.errors import DomainError
 from erp.models import Partner, Product, PurchaseDocument, PurchaseState, SalesDocument
+from erp.money import NumberError, format_decimal, parse_decimal
 from erp.rut import InvalidRut, normalize_rut
 from erp.services import PARTNER_FIELDS, PRODUCT_FIELDS, PURCHASE_AMOUNTS, PURCHASE_FIELDS
 
@@ -13,6 +16,59 @@ DATE_FORMATS = ["%d-%m-%Y", "%d/%m/%Y", "%Y-%m-%d"]
 DATE_WIDGET = forms.DateInput(
     format="%d-%m-%Y", attrs={"placeholder": "dd-mm-aaaa", "inputmode": "numeric", "size": 10}
 )
+
+
+class ChileanDecimalField(forms.DecimalField):
+    """A number typed as Chileans write it (`1.234.567`, `1.234,5`, `2,5`), in a text input so
+    the browser does not reinterpret it; ambiguous text (`1,000`) is refused with a message."""
+
+    widget = forms.TextInput
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.widget.attrs.update({"inputmode": "decimal", "autocomplete": "off"})
+        self.widget.attrs.pop("step", None)
+
+    def to_python(self, value):
+        if value in self.empty_values:
+            return None
+        if isinstance(value, Decimal):
+            return value
+        try:
+            return parse_decimal(str(value))
+        except NumberError as exc:
+            code = "ambiguous" if exc.ambiguous else "invalid"
+            raise forms.ValidationError(str(exc), code=code) from exc
+
+    def prepare_value(self, value):
+        if isinstance(value, Decimal):
+            return format_decimal(value)
+        return value
+
+
+class ChileanIntegerField(ChileanDecimalField):
+    """Whole pesos typed as `1.234.567` (or `$ 1.234.567`)."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("decimal_places", 0)
+        kwargs.setdefault("max_digits", 18)
+        super().__init__(**kwargs)
+        self.widget.attrs["inputmode"] = "numeric"
+
+    def to_python(self, value):
+        number = super().to_python(value)
+        if number is not None and number != number.to_integral_value():
+            raise forms.ValidationError("Ingrese un monto en pesos, sin decimales.", code="invalid")
+        return number
+
+    def clean(self, value):
+        number = super().clean(value)
+        return int(number) if number is not None else None
+
+    def prepare_value(self, value):
+        if isinstance(value, int) and not isinstance(value, bool):
+            return format_decimal(Decimal(value))
+        return super().prepare_value(value)
 
 
 class RutFormField(forms.CharField):
@@ -40,6 +96,8 @@ class PartnerForm(forms.ModelForm):
 
 
 class ProductForm(forms.ModelForm):
+    unit_price = ChileanDecimalField(label="Precio unitario", max_digits=18, decimal_places=6)
+
     class Meta:
         model = Product
         fields = PRODUCT_FIELDS
@@ -73,8 +131,15 @@ class DocumentForm(forms.ModelForm):
         self.fields["partner"].required = False
         self.fields["fecha_emision"].input_formats = DATE_FORMATS
         self.fields["fecha_vencimiento"].input_formats = DATE_FORMATS
-        self.fields["global_discount_value"].required = False
-        self.fields["global_surcharge_value"].required = False
+        for name in ("global_discount_value", "global_surcharge_value"):
+            old = self.fields[name]
+            self.fields[name] = ChileanDecimalField(
+                label=old.label,
+                required=False,
+                max_digits=old.max_digits,
+                decimal_places=old.decimal_places,
+                help_text=old.help_text,
+            )
 
     def _post_clean(self):
         # The service checks the whole document; skip ModelForm's model validation here.
@@ -85,10 +150,10 @@ class LineForm(forms.Form):
     product = forms.ModelChoiceField(queryset=Product.objects.none(), required=False)
     name = forms.CharField(label="Ítem", max_length=80, required=False)
     description = forms.CharField(label="Descripción", required=False, widget=forms.HiddenInput)
-    quantity = forms.DecimalField(label="Cantidad", max_digits=18, decimal_places=6)
+    quantity = ChileanDecimalField(label="Cantidad", max_digits=18, decimal_places=6)
     unit = forms.CharField(label="Unidad", max_length=4, required=False)
-    unit_price = forms.DecimalField(label="Precio", max_digits=18, decimal_places=6)
-    discount_pct = forms.DecimalField(
+    unit_price = ChileanDecimalField(label="Precio", max_digits=18, decimal_places=6)
+    discount_pct = ChileanDecimalField(
         label="Desc. %", max_digits=5, decimal_places=2, required=False
     )
     is_exempt = forms.BooleanField(label="Exento", required=False)
@@ -198,7 +263,10 @@ class PurchaseForm(forms.ModelForm):
         )
         self.fields["fecha"].input_formats = DATE_FORMATS
         for name in (*PURCHASE_AMOUNTS, "monto_total"):
-            self.fields[name].required = False
+            old = self.fields[name]
+            self.fields[name] = ChileanIntegerField(
+                label=old.label, required=False, help_text=old.help_text
+            )
         self.fields["monto_total"].help_text = "Vacío: se calcula."
 
     def _post_clean(self):

@@ -4,6 +4,7 @@ CLP amounts are integers. Quantities and unit prices are Decimal. The SII rounds
 (0.5 goes away from zero), never banker's rounding, and only where DOMAIN.md §8 says.
 """
 
+import re
 from decimal import ROUND_HALF_UP, Decimal
 
 ONE = Decimal(1)
@@ -55,3 +56,54 @@ def plain_decimal(value: Decimal) -> str:
     For machine-readable inputs (form fields, JSON); people get format_decimal."""
     text = f"{value:f}"
     return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+class NumberError(ValueError):
+    """Text that is not a number as Chileans write it, or that could be read two ways
+    (`ambiguous`)."""
+
+    def __init__(self, message: str, *, ambiguous: bool = False) -> None:
+        super().__init__(message)
+        self.ambiguous = ambiguous
+
+
+_GROUPED = re.compile(r"^\d{1,3}(\.\d{3})+$")  # 1.000 · 1.234.567
+_GROUPED_WITH_DECIMALS = re.compile(r"^\d{1,3}(\.\d{3})*,\d+$")  # 1.000,50 · 2,5
+_PLAIN = re.compile(r"^\d+$")
+_COMMA_DECIMAL = re.compile(r"^\d+,\d+$")  # 1000,5
+_DOT_DECIMAL = re.compile(r"^\d+\.\d+$")  # 2.5 (a decimal point, typed or pasted)
+_LOOKS_GROUPED_BY_COMMA = re.compile(r"^[1-9]\d{0,2}(,\d{3})+$")  # 1,000 · 2,500 (not 0,125)
+
+
+def parse_decimal(text: str) -> Decimal:
+    """A number typed as es-CL writes it: dot for thousands, comma for decimals.
+
+    `1.234.567` → 1234567, `1.234,5` → 1234.5, `2,5` → 2.5, `1000` → 1000; a lone decimal point
+    that cannot be a thousands group (`2.5`, `1000.25`) is read as a decimal point. Text that
+    could mean two numbers (`1,000`: one thousand, or one?) or none raises NumberError with
+    the reason in Spanish.
+    """
+    raw = (text or "").strip().replace(" ", "").replace("\u00a0", "").removeprefix("$")
+    negative = raw.startswith("-")
+    body = raw[1:] if negative else raw
+    if not body:
+        raise NumberError("Ingrese un número.")
+    if _LOOKS_GROUPED_BY_COMMA.match(body):
+        thousands = body.replace(",", ".")
+        raise NumberError(
+            f"«{text.strip()}» es ambiguo: en Chile el punto separa los miles y la coma los "
+            f"decimales. Escriba {thousands} si son miles.",
+            ambiguous=True,
+        )
+    if _PLAIN.match(body) or _GROUPED.match(body):
+        number = Decimal(body.replace(".", ""))
+    elif _GROUPED_WITH_DECIMALS.match(body) or _COMMA_DECIMAL.match(body):
+        number = Decimal(body.replace(".", "").replace(",", "."))
+    elif _DOT_DECIMAL.match(body):
+        number = Decimal(body)
+    else:
+        raise NumberError(
+            f"«{text.strip()}» no es un número: use punto para miles y coma para decimales "
+            "(1.234.567 o 1.234,5)."
+        )
+    return -number if negative else number

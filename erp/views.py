@@ -23,7 +23,7 @@ from erp.forms import (
     apply_domain_error,
 )
 from erp.models import Membership
-from erp.money import format_clp, plain_decimal
+from erp.money import format_clp, format_decimal
 from erp.tenancy import Perm
 from erp.web import SESSION_KEY, company_view
 
@@ -221,10 +221,10 @@ def _document_forms(request, company, document=None):
                 "product": ln.product_id,
                 "name": ln.name,
                 "description": ln.description,
-                "quantity": plain_decimal(ln.quantity),
+                "quantity": ln.quantity,
                 "unit": ln.unit,
-                "unit_price": plain_decimal(ln.unit_price),
-                "discount_pct": plain_decimal(ln.discount_pct),
+                "unit_price": ln.unit_price,
+                "discount_pct": ln.discount_pct,
                 "is_exempt": ln.is_exempt,
             }
             for ln in document.lines.all()
@@ -281,7 +281,7 @@ def _document_edit(request, membership: Membership, document=None):
     products = {
         p.pk: {
             "name": p.name,
-            "price": plain_decimal(p.unit_price),
+            "price": format_decimal(p.unit_price),  # as the Precio field reads it
             "unit": p.unit,
             "exempt": p.is_exempt,
         }
@@ -340,8 +340,16 @@ def document_preview(request, membership: Membership) -> HttpResponse:
     form.is_valid()
     header = getattr(form, "cleaned_data", {})
     rows: list[dict | None] = []
-    for f in lines.forms:
+    for n, f in enumerate(lines.forms, start=1):
         data = f.cleaned_data if f.is_valid() else {}
+        ambiguous = [
+            error.message
+            for errors in f.errors.as_data().values()
+            for error in errors
+            if error.code == "ambiguous"
+        ]
+        if ambiguous:  # not a number still being typed: a number that reads two ways
+            return JsonResponse({"ok": False, "message": f"Línea {n}: {ambiguous[0]}"})
         complete = data.get("quantity") and data.get("unit_price") is not None
         rows.append(None if data.get("DELETE") or not complete else data)
     try:

@@ -105,3 +105,27 @@ def test_factura_and_boleta_pdfs_scan_and_their_qr_opens_the_document(
         pdf = public.request.get(f"{codes['qr'][0]}?descargar=pdf")
         assert pdf.status == 200 and pdf.body().startswith(b"%PDF")
         visitor.close()
+
+
+def test_numbers_typed_the_chilean_way_give_the_right_line(page, live_server, clerk, issuer):
+    """`2,5` × `1.000,50` is a line of $ 2.501 (2.501,25 rounded), and `1,000` is refused."""
+    from tests.factories import PartnerFactory
+
+    partner = PartnerFactory(company=issuer)
+    login(page, live_server, clerk)
+    page.goto(f"{live_server.url}/documentos/nuevo/")
+    page.select_option("select[name=tipo_dte]", "33")
+    page.select_option("select[name=partner]", str(partner.pk))
+    page.fill("input[name=lines-0-name]", "Resma papel carta")
+    page.fill("input[name=lines-0-quantity]", "2,5")
+    page.fill("input[name=lines-0-unit_price]", "1.000,50")
+    expect(page.locator("tr.line-row .line-amount").first).to_have_text("$ 2.501")
+    page.fill("input[name=lines-0-unit_price]", "1,000")
+    expect(page.locator("#totals-error")).to_contain_text("ambiguo")
+    page.fill("input[name=lines-0-unit_price]", "1.000,50")
+    page.click("button.primary[type=submit]")
+    page.wait_for_url(f"{live_server.url}/documentos/*/")
+    from erp.models import SalesDocument
+
+    line = SalesDocument.objects.get(company=issuer).lines.get()
+    assert (str(line.quantity.normalize()), str(line.unit_price.normalize())) == ("2.5", "1000.5")

@@ -51,3 +51,44 @@ def test_plain_decimal_has_no_exponent():
     assert plain_decimal(Decimal("4290.000000")) == "4290"
     assert plain_decimal(Decimal("18990.500000")) == "18990.5"
     assert plain_decimal(Decimal("0")) == "0"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("1.234.567", Decimal("1234567")),
+        ("1.234,5", Decimal("1234.5")),
+        ("2,5", Decimal("2.5")),
+        ("1.000", Decimal("1000")),
+        ("1.000,50", Decimal("1000.50")),
+        ("1000", Decimal("1000")),
+        ("0,125", Decimal("0.125")),
+        ("2.5", Decimal("2.5")),  # a lone decimal point that cannot be a thousands group
+        ("1000.25", Decimal("1000.25")),
+        ("$ 1.500", Decimal("1500")),
+        (" 12 ", Decimal("12")),
+        ("-3,5", Decimal("-3.5")),
+    ],
+)
+def test_numbers_as_chileans_type_them(text, expected):
+    from erp.money import parse_decimal
+
+    assert parse_decimal(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("1,000", "ambiguo"),
+        ("2,500", "Escriba 2.500 si son miles"),
+        ("abc", "no es un número"),
+        ("1.2.3", "no es un número"),
+        ("1,2,3", "no es un número"),
+        ("", "Ingrese un número"),
+    ],
+)
+def test_ambiguous_or_wrong_numbers_are_refused_with_the_reason(text, says):
+    from erp.money import NumberError, parse_decimal
+
+    with pytest.raises(NumberError, match=says):
+        parse_decimal(text)

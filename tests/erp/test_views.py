@@ -228,3 +228,33 @@ def test_dashboard_counts_issued_sales_net_of_credit_notes(web, company):
     html = web.get("/").content.decode()
     assert "$ 1.000" in html  # 1.190 − 190
     assert "$ 5.000" in html
+
+
+def test_line_numbers_are_read_as_chileans_type_them_and_ambiguous_ones_refused(db):
+    from decimal import Decimal
+
+    from erp.forms import LineForm, PurchaseForm
+    from tests.factories import CompanyFactory
+
+    form = LineForm({"name": "Resma", "quantity": "2,5", "unit_price": "1.000,50"})
+    assert form.is_valid(), form.errors
+    assert form.cleaned_data["quantity"] == Decimal("2.5")
+    assert form.cleaned_data["unit_price"] == Decimal("1000.50")
+    assert 'inputmode="decimal"' in str(form["quantity"]) and 'type="text"' in str(form["quantity"])
+    ambiguous = LineForm({"name": "Resma", "quantity": "1", "unit_price": "1,000"})
+    assert not ambiguous.is_valid()
+    assert "ambiguo" in ambiguous.errors["unit_price"][0]
+    # Shown back in the same notation.
+    shown = LineForm(initial={"quantity": Decimal("2.5"), "unit_price": Decimal("1234567")})
+    assert 'value="2,5"' in str(shown["quantity"])
+    assert 'value="1.234.567"' in str(shown["unit_price"])
+    company = CompanyFactory()
+    purchase = PurchaseForm(
+        {"monto_neto": "1.000.000", "iva_recuperable": "$ 190.000"}, company=company
+    )
+    purchase.is_valid()
+    assert purchase.cleaned_data["monto_neto"] == 1000000
+    assert purchase.cleaned_data["iva_recuperable"] == 190000
+    cents = PurchaseForm({"monto_neto": "1.000,5"}, company=company)
+    cents.is_valid()
+    assert "sin decimales" in cents.errors["monto_neto"][0]
