@@ -873,7 +873,6 @@ class ReceivedDteViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Compa
         serializer = AcceptSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        views.guard_period(row, data["periodo"])
         _sii_call(
             lambda: receiving.accept(
                 received=row,

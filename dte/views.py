@@ -445,14 +445,6 @@ def domain_message(exc: DomainError) -> str:
     return " ".join([exc.message, *dict.fromkeys(details)]) if details else exc.message
 
 
-def guard_period(row: ReceivedDte, periodo: date | None) -> None:
-    """The purchase cannot be booked in a month before the document's: refused here, before
-    anything is recorded at the SII."""
-    if periodo and periodo.replace(day=1) < row.fecha_emision.replace(day=1):
-        message = "El período no puede ser anterior al mes del documento."
-        raise DomainError("invalid_input", message, {"periodo": message})
-
-
 def _sii_trouble(exc: SiiError) -> str:
     return f"No se pudo consultar al SII en este momento ({exc.message}); intente más tarde."
 
@@ -699,7 +691,6 @@ def received_accept(request, membership: Membership, pk: int):
     periodo = form.cleaned_data["periodo"]
 
     def act(row):
-        guard_period(row, periodo)
         receiving.accept(
             received=row, actor=request.user, discrepancies=discrepancies, periodo=periodo
         )
