@@ -129,6 +129,7 @@ class DocumentForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         self.fields["partner"].queryset = Partner.objects.filter(company=company)
         self.fields["partner"].required = False
+        self.fields["partner"].widget.attrs["data-searchable"] = "clientes"
         self.fields["fecha_emision"].input_formats = DATE_FORMATS
         self.fields["fecha_vencimiento"].input_formats = DATE_FORMATS
         for name in ("global_discount_value", "global_surcharge_value"):
@@ -147,7 +148,11 @@ class DocumentForm(forms.ModelForm):
 
 
 class LineForm(forms.Form):
-    product = forms.ModelChoiceField(queryset=Product.objects.none(), required=False)
+    product = forms.ModelChoiceField(
+        queryset=Product.objects.none(),
+        required=False,
+        widget=forms.Select(attrs={"data-searchable": "productos"}),
+    )
     name = forms.CharField(label="Ítem", max_length=80, required=False)
     description = forms.CharField(label="Descripción", required=False, widget=forms.HiddenInput)
     quantity = ChileanDecimalField(label="Cantidad", max_digits=18, decimal_places=6)
@@ -261,6 +266,7 @@ class PurchaseForm(forms.ModelForm):
         self.fields["partner"].queryset = Partner.objects.filter(company=company).order_by(
             "razon_social"
         )
+        self.fields["partner"].widget.attrs["data-searchable"] = "proveedores"
         self.fields["fecha"].input_formats = DATE_FORMATS
         for name in (*PURCHASE_AMOUNTS, "monto_total"):
             old = self.fields[name]
