@@ -313,11 +313,28 @@ class Dte(models.Model):
         return text[text.index("<DTE") :]
 
 
+class DteEventKind(models.TextChoices):
+    """What an event row records: the state it moved to, a step that left the state as it was
+    (a failed attempt, a poll still in progress), or the e-mail to the receiver."""
+
+    STATE = "state", "Cambio de estado"
+    NOTE = "note", "Aviso"
+    EMAIL = "email", "Enviado por correo"
+    EMAIL_FAILED = "email_failed", "Correo no enviado"
+
+
 class DteEvent(models.Model):
-    """One step in a DTE's life, with the SII's own words when it was the SII that spoke."""
+    """One step in a DTE's life, with the SII's own words when it was the SII that spoke.
+    `status` is the document's state after the step; `kind` says what the step was, so that an
+    e-mail row does not read as the SII's verdict."""
 
     dte = models.ForeignKey(Dte, on_delete=models.CASCADE, related_name="events")
-    status = models.CharField(max_length=32)
+    status = models.CharField(
+        "estado", max_length=32, choices=[(s.value, STATUS_LABELS[s]) for s in DteStatus]
+    )
+    kind = models.CharField(
+        "tipo de evento", max_length=16, choices=DteEventKind, default=DteEventKind.STATE
+    )
     sii_code = models.CharField("código SII", max_length=16, blank=True)
     message = models.TextField(blank=True)
     actor = models.ForeignKey(
@@ -331,11 +348,18 @@ class DteEvent(models.Model):
         verbose_name_plural = "eventos DTE"
 
     def __str__(self) -> str:
-        return f"{self.dte} → {self.status}"
+        return f"{self.dte} → {self.status_label}"
 
     @property
     def status_label(self) -> str:
-        return STATUS_LABELS.get(DteStatus(self.status), self.status)
+        """What the history's "Estado" column says: the state for a state change or a note,
+        what happened for an e-mail (whom it went to is in the message)."""
+        if self.kind in (DteEventKind.EMAIL, DteEventKind.EMAIL_FAILED):
+            return DteEventKind(self.kind).label
+        try:
+            return STATUS_LABELS[DteStatus(self.status)]
+        except ValueError:
+            return "Estado desconocido"
 
 
 # --- Receiving: suppliers' DTEs (DOMAIN.md §12) --------------------------------------------

@@ -9,7 +9,7 @@ from django.utils import timezone
 from dte import dispatch, mapping, selectors
 from dte.core.envelope import EnvelopeItem, build_envelope
 from dte.keyring import load_certificate
-from dte.models import Dte, DteEvent
+from dte.models import Dte, DteEvent, DteEventKind
 from dte.pdf.data import read_dte
 from dte.pdf.render import RenderOptions, render_pdf
 from erp.doctypes import TipoDte
@@ -134,11 +134,16 @@ def dte_email(dte_id: int) -> str:
     message.attach(dte.filename.replace(".xml", ".pdf"), dte_pdf(dte), "application/pdf")
     message.send(fail_silently=False)
     DteEvent.objects.create(
-        dte=dte, status=dte.status, message=f"Enviado por correo a {address} (XML y PDF)."
+        dte=dte,
+        status=dte.status,
+        kind=DteEventKind.EMAIL,
+        message=f"Enviado por correo a {address} (XML y PDF).",
     )
     return address
 
 
 def email_not_sent(dte_id: int, reason: str) -> None:
     dte = Dte.objects.get(pk=dte_id)
-    DteEvent.objects.create(dte=dte, status=dte.status, message=f"Correo no enviado: {reason}")
+    DteEvent.objects.create(
+        dte=dte, status=dte.status, kind=DteEventKind.EMAIL_FAILED, message=reason
+    )

@@ -39,7 +39,7 @@ from django.utils import timezone
 from dte import dispatch
 from dte.core.domain import DteStatus, EnvelopeState, can_transition, envelope_can_transition
 from dte.keyring import load_certificate
-from dte.models import Dte, DteEvent, Envelope, EnvelopeEvent
+from dte.models import Dte, DteEvent, DteEventKind, Envelope, EnvelopeEvent
 from dte.sii import auth, config
 from dte.sii.errors import (
     SiiAlreadyReceived,
@@ -94,7 +94,9 @@ def move(dte: Dte, new: DteStatus, message: str, *, code: str = "", actor=None) 
 
 def note(dte: Dte, message: str, *, code: str = "") -> None:
     """An event that does not change the state (a failed attempt, a poll still in progress)."""
-    DteEvent.objects.create(dte=dte, status=dte.status, sii_code=code[:16], message=message)
+    DteEvent.objects.create(
+        dte=dte, status=dte.status, kind=DteEventKind.NOTE, sii_code=code[:16], message=message
+    )
 
 
 def envelope_move(
@@ -305,7 +307,7 @@ def _received_at(timestamp: str) -> str:
             moment = datetime.strptime(timestamp.strip(), pattern)  # noqa: DTZ007 - SII's local time
         except ValueError:
             continue
-        return f"Recibido el {moment:%d-%m-%Y %H:%M:%S}."
+        return f"Recibido el {moment:%d-%m-%Y %H:%M}."
     return f"Recibido el {timestamp}." if timestamp else ""
 
 

@@ -8,11 +8,15 @@ jitter, bounded, or the SII's Retry-After) on the envelope, and the beat tick
 restart loses nothing: the row is the outbox.
 """
 
+import logging
+
 from celery import shared_task
 from celery.utils.time import get_exponential_backoff_interval
 from django.conf import settings
 
 from dte import printing, receiving, sending, services
+
+log = logging.getLogger(__name__)
 
 
 @shared_task(name="dte.envelope_send", acks_late=True, ignore_result=True)
@@ -57,7 +61,12 @@ def dte_email(self, dte_id: int) -> str:
         return str(exc)
     except OSError as exc:
         if self.request.retries >= self.max_retries:
-            printing.email_not_sent(dte_id, f"error del servidor de correo ({exc})")
+            log.warning(
+                "e-mail of DTE %s given up after %s retries: %s", dte_id, self.max_retries, exc
+            )
+            printing.email_not_sent(
+                dte_id, "No se pudo entregar: error del servidor de correo tras varios intentos."
+            )
             raise
         countdown = get_exponential_backoff_interval(
             factor=10, retries=self.request.retries, maximum=900, full_jitter=True
