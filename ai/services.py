@@ -239,15 +239,33 @@ def _record_usage(company: Company, today: date, review: ai_client.AiReview) -> 
     AI_TOKENS.labels("output").inc(review.output_tokens)
 
 
+# What staff read when this installation has no AI key; the technical hint (the variable to
+# set) goes to the log, once per process, and to the review's page in admin (ai.admin).
+OFF_REASON = (
+    "La revisión con IA no está configurada en esta instalación; "
+    "las reglas automáticas sí se aplicaron."
+)
+OFF_ADMIN_HINT = (
+    "La variable de entorno ANTHROPIC_API_KEY no está definida: sin ella solo corren las reglas "
+    "automáticas. Defínala (y reinicie la aplicación) para activar la revisión con IA."
+)
+_off_logged = False
+
+
+def _log_off_once() -> None:
+    global _off_logged
+    if not _off_logged:
+        _off_logged = True
+        log.info("AI review is off: ANTHROPIC_API_KEY is not set (only the rules run)")
+
+
 def ai_step(
     company: Company, kind: str, payload: Mapping[str, Any], rule_codes: Sequence[str]
 ) -> AiOutcome:
     if not settings.ANTHROPIC_API_KEY:
         AI_CALLS.labels(kind, "off").inc()
-        return AiOutcome(
-            "off",
-            "Sin ANTHROPIC_API_KEY: la revisión con IA está desactivada; las reglas sí corren.",
-        )
+        _log_off_once()
+        return AiOutcome("off", OFF_REASON)
     key = _hash(kind, payload, rule_codes)
     cached = cache.get(f"ai:review:{key}")
     if cached is not None:

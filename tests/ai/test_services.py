@@ -65,7 +65,8 @@ def test_without_a_key_the_rules_run_and_the_page_says_why(issuer, customer):
     issue(issuer, customer)
     twin = issue(issuer, customer, day=3)  # same partner, same total, a day later
     review = services.ai_review_document(document=twin)
-    assert review.ai_status == "off" and "ANTHROPIC_API_KEY" in review.ai_reason
+    assert review.ai_status == "off" and review.ai_reason == services.OFF_REASON
+    assert "ANTHROPIC" not in review.ai_reason and "no está configurada" in review.ai_reason
     codes = set(review.findings.values_list("code", flat=True))
     assert "duplicate_document" in codes
     assert set(review.findings.values_list("source", flat=True)) == {"rules"}
@@ -154,7 +155,8 @@ def test_ui_shows_findings_and_staff_decide(issuer, customer, clerk, client):
     response = client.post(f"/ia/documentos/{twin.pk}/revisar/", follow=True)
     page = response.content.decode()
     assert "Revisión automática" in page and "duplicate_document" in page
-    assert "desactivada" in page
+    assert "desactivada" in page and "las reglas automáticas sí se aplicaron" in page
+    assert "ANTHROPIC" not in page  # the technical hint is for admins (admin, logs)
     finding = AiFinding.objects.get(review__sales_document=twin, code="duplicate_document")
     client.post(f"/ia/hallazgos/{finding.pk}/dismiss/")
     finding.refresh_from_db()
@@ -206,3 +208,30 @@ def test_a_failing_review_never_breaks_issuing(
         document = issue(issuer, customer)
     document.refresh_from_db()
     assert document.state == "issued" and not AiReview.objects.exists()
+
+
+def test_without_a_key_admins_get_the_technical_hint(issuer, customer, admin_client, caplog):
+    document = issue(issuer, customer)
+    with caplog.at_level("INFO", logger="ai.services"):
+        services._off_logged = False
+        review = services.ai_review_document(document=document)
+        services.ai_review_document(document=document)
+    assert [r.getMessage() for r in caplog.records if "ANTHROPIC_API_KEY" in r.getMessage()] == [
+        "AI review is off: ANTHROPIC_API_KEY is not set (only the rules run)"
+    ]  # once per process, not per review
+    page = admin_client.get(f"/admin/ai/aireview/{review.pk}/change/").content.decode()
+    assert "ANTHROPIC_API_KEY" in page and "nota técnica" in page.lower()
+
+
+def test_reviews_stored_with_the_old_reason_are_reworded(issuer, customer):
+    import importlib
+
+    from django.apps import apps
+
+    document = issue(issuer, customer)
+    old = "Sin ANTHROPIC_API_KEY: la revisión con IA está desactivada; las reglas sí corren."
+    review = services.ai_review_document(document=document)
+    AiReview.objects.filter(pk=review.pk).update(ai_reason=old)
+    importlib.import_module("ai.migrations.0002_off_reason_in_words").reword(apps, None)
+    review.refresh_from_db()
+    assert review.ai_reason == services.OFF_REASON
