@@ -112,6 +112,7 @@ def documento_from(document: SalesDocument, *, folio: int) -> Documento:
                 fecha_ref=ref.fecha_ref,
                 cod_ref=ref.cod_ref,
                 razon_ref=ref.razon_ref,
+                rut_otr=ref.rut_otr,
             )
             for ref in document.references.all()
         ),

@@ -15,7 +15,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from dte import errors, mapping, printing, selectors, sending, signals, vault
+from dte import errors, mapping, notes, printing, selectors, sending, signals, vault
 from dte.core import schemas
 from dte.core.caf import CafError, check_caf, official_sii_keys, parse_caf
 from dte.core.certificate import Certificate as CoreCertificate
@@ -295,6 +295,7 @@ def dte_issue(
     certificate_row = certificate or selectors.certificate_for_signing(company, actor, now)
     signer = load_certificate(certificate_row.pk, certificate_row.fingerprint)
     mapping.resolucion_from(company)
+    notes.check_issuable(doc)
     caf_row, folio = _take_folio(company, doc.tipo_dte, timezone.localdate(now))
     try:
         documento = mapping.documento_from(doc, folio=folio)

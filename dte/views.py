@@ -16,7 +16,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from dte import printing, receiving, selectors, services
+from dte import notes, printing, receiving, selectors, services
 from dte.core import intake
 from dte.core.schemas import XmlError, safe_parse
 from dte.forms import (
@@ -41,7 +41,7 @@ from dte.pdf.data import read_dte
 from dte.pdf.render import RenderOptions, render_pdf
 from dte.sii.errors import SiiError
 from erp import selectors as erp_selectors
-from erp.doctypes import PURCHASE_TYPES
+from erp.doctypes import PURCHASE_TYPES, CodRef
 from erp.errors import DomainError, NotFound
 from erp.forms import apply_domain_error
 from erp.models import Membership
@@ -61,6 +61,33 @@ def issue(request, membership: Membership, pk: int):
     else:
         messages.success(request, f"Documento emitido con folio {dte.folio}.")
     return redirect("erp:document_detail", pk=pk)
+
+
+@require_POST
+@company_view(Perm.EDIT_DOCUMENTS)
+def note_create(request, membership: Membership, pk: int):
+    """A draft nota de crédito or débito from an issued document, with its reference filled."""
+    document = erp_selectors.sales_document_get(company=membership.company, pk=pk)
+    try:
+        note = notes.note_draft(
+            document=document,
+            actor=request.user,
+            tipo=request.POST.get("tipo_dte"),
+            cod_ref=request.POST.get("cod_ref"),
+            razon=request.POST.get("razon_ref", "")[:90],
+        )
+    except DomainError as exc:
+        messages.error(request, f"No se pudo preparar la nota: {exc.message}")
+        return redirect("erp:document_detail", pk=pk)
+    if note.references.get().cod_ref == CodRef.CORRIGE_MONTOS:
+        messages.info(
+            request,
+            "Borrador de la nota preparado con las líneas del documento: deje solo lo que "
+            "corrige (cantidades devueltas o diferencias de precio) y guárdelo.",
+        )
+        return redirect("erp:document_edit", pk=note.pk)
+    messages.success(request, f"Borrador de la {note.tipo.label.lower()} preparado.")
+    return redirect("erp:document_detail", pk=note.pk)
 
 
 @require_POST

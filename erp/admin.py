@@ -315,7 +315,15 @@ class LineInline(ReadOnlyInline):
 
 class ReferenceInline(ReadOnlyInline):
     model = SalesDocumentReference
-    fields = ("line_number", "tipo_doc_ref", "folio_ref", "fecha_ref", "cod_ref", "razon_ref")
+    fields = (
+        "line_number",
+        "tipo_doc_ref",
+        "folio_ref",
+        "rut_otr",
+        "fecha_ref",
+        "cod_ref",
+        "razon_ref",
+    )
     readonly_fields = fields
 
 

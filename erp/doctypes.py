@@ -45,6 +45,29 @@ class TipoDte(IntEnum):
         return self in (TipoDte.FACTURA, TipoDte.FACTURA_COMPRA)
 
     @property
+    def requires_receiver_details(self) -> bool:
+        """The SII refuses these without the receiver's giro, dirección and comuna."""
+        return self in (
+            TipoDte.FACTURA,
+            TipoDte.FACTURA_EXENTA,
+            TipoDte.FACTURA_COMPRA,
+            TipoDte.GUIA_DESPACHO,
+            TipoDte.NOTA_DEBITO,
+            TipoDte.NOTA_CREDITO,
+        )
+
+    @property
+    def accepts_notes(self) -> bool:
+        """Documents an "Emitir nota de crédito / débito" action starts from: facturas and the
+        notas themselves (a nota de débito annuls a nota de crédito, and the reverse)."""
+        return self in (
+            TipoDte.FACTURA,
+            TipoDte.FACTURA_EXENTA,
+            TipoDte.NOTA_DEBITO,
+            TipoDte.NOTA_CREDITO,
+        )
+
+    @property
     def receiver_optional(self) -> bool:
         """Boletas may go to the anonymous receiver 66666666-6."""
         return self.gross_prices

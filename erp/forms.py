@@ -172,10 +172,21 @@ class LineForm(forms.Form):
 class ReferenceForm(forms.Form):
     tipo_doc_ref = forms.CharField(label="Tipo doc.", max_length=3)
     folio_ref = forms.CharField(label="Folio", max_length=18)
+    rut_otr = forms.CharField(
+        label="RUT emisor",
+        max_length=12,
+        required=False,
+        widget=forms.TextInput(attrs={"placeholder": "Si no es suyo", "size": 11}),
+    )
     fecha_ref = forms.DateField(label="Fecha", widget=DATE_WIDGET, input_formats=DATE_FORMATS)
     cod_ref = forms.TypedChoiceField(
         label="Código",
-        choices=[("", "—"), (1, "1 · Anula"), (2, "2 · Corrige texto"), (3, "3 · Corrige montos")],
+        choices=[
+            ("", "—"),
+            (1, "Anula el documento"),
+            (2, "Corrige texto"),
+            (3, "Corrige montos"),
+        ],
         coerce=int,
         empty_value=None,
         required=False,

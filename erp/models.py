@@ -329,6 +329,11 @@ class SalesDocumentReference(models.Model):
     line_number = models.PositiveSmallIntegerField("N° referencia")
     tipo_doc_ref = models.CharField("tipo de documento referenciado", max_length=3)
     folio_ref = models.CharField("folio referenciado", max_length=18)
+    rut_otr = RutField(
+        "RUT del emisor referenciado",
+        blank=True,
+        help_text="Solo si el documento referenciado lo emitió otro contribuyente (RUTOtr).",
+    )
     fecha_ref = models.DateField("fecha del documento referenciado")
     cod_ref = models.PositiveSmallIntegerField(
         "código de referencia",

@@ -89,7 +89,7 @@ LINE_FIELDS = (
     "discount_pct",
     "is_exempt",
 )
-REFERENCE_FIELDS = ("tipo_doc_ref", "folio_ref", "fecha_ref", "cod_ref", "razon_ref")
+REFERENCE_FIELDS = ("tipo_doc_ref", "folio_ref", "rut_otr", "fecha_ref", "cod_ref", "razon_ref")
 MAX_REFERENCES = 40
 INVALID_MESSAGE = "Revise los datos ingresados."
 
@@ -598,6 +598,12 @@ def _prepare_references(
         folio = str(raw.get("folio_ref") or "").strip()
         if not folio or len(folio) > 18:
             err("folio_ref", "Indique el folio referenciado (máximo 18 caracteres).")
+        rut_otr = str(raw.get("rut_otr") or "").strip()
+        if rut_otr:
+            try:
+                rut_otr = normalize_rut(rut_otr)
+            except InvalidRut as exc:
+                err("rut_otr", str(exc))
         fecha = raw.get("fecha_ref")
         if not isinstance(fecha, date):
             err("fecha_ref", "Indique la fecha del documento referenciado.")
@@ -614,6 +620,7 @@ def _prepare_references(
             {
                 "tipo_doc_ref": tipo_ref,
                 "folio_ref": folio,
+                "rut_otr": rut_otr,
                 "fecha_ref": fecha,
                 "cod_ref": cod,
                 "razon_ref": razon,

@@ -69,6 +69,7 @@ class Referencia:
     fecha_ref: date
     cod_ref: int | None = None  # 1 anula, 2 corrige texto, 3 corrige montos
     razon_ref: str = ""  # RazonRef ≤90
+    rut_otr: str = ""  # RUTOtr: the referenced document's issuer when it is not the emisor
 
 
 @dataclass(frozen=True, slots=True)

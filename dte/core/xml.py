@@ -155,7 +155,8 @@ def _detalle(b: _Builder, doc: Documento, n: int, linea: Linea, amounts: LineAmo
     d.add("DscItem", text.clean(linea.descripcion, 1000, multiline=True))
     d.add("QtyItem", format_decimal(linea.cantidad))
     d.add("UnmdItem", text.clean(linea.unidad, 4))
-    d.add("PrcItem", format_decimal(linea.precio))
+    if linea.precio:  # PrcItem is at least 0.000001: a line without amounts (CodRef 2) omits it
+        d.add("PrcItem", format_decimal(linea.precio))
     if amounts.discount:
         d.add("DescuentoPct", format_decimal(linea.descuento_pct, 2))
         d.add("DescuentoMonto", amounts.discount)
@@ -186,6 +187,7 @@ def _referencias(b: _Builder, doc: Documento) -> None:
         r.add("NroLinRef", n)
         r.add("TpoDocRef", text.clean(ref.tipo_doc_ref, 3))
         r.add("FolioRef", text.clean(ref.folio_ref, 18))
+        r.add("RUTOtr", ref.rut_otr)
         if not doc.tipo.gross_prices:
             r.add("FchRef", format_date(ref.fecha_ref))
         r.add("CodRef", ref.cod_ref)

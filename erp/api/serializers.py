@@ -133,9 +133,24 @@ class LineSerializer(serializers.ModelSerializer):
 
 
 class ReferenceSerializer(serializers.ModelSerializer):
+    rut_otr = serializers.CharField(
+        max_length=12,
+        required=False,
+        allow_blank=True,
+        help_text="RUT del emisor del documento referenciado, si no es la empresa (RUTOtr).",
+    )
+
     class Meta:
         model = SalesDocumentReference
-        fields = ("line_number", "tipo_doc_ref", "folio_ref", "fecha_ref", "cod_ref", "razon_ref")
+        fields = (
+            "line_number",
+            "tipo_doc_ref",
+            "folio_ref",
+            "rut_otr",
+            "fecha_ref",
+            "cod_ref",
+            "razon_ref",
+        )
         read_only_fields = ("line_number",)
 
 

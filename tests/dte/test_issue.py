@@ -35,6 +35,8 @@ def draft_from_file(company, tipo: int) -> SalesDocument:
 
 @pytest.mark.parametrize("tipo", TYPES)
 def test_every_type_issues_and_verifies(issuer, demo_catalog, clerk, tipo, sandbox):
+    if tipo in (56, 61):  # the example notas modify the example factura, folio 1
+        services.dte_issue(document=draft_from_file(issuer, 33), actor=clerk)
     document = draft_from_file(issuer, tipo)
     dte = services.dte_issue(document=document, actor=clerk)
     assert (dte.tipo_dte, dte.folio, dte.status) == (tipo, 1, "queued")
