@@ -148,3 +148,25 @@ class MailboxForm(forms.ModelForm):
     class Meta:
         model = ExchangeMailbox
         fields = ("address", "host", "port", "security", "username", "folder", "is_active")
+
+
+# --- Facturar guías -------------------------------------------------------------------------
+
+
+class GuiaInvoiceForm(forms.Form):
+    partner = forms.ModelChoiceField(queryset=None, label="Cliente")
+    periodo = PeriodField(label="Mes de las guías")
+    forma_pago = forms.TypedChoiceField(
+        label="Forma de pago",
+        choices=[(1, "Contado"), (2, "Crédito"), (3, "Sin costo")],
+        coerce=int,
+        required=False,
+        empty_value=None,
+    )
+
+    def __init__(self, *args, company, **kwargs):
+        from erp.models import Partner
+
+        super().__init__(*args, **kwargs)
+        self.fields["partner"].queryset = Partner.objects.filter(company=company)
+        self.fields["partner"].widget.attrs["data-searchable"] = "clientes"

@@ -9,8 +9,9 @@ from dte.core.domain import (
     Receptor,
     Referencia,
     Resolucion,
+    Transporte,
 )
-from erp.doctypes import TipoDte
+from erp.doctypes import IndTraslado, TipoDte
 from erp.errors import DomainError
 from erp.models import Company, Partner, SalesDocument
 from erp.totals import GlobalAdjustment, Movement, ValueType
@@ -62,6 +63,35 @@ def receptor_from(partner: Partner | None) -> Receptor:
     )
 
 
+def _receptor_of(document: SalesDocument) -> Receptor:
+    """The partner; for a guía whose goods stay with the emisor, the emisor itself."""
+    traslado = IndTraslado(document.ind_traslado) if document.ind_traslado else None
+    if document.partner is None and traslado and traslado.receiver_is_issuer:
+        company = document.company
+        return Receptor(
+            rut=company.rut,
+            razon_social=company.razon_social,
+            giro=company.giro[:40],
+            direccion=company.direccion,
+            comuna=company.comuna,
+            ciudad=company.ciudad,
+        )
+    return receptor_from(document.partner)
+
+
+def _transporte(document: SalesDocument) -> Transporte | None:
+    transporte = Transporte(
+        patente=document.patente,
+        rut_transportista=document.rut_transportista,
+        rut_chofer=document.rut_chofer,
+        nombre_chofer=document.nombre_chofer,
+        direccion_destino=document.dir_destino,
+        comuna_destino=document.comuna_destino,
+        ciudad_destino=document.ciudad_destino,
+    )
+    return transporte or None
+
+
 def _adjustments(document: SalesDocument) -> tuple[GlobalAdjustment, ...]:
     result = []
     for kind, value, movement in (
@@ -81,7 +111,8 @@ def documento_from(document: SalesDocument, *, folio: int) -> Documento:
         raise MappingError("actecos", "La empresa no tiene códigos de actividad económica.")
     if not company.comuna:
         raise MappingError("comuna", "La empresa no tiene comuna de origen.")
-    if document.partner is None and not tipo.receiver_optional:
+    receptor = _receptor_of(document)
+    if document.partner is None and receptor is ANONYMOUS_RECEPTOR and not tipo.receiver_optional:
         raise MappingError("partner", "El documento no tiene receptor.")
     lines = [
         Linea(
@@ -103,7 +134,7 @@ def documento_from(document: SalesDocument, *, folio: int) -> Documento:
         folio=folio,
         fecha_emision=document.fecha_emision,
         emisor=emisor_from(company),
-        receptor=receptor_from(document.partner),
+        receptor=receptor,
         lineas=tuple(lines),
         referencias=tuple(
             Referencia(
@@ -119,6 +150,9 @@ def documento_from(document: SalesDocument, *, folio: int) -> Documento:
         ajustes=_adjustments(document),
         forma_pago=document.forma_pago,
         fecha_vencimiento=document.fecha_vencimiento,
+        ind_traslado=document.ind_traslado or IndTraslado.VENTA,
+        tipo_despacho=document.tipo_despacho,
+        transporte=_transporte(document),
     )
     if documento.totales.monto_total != document.monto_total:
         raise MappingError(

@@ -580,6 +580,7 @@ def dte_reissue_draft(*, dte: Dte, actor) -> SalesDocument:
         "global_surcharge_type": original.global_surcharge_type,
         "global_surcharge_value": original.global_surcharge_value,
         "notes": f"Reemisión del folio {dte.folio} rechazado por el SII. {original.notes}".strip(),
+        **{f: getattr(original, f) for f in erp_services.GUIA_FIELDS},
         "lines": [
             {
                 f: (line.product_id if f == "product" else getattr(line, f))

@@ -7,6 +7,7 @@ app_name = "dte"
 urlpatterns = [
     path("documentos/<int:pk>/emitir/", views.issue, name="issue"),
     path("documentos/<int:pk>/nota/", views.note_create, name="note_create"),
+    path("documentos/facturar-guias/", views.guias_invoice, name="guias_invoice"),
     path("dte/<int:pk>/xml/", views.dte_xml, name="dte_xml"),
     path("dte/<int:pk>/pdf/", views.dte_pdf, name="dte_pdf"),
     path("dte/<int:pk>/correo/", views.email, name="email"),

@@ -16,7 +16,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from dte import notes, printing, receiving, selectors, services
+from dte import guias, notes, printing, receiving, selectors, services
 from dte.core import intake
 from dte.core.schemas import XmlError, safe_parse
 from dte.forms import (
@@ -25,6 +25,7 @@ from dte.forms import (
     CertificateUploadForm,
     ClaimForm,
     GoodsReceiptForm,
+    GuiaInvoiceForm,
     MailboxForm,
     ReceivedFilterForm,
     ReceivedUploadForm,
@@ -88,6 +89,39 @@ def note_create(request, membership: Membership, pk: int):
         return redirect("erp:document_edit", pk=note.pk)
     messages.success(request, f"Borrador de la {note.tipo.label.lower()} preparado.")
     return redirect("erp:document_detail", pk=note.pk)
+
+
+@company_view(Perm.EDIT_DOCUMENTS)
+def guias_invoice(request, membership: Membership):
+    """Facturar guías: pick a customer and a month, see its sale guías, invoice the chosen."""
+    company = membership.company
+    form = GuiaInvoiceForm(request.GET or None, company=company)
+    rows = []
+    if form.is_valid():
+        rows = guias.guias_of(
+            company=company,
+            partner=form.cleaned_data["partner"],
+            periodo=form.cleaned_data["periodo"],
+        )
+    if request.method == "POST" and form.is_valid():
+        ids = [int(v) for v in request.POST.getlist("guia") if v.isdigit()]
+        try:
+            factura = guias.invoice_guias(
+                company=company,
+                actor=request.user,
+                partner=form.cleaned_data["partner"],
+                guia_ids=ids,
+                forma_pago=form.cleaned_data.get("forma_pago"),
+            )
+        except DomainError as exc:
+            messages.error(request, f"No se pudo preparar la factura: {exc.message}")
+        else:
+            messages.success(
+                request,
+                f"Borrador de factura por {len(ids)} guía(s) preparado: revíselo y emítalo.",
+            )
+            return redirect("erp:document_detail", pk=factura.pk)
+    return render(request, "dte/guias_invoice.html", {"form": form, "rows": rows})
 
 
 @require_POST

@@ -103,6 +103,62 @@ class CodRef(IntEnum):
     CORRIGE_MONTOS = 3
 
 
+class IndTraslado(IntEnum):
+    """IdDoc/IndTraslado of a guía de despacho: why the goods move (DTE_v10.xsd)."""
+
+    VENTA = 1
+    VENTA_POR_EFECTUAR = 2
+    CONSIGNACION = 3
+    PROMOCION_DONACION = 4
+    TRASLADO_INTERNO = 5
+    OTROS_TRASLADOS = 6
+    DEVOLUCION = 7
+    TRASLADO_EXPORTACION = 8
+    VENTA_EXPORTACION = 9
+
+    @property
+    def label(self) -> str:
+        return IND_TRASLADO_LABELS[self]
+
+    @property
+    def receiver_is_issuer(self) -> bool:
+        """The goods stay with the emisor: the receptor is the emisor itself (XSD: 4 and 5)."""
+        return self in (IndTraslado.PROMOCION_DONACION, IndTraslado.TRASLADO_INTERNO)
+
+    @property
+    def is_sale(self) -> bool:
+        """Guías a factura is issued for later ("Facturar guías")."""
+        return self is IndTraslado.VENTA
+
+
+IND_TRASLADO_LABELS = {
+    IndTraslado.VENTA: "Operación constituye venta",
+    IndTraslado.VENTA_POR_EFECTUAR: "Venta por efectuar",
+    IndTraslado.CONSIGNACION: "Consignación",
+    IndTraslado.PROMOCION_DONACION: "Entrega gratuita (promoción o donación)",
+    IndTraslado.TRASLADO_INTERNO: "Traslado interno",
+    IndTraslado.OTROS_TRASLADOS: "Otros traslados que no constituyen venta",
+    IndTraslado.DEVOLUCION: "Guía de devolución",
+    IndTraslado.TRASLADO_EXPORTACION: "Traslado para exportación (no venta)",
+    IndTraslado.VENTA_EXPORTACION: "Venta para exportación",
+}
+
+
+class TipoDespacho(IntEnum):
+    """IdDoc/TipoDespacho: who carries the goods, and where."""
+
+    POR_CUENTA_DEL_RECEPTOR = 1
+    EMISOR_A_INSTALACIONES_DEL_RECEPTOR = 2
+    EMISOR_A_OTRAS_INSTALACIONES = 3
+
+
+TIPO_DESPACHO_LABELS = {
+    TipoDespacho.POR_CUENTA_DEL_RECEPTOR: "Por cuenta del receptor",
+    TipoDespacho.EMISOR_A_INSTALACIONES_DEL_RECEPTOR: "Emisor a instalaciones del receptor",
+    TipoDespacho.EMISOR_A_OTRAS_INSTALACIONES: "Emisor a otras instalaciones",
+}
+
+
 class FormaPago(IntEnum):
     CONTADO = 1
     CREDITO = 2

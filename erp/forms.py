@@ -9,7 +9,13 @@ from erp.errors import DomainError
 from erp.models import Partner, Product, PurchaseDocument, PurchaseState, SalesDocument
 from erp.money import NumberError, format_decimal, parse_decimal
 from erp.rut import InvalidRut, normalize_rut
-from erp.services import PARTNER_FIELDS, PRODUCT_FIELDS, PURCHASE_AMOUNTS, PURCHASE_FIELDS
+from erp.services import (
+    GUIA_FIELDS,
+    PARTNER_FIELDS,
+    PRODUCT_FIELDS,
+    PURCHASE_AMOUNTS,
+    PURCHASE_FIELDS,
+)
 
 # dd-mm-aaaa whatever the browser's locale (a native date input follows the browser's own).
 DATE_FORMATS = ["%d-%m-%Y", "%d/%m/%Y", "%Y-%m-%d"]
@@ -118,6 +124,7 @@ class DocumentForm(forms.ModelForm):
             "global_surcharge_type",
             "global_surcharge_value",
             "notes",
+            *GUIA_FIELDS,
         )
         widgets = {
             "fecha_emision": DATE_WIDGET,
@@ -132,6 +139,17 @@ class DocumentForm(forms.ModelForm):
         self.fields["partner"].widget.attrs["data-searchable"] = "clientes"
         self.fields["fecha_emision"].input_formats = DATE_FORMATS
         self.fields["fecha_vencimiento"].input_formats = DATE_FORMATS
+        self.fields[
+            "ind_traslado"
+        ].help_text = (
+            "Traslado interno y entrega gratuita: el receptor es la propia empresa (déjelo vacío)."
+        )
+        for name in ("rut_transportista", "rut_chofer"):
+            self.fields[name] = RutFormField(
+                label=self.fields[name].label,
+                required=False,
+                widget=forms.TextInput(attrs={"placeholder": "12.345.678-5"}),
+            )
         for name in ("global_discount_value", "global_surcharge_value"):
             old = self.fields[name]
             self.fields[name] = ChileanDecimalField(
@@ -141,6 +159,12 @@ class DocumentForm(forms.ModelForm):
                 decimal_places=old.decimal_places,
                 help_text=old.help_text,
             )
+
+    def main_fields(self):
+        return [f for f in self if f.name not in GUIA_FIELDS]
+
+    def guia_fields(self):
+        return [f for f in self if f.name in GUIA_FIELDS]
 
     def _post_clean(self):
         # The service checks the whole document; skip ModelForm's model validation here.
@@ -157,7 +181,9 @@ class LineForm(forms.Form):
     description = forms.CharField(label="Descripción", required=False, widget=forms.HiddenInput)
     quantity = ChileanDecimalField(label="Cantidad", max_digits=18, decimal_places=6)
     unit = forms.CharField(label="Unidad", max_length=4, required=False)
-    unit_price = ChileanDecimalField(label="Precio", max_digits=18, decimal_places=6)
+    unit_price = ChileanDecimalField(
+        label="Precio", max_digits=18, decimal_places=6, required=False
+    )
     discount_pct = ChileanDecimalField(
         label="Desc. %", max_digits=5, decimal_places=2, required=False
     )

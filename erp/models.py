@@ -2,7 +2,15 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
-from erp.doctypes import IVA_NO_RECUPERABLE_CODES, PURCHASE_TYPES, CodRef, FormaPago, TipoDte
+from erp.doctypes import (
+    IND_TRASLADO_LABELS,
+    IVA_NO_RECUPERABLE_CODES,
+    PURCHASE_TYPES,
+    TIPO_DESPACHO_LABELS,
+    CodRef,
+    FormaPago,
+    TipoDte,
+)
 from erp.rut import InvalidRut, normalize_rut
 
 
@@ -250,6 +258,26 @@ class SalesDocument(Audited):
         "recargo global", max_digits=18, decimal_places=2, default=0
     )
     notes = models.TextField("observaciones", blank=True)
+    # Guías de despacho (52): why the goods move, who carries them, and where to.
+    ind_traslado = models.PositiveSmallIntegerField(
+        "motivo del traslado",
+        choices=[(k.value, f"{k.value} · {v}") for k, v in IND_TRASLADO_LABELS.items()],
+        null=True,
+        blank=True,
+    )
+    tipo_despacho = models.PositiveSmallIntegerField(
+        "tipo de despacho",
+        choices=[(k.value, v) for k, v in TIPO_DESPACHO_LABELS.items()],
+        null=True,
+        blank=True,
+    )
+    patente = models.CharField("patente del vehículo", max_length=8, blank=True)
+    rut_transportista = RutField("RUT del transportista", blank=True)
+    rut_chofer = RutField("RUT del chofer", blank=True)
+    nombre_chofer = models.CharField("nombre del chofer", max_length=30, blank=True)
+    dir_destino = models.CharField("dirección de destino", max_length=70, blank=True)
+    comuna_destino = models.CharField("comuna de destino", max_length=20, blank=True)
+    ciudad_destino = models.CharField("ciudad de destino", max_length=20, blank=True)
     # Totals are derived by erp.totals and stored so that lists and SQL aggregates need no Python.
     monto_neto = models.BigIntegerField(default=0)
     monto_exento = models.BigIntegerField(default=0)

@@ -15,7 +15,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 
-from erp.doctypes import IVA_NO_RECUPERABLE_CODES, PURCHASE_TYPES, CodRef, TipoDte
+from erp.doctypes import IVA_NO_RECUPERABLE_CODES, PURCHASE_TYPES, CodRef, IndTraslado, TipoDte
 from erp.errors import (
     DOCUMENT_NOT_DRAFT,
     DUPLICATE_CODE,
@@ -67,6 +67,17 @@ PARTNER_FIELDS = (
     "is_supplier",
 )
 PRODUCT_FIELDS = ("code", "name", "description", "unit", "unit_price", "is_exempt", "is_active")
+GUIA_FIELDS = (
+    "ind_traslado",
+    "tipo_despacho",
+    "patente",
+    "rut_transportista",
+    "rut_chofer",
+    "nombre_chofer",
+    "dir_destino",
+    "comuna_destino",
+    "ciudad_destino",
+)
 DOCUMENT_FIELDS = (
     "tipo_dte",
     "fecha_emision",
@@ -78,6 +89,7 @@ DOCUMENT_FIELDS = (
     "global_surcharge_type",
     "global_surcharge_value",
     "notes",
+    *GUIA_FIELDS,
 )
 LINE_FIELDS = (
     "product",
@@ -430,17 +442,24 @@ def _prepare_header(
         err("forma_pago", "Forma de pago inválida (1 contado, 2 crédito, 3 sin costo).")
     header["forma_pago"] = header.get("forma_pago") or None
 
+    traslado = _prepare_guia(company, tipo, header, errors)
     reference = header.get("partner")
     if isinstance(reference, Partner):
         reference = reference.pk
     if reference in (None, ""):
         header["partner"] = None
-        if tipo and not tipo.receiver_optional:
+        if tipo and not tipo.receiver_optional and not (traslado and traslado.receiver_is_issuer):
             err("partner", "Indique el receptor del documento.")
     else:
         partner = _partner_by_reference(company, reference)
         if partner is None:
             err("partner", "Cliente o proveedor desconocido.")
+        elif traslado and traslado.receiver_is_issuer and partner.rut != company.rut:
+            err(
+                "partner",
+                f"En un {traslado.label.lower()} el receptor es la propia empresa: deje el "
+                "receptor vacío.",
+            )
         header["partner"] = partner
 
     for prefix, label in (("discount", "descuento"), ("surcharge", "recargo")):
@@ -456,6 +475,60 @@ def _prepare_header(
         header[kind_field], header[value_field] = kind, value
     header["notes"] = (header.get("notes") or "").strip()
     return tipo
+
+
+GUIA_TEXT_LIMITS = {
+    "patente": 8,
+    "nombre_chofer": 30,
+    "dir_destino": 70,
+    "comuna_destino": 20,
+    "ciudad_destino": 20,
+}
+
+
+def _prepare_guia(
+    company: Company, tipo: TipoDte | None, header: dict[str, Any], errors: dict[str, list[str]]
+) -> IndTraslado | None:
+    """A guía's traslado, despacho and transport; other types carry none of them."""
+
+    def err(field: str, message: str) -> None:
+        errors.setdefault(field, []).append(message)
+
+    for field in GUIA_TEXT_LIMITS | {"rut_transportista": 0, "rut_chofer": 0}:
+        value = header.get(field)
+        header[field] = value.strip() if isinstance(value, str) else (value or "")
+    if tipo is not TipoDte.GUIA_DESPACHO:
+        given = [f for f in GUIA_FIELDS if header.get(f) not in (None, "")]
+        for field in given:
+            err(field, "Solo las guías de despacho llevan datos de traslado.")
+        header["ind_traslado"] = header["tipo_despacho"] = None
+        return None
+    traslado = None
+    raw = header.get("ind_traslado")
+    try:
+        traslado = IndTraslado(int(raw)) if raw not in (None, "") else IndTraslado.VENTA
+    except (TypeError, ValueError):
+        err("ind_traslado", "Motivo del traslado inválido: use un código del 1 al 9.")
+    header["ind_traslado"] = int(traslado) if traslado else None
+    despacho = header.get("tipo_despacho")
+    despacho = _int_or_none(despacho) if despacho not in (None, "") else None
+    if despacho is not None and despacho not in (1, 2, 3):
+        err("tipo_despacho", "Tipo de despacho inválido: 1, 2 o 3.")
+    header["tipo_despacho"] = despacho
+    for field, limit in GUIA_TEXT_LIMITS.items():
+        if len(header[field]) > limit:
+            err(field, f"Máximo {limit} caracteres.")
+    header["patente"] = header["patente"].upper().replace(" ", "").replace("-", "")
+    for field in ("rut_transportista", "rut_chofer"):
+        if header[field]:
+            try:
+                header[field] = normalize_rut(header[field])
+            except InvalidRut as exc:
+                err(field, str(exc))
+    if bool(header["rut_chofer"]) != bool(header["nombre_chofer"]):
+        field = "nombre_chofer" if header["rut_chofer"] else "rut_chofer"
+        err(field, "Indique el RUT y el nombre del chofer, o ninguno.")
+    return traslado
 
 
 def _partner_by_reference(company: Company, reference: Any) -> Partner | None:
@@ -493,8 +566,15 @@ def _int_or_none(value: Any) -> int | None:
 
 
 def _prepare_lines(
-    company: Company, tipo: TipoDte | None, lines: list[Any], errors: dict[str, list[str]]
+    company: Company,
+    tipo: TipoDte | None,
+    lines: list[Any],
+    errors: dict[str, list[str]],
+    *,
+    priced: bool = True,
 ) -> list[dict[str, Any]]:
+    """Typed, checked lines. Unless `priced` (a guía that is not a sale), a line may go
+    without a price: the goods move, nothing is sold."""
     if not lines:
         errors.setdefault("lines", []).append("El documento debe tener al menos una línea.")
         return []
@@ -543,6 +623,8 @@ def _prepare_lines(
         price = _decimal(raw.get("unit_price"), f"lines.{i}.unit_price", errors)
         if price is None and product is not None and raw.get("unit_price") in (None, ""):
             price = product.unit_price
+        if price is None and not priced and f"lines.{i}.unit_price" not in errors:
+            price = Decimal(0)
         if price is None and f"lines.{i}.unit_price" not in errors:
             err("unit_price", "Indique el precio unitario.")
         elif price is not None and price < 0:
@@ -689,7 +771,8 @@ def sales_document_prepare(
         errors["references"] = ["Debe ser una lista de referencias."]
         raw_refs = []
     tipo = _prepare_header(company, header, errors)
-    lines = _prepare_lines(company, tipo, raw_lines, errors)
+    priced = tipo is not TipoDte.GUIA_DESPACHO or header.get("ind_traslado") == IndTraslado.VENTA
+    lines = _prepare_lines(company, tipo, raw_lines, errors, priced=priced)
     refs = _prepare_references(tipo, raw_refs, errors)
     if errors:
         raise DomainError(INVALID_INPUT, INVALID_MESSAGE, errors)

@@ -10,6 +10,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from erp import selectors, services, tenancy
+from erp.doctypes import TipoDte
 from erp.errors import DomainError
 from erp.forms import (
     DocumentFilterForm,
@@ -244,6 +245,9 @@ def _active_forms(formset):
 
 def _document_payload(form, lines, refs) -> dict:
     data = {k: v for k, v in form.cleaned_data.items()}
+    if data.get("tipo_dte") != TipoDte.GUIA_DESPACHO:
+        # The traslado block is hidden for other types: what it still holds is not sent.
+        data.update(dict.fromkeys(services.GUIA_FIELDS))
     if data.get("partner") is not None:
         data["partner"] = data["partner"].pk
     data["lines"] = []

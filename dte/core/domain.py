@@ -63,6 +63,22 @@ class Linea:
 
 
 @dataclass(frozen=True, slots=True)
+class Transporte:
+    """Encabezado/Transporte of a guía: the vehicle, the carrier, the driver, the destination."""
+
+    patente: str = ""  # Patente ≤8
+    rut_transportista: str = ""  # RUTTrans
+    rut_chofer: str = ""  # Chofer/RUTChofer (with NombreChofer, both or neither)
+    nombre_chofer: str = ""  # Chofer/NombreChofer ≤30
+    direccion_destino: str = ""  # DirDest ≤70
+    comuna_destino: str = ""  # CmnaDest ≤20
+    ciudad_destino: str = ""  # CiudadDest ≤20
+
+    def __bool__(self) -> bool:
+        return any(getattr(self, name) for name in self.__slots__)
+
+
+@dataclass(frozen=True, slots=True)
 class Referencia:
     tipo_doc_ref: str  # TpoDocRef: a DTE type, 801 OC, "SET"…
     folio_ref: str  # FolioRef ≤18
@@ -85,7 +101,9 @@ class Documento:
     forma_pago: int | None = None
     fecha_vencimiento: date | None = None
     ind_servicio: int = 3  # boletas: 3 = ventas y servicios
-    ind_traslado: int = 1  # guías: 1 = operación constituye venta
+    ind_traslado: int = 1  # guías: 1 = operación constituye venta … 9 (erp.doctypes.IndTraslado)
+    tipo_despacho: int | None = None  # guías: 1 receptor, 2 emisor a receptor, 3 emisor a otras
+    transporte: Transporte | None = None  # guías
     totales: Totals = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:

@@ -79,6 +79,7 @@ def _id_doc(b: _Builder, doc: Documento) -> None:
             id_doc.add("FchVenc", format_date(doc.fecha_vencimiento))
         return
     if doc.tipo is TipoDte.GUIA_DESPACHO:
+        id_doc.add("TipoDespacho", doc.tipo_despacho)
         id_doc.add("IndTraslado", doc.ind_traslado)
     id_doc.add("FmaPago", doc.forma_pago)
     if doc.fecha_vencimiento:
@@ -121,6 +122,22 @@ def _receptor(b: _Builder, doc: Documento) -> None:
     rc.add("DirRecep", text.clean(r.direccion, 70))
     rc.add("CmnaRecep", text.clean(r.comuna, 20))
     rc.add("CiudadRecep", text.clean(r.ciudad, 20))
+
+
+def _transporte(b: _Builder, doc: Documento) -> None:
+    t = doc.transporte
+    if doc.tipo is not TipoDte.GUIA_DESPACHO or not t:
+        return
+    tr = b.group("Transporte")
+    tr.add("Patente", text.clean(t.patente, 8))
+    tr.add("RUTTrans", t.rut_transportista)
+    if t.rut_chofer and t.nombre_chofer:
+        chofer = tr.group("Chofer")
+        chofer.add("RUTChofer", t.rut_chofer)
+        chofer.add("NombreChofer", text.clean(t.nombre_chofer, 30))
+    tr.add("DirDest", text.clean(t.direccion_destino, 70))
+    tr.add("CmnaDest", text.clean(t.comuna_destino, 20))
+    tr.add("CiudadDest", text.clean(t.ciudad_destino, 20))
 
 
 def _totales(b: _Builder, doc: Documento) -> None:
@@ -203,6 +220,7 @@ def build_documento(doc: Documento) -> etree._Element:
     _id_doc(enc, doc)
     _emisor(enc, doc)
     _receptor(enc, doc)
+    _transporte(enc, doc)
     _totales(enc, doc)
     for n, (linea, amounts) in enumerate(zip(doc.lineas, doc.totales.lines, strict=True), 1):
         _detalle(b, doc, n, linea, amounts)

@@ -1,7 +1,7 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from erp.doctypes import TipoDte
+from erp.doctypes import IND_TRASLADO_LABELS, TipoDte
 from erp.models import (
     Company,
     Partner,
@@ -161,6 +161,14 @@ class SalesDocumentSerializer(AuditedSerializer):
     )
     lines = LineSerializer(many=True)
     references = ReferenceSerializer(many=True, required=False)
+    ind_traslado = serializers.ChoiceField(
+        choices=[(k.value, v) for k, v in IND_TRASLADO_LABELS.items()],
+        required=False,
+        allow_null=True,
+        help_text="Guías: motivo del traslado (1 venta … 5 traslado interno … 9). Por omisión 1.",
+    )
+    rut_transportista = serializers.CharField(max_length=12, required=False, allow_blank=True)
+    rut_chofer = serializers.CharField(max_length=12, required=False, allow_blank=True)
 
     class Meta:
         model = SalesDocument
@@ -178,6 +186,15 @@ class SalesDocumentSerializer(AuditedSerializer):
             "global_surcharge_type",
             "global_surcharge_value",
             "notes",
+            "ind_traslado",
+            "tipo_despacho",
+            "patente",
+            "rut_transportista",
+            "rut_chofer",
+            "nombre_chofer",
+            "dir_destino",
+            "comuna_destino",
+            "ciudad_destino",
             "lines",
             "references",
             "monto_neto",

@@ -85,7 +85,14 @@
   form.addEventListener("click", (event) => {
     if (event.target.classList.contains("remove-row")) removeRow(event.target.closest("tr"));
   });
+  // The traslado block belongs to guías de despacho only.
+  const tipo = form.querySelector('select[name="tipo_dte"]');
+  const guia = document.getElementById("guia-fields");
+  function showTypeFields() {
+    if (guia && tipo) guia.hidden = tipo.value !== guia.dataset.tipo;
+  }
   form.addEventListener("change", (event) => {
+    if (event.target === tipo) showTypeFields();
     if (event.target.matches('select[name$="-product"]')) fillFromProduct(event.target);
     scheduleRefresh();
   });

@@ -19,6 +19,7 @@ def test_login_partner_and_factura_with_two_lines(page, live_server, clerk, issu
     page.fill("input[name=rut]", "96.790.240-3")
     page.fill("input[name=razon_social]", "Distribuidora Los Andes S.A.")
     page.fill("input[name=giro]", "Mayorista")
+    page.fill("input[name=direccion]", "Av. Apoquindo 4500")
     page.fill("input[name=comuna]", "Las Condes")
     page.click("button.primary[type=submit]")
     page.wait_for_url(f"{live_server.url}/clientes/")
