@@ -14,7 +14,7 @@ from erp.api.views import COMPANY_PARAM, CompanyScopedAPI, FormatIsAParameter
 from erp.errors import DomainError, NotFound
 from erp.periods import InvalidPeriod, parse_period, period_key
 from erp.tenancy import Perm
-from f29 import selectors, services
+from f29 import calc, selectors, services
 from f29.models import F29Return, RcvImport, RcvKind
 from f29.reconcile import Category
 from f29.views import reconciliation_csv
@@ -32,7 +32,7 @@ def _int_or_none(text) -> int | None:
 
 def _period(text: str):
     try:
-        return parse_period(text)
+        return services.period_from_key(text)
     except InvalidPeriod as exc:
         raise DomainError("invalid_input", str(exc), {"period": str(exc)}) from exc
 
@@ -333,6 +333,7 @@ class F29ViewSet(CompanyScopedAPI):
             parts.append(
                 {
                     **part,
+                    "field_label": calc.field_label(part["field"]),
                     "page": page.number,
                     "pages": page.paginator.num_pages,
                     "documents": [_doc_row(d) for d in page],

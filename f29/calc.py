@@ -186,6 +186,25 @@ class F29Input:
 
 # --- Output ----------------------------------------------------------------------------------
 
+# A trail part's `field` as people read it (the trail keeps the aggregate's field name).
+FIELD_LABELS = {
+    "count": "cantidad de documentos",
+    "neto": "monto neto",
+    "exento": "monto exento",
+    "iva": "IVA",
+    "iva_retenido": "IVA retenido",
+    "total": "monto total",
+    "iva_recuperable": "IVA recuperable",
+    "iva_no_recuperable": "IVA no recuperable",
+    "iva_uso_comun": "IVA de uso común (proporción acreditada)",
+    "remanente_anterior": "remanente de crédito del mes anterior",
+}
+
+
+def field_label(field: str) -> str:
+    """A trail field in Spanish; a field this table does not know is named in words."""
+    return FIELD_LABELS.get(field, field.replace("_", " "))
+
 
 @dataclass(frozen=True)
 class TrailPart:

@@ -3,6 +3,7 @@ and reopening, with who and why), and the reconciliation of the books against th
 
 import hashlib
 import logging
+import re
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
@@ -21,7 +22,7 @@ from erp.background import run_in_background
 from erp.doctypes import PURCHASE_TYPES
 from erp.errors import INVALID_INPUT, DomainError
 from erp.models import ClosedPeriod, Company, Partner, PurchaseDocument, PurchaseSource
-from erp.periods import month_start, period_label, previous_period
+from erp.periods import InvalidPeriod, month_start, period_label, previous_period
 from f29 import calc, rcv, selectors, signals
 from f29.models import (
     F29Event,
@@ -541,6 +542,71 @@ def _require_state(f29: F29Return, *states: str, action: str) -> None:
         )
 
 
+_PERIOD_KEY = re.compile(r"^(\d{4})-(\d{2})$")
+
+
+def period_from_key(text: str) -> date:
+    """A period as the URLs spell it ("2026-10"), for any period that may have been stored:
+    the range a new period must fall in is check_new_period's, not the reader's."""
+    match = _PERIOD_KEY.match(text or "")
+    month = int(match.group(2)) if match else 0
+    year = int(match.group(1)) if match else 0
+    if not (1 <= month <= 12 and year >= 1):
+        raise InvalidPeriod(f"Período inválido «{text}»: use AAAA-MM, p. ej. 2026-10.")
+    return date(year, month, 1)
+
+
+# The first period an F29 can be proposed for: the books of electronic documents (DTE) start in
+# 2003; a month earlier than that, or one that has not begun, is a typing mistake.
+FIRST_PERIOD = date(2003, 1, 1)
+
+
+def check_new_period(periodo: date, *, today: date | None = None) -> None:
+    """Refuse a period no F29 can be proposed for, with a message for the period field."""
+    periodo = month_start(periodo)
+    current = month_start(today or timezone.localdate())
+    message = ""
+    if periodo < FIRST_PERIOD:
+        message = (
+            f"El período {period_label(periodo)} es anterior a la facturación electrónica: "
+            f"el primero posible es {period_label(FIRST_PERIOD)}."
+        )
+    elif periodo > current:
+        message = (
+            f"El período {period_label(periodo)} aún no comienza: "
+            f"el último posible es {period_label(current)}."
+        )
+    if message:
+        raise DomainError(INVALID_INPUT, message, {"periodo": message})
+
+
+def _proposal(
+    f29: F29Return, previous: F29Return | None
+) -> tuple[calc.F29Result, Decimal, list[calc.SalesAggregate]]:
+    """The boxes the books give now, with the period's stored inputs (rate, overrides)."""
+    sales = selectors.sales_aggregates(company=f29.company, periodo=f29.periodo)
+    purchases = selectors.purchase_aggregates(company=f29.company, periodo=f29.periodo)
+    if f29.remanente_override is not None:
+        remanente_value = f29.remanente_override
+    else:
+        remanente_value = previous.box(77) if previous else 0
+    factor = (
+        f29.uso_comun_factor
+        if f29.uso_comun_factor is not None
+        else default_uso_comun_factor(sales)
+    )
+    result = calc.compute(
+        calc.F29Input(
+            sales=sales,
+            purchases=purchases,
+            remanente_anterior=remanente_value,
+            ppm_rate=Decimal(f29.ppm_rate),
+            uso_comun_factor=Decimal(factor),
+        )
+    )
+    return result, Decimal(factor), list(sales)
+
+
 @transaction.atomic
 def f29_compute(
     *,
@@ -554,9 +620,12 @@ def f29_compute(
 ) -> F29Return:
     """Compute (or recompute) the draft of one month from the books. `remanente` and
     `uso_comun_factor`: a value overrides, None goes back to the computed default, and leaving
-    them out keeps what the period had."""
+    them out keeps what the period had. A new period must be one an F29 exists for
+    (check_new_period)."""
     periodo = month_start(periodo)
     previous = selectors.f29_find(company=company, periodo=previous_period(periodo))
+    if selectors.f29_find(company=company, periodo=periodo) is None:
+        check_new_period(periodo, today=timezone.localdate(now) if now else None)
     f29, _ = F29Return.objects.select_for_update().get_or_create(
         company=company,
         periodo=periodo,
@@ -577,26 +646,7 @@ def f29_compute(
             if uso_comun_factor in (None, "")
             else _decimal(uso_comun_factor, "uso_comun_factor", low=Decimal(0), high=Decimal(1))
         )
-    sales = selectors.sales_aggregates(company=company, periodo=periodo)
-    purchases = selectors.purchase_aggregates(company=company, periodo=periodo)
-    if f29.remanente_override is not None:
-        remanente_value = f29.remanente_override
-    else:
-        remanente_value = previous.box(77) if previous else 0
-    factor = (
-        f29.uso_comun_factor
-        if f29.uso_comun_factor is not None
-        else default_uso_comun_factor(sales)
-    )
-    result = calc.compute(
-        calc.F29Input(
-            sales=sales,
-            purchases=purchases,
-            remanente_anterior=remanente_value,
-            ppm_rate=Decimal(f29.ppm_rate),
-            uso_comun_factor=Decimal(factor),
-        )
-    )
+    result, factor, _ = _proposal(f29, previous)
     f29.boxes = {k: _jsonable(v) for k, v in result.as_json().items()}
     f29.trail = _trail(result)
     f29.trail["_inputs"] = {
@@ -609,6 +659,33 @@ def f29_compute(
     _event(f29, F29Event.Action.COMPUTED, actor)
     signals.f29_computed.send(sender=F29Return, f29=f29)
     return f29
+
+
+@dataclass(frozen=True)
+class BoxChange:
+    """A box whose value the books no longer give: as computed, and as it would be now."""
+
+    code: int
+    label: str
+    computed: int | str
+    now: int | str
+
+
+def f29_outdated(*, f29: F29Return) -> list[BoxChange]:
+    """The boxes a recomputation would change: sales issued or accepted, purchases recorded,
+    changed or removed, received DTEs booked in the period (or the previous period's
+    remanente) since the proposal was computed. Empty when the proposal is up to date. Reads
+    only: two aggregate queries and the previous period."""
+    if f29.computed_at is None:
+        return []
+    previous = selectors.f29_find(company=f29.company, periodo=previous_period(f29.periodo))
+    result, _, _ = _proposal(f29, previous)
+    changes = []
+    for code, box in result.boxes.items():
+        now, computed = _jsonable(box.value), f29.boxes.get(str(code), 0)
+        if Decimal(str(now)) != Decimal(str(computed)):  # 115 is a rate: "0" == "0.000"
+            changes.append(BoxChange(code, box.label, computed, now))
+    return changes
 
 
 @transaction.atomic

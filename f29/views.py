@@ -18,7 +18,8 @@ from erp.csvsafe import SafeWriter
 from erp.errors import DomainError
 from erp.forms import PeriodField
 from erp.models import Membership
-from erp.periods import InvalidPeriod, parse_period, period_key, period_label, previous_period
+from erp.money import format_clp, format_decimal
+from erp.periods import InvalidPeriod, period_key, period_label, previous_period
 from erp.tenancy import Perm
 from erp.web import company_view
 from f29 import calc, selectors, services
@@ -41,38 +42,51 @@ def _error_text(exc: DomainError) -> str:
 
 def _period(text: str) -> date:
     try:
-        return parse_period(text)
+        return services.period_from_key(text)
     except InvalidPeriod as exc:
         raise Http404(str(exc)) from exc
 
 
 class ComputeForm(forms.Form):
-    periodo = PeriodField(label="Período")
+    periodo = PeriodField(
+        label="Período",
+        error_messages={
+            "required": "Indique el período como mm-aaaa, p. ej. 10-2026.",
+            "invalid": "Indique el período como mm-aaaa, p. ej. 10-2026.",
+        },
+    )
     # localize: "1,5" as people type it in Chile (the detail page's form takes it too).
     ppm_rate = forms.DecimalField(
         label="Tasa PPM (%)", required=False, min_value=0, max_value=100, localize=True
     )
 
 
+def _list_page(request, membership: Membership, form: ComputeForm | None = None):
+    returns = selectors.f29_list(company=membership.company)
+    if form is None:
+        default = previous_period(timezone.localdate().replace(day=1))
+        form = ComputeForm(initial={"periodo": default})
+    return render(
+        request,
+        "f29/list.html",
+        {"returns": returns, "form": form},
+        status=400 if form.errors else 200,
+    )
+
+
 @company_view()
 def f29_list(request, membership: Membership):
-    returns = selectors.f29_list(company=membership.company)
-    default = previous_period(timezone.localdate().replace(day=1))
-    form = ComputeForm(initial={"periodo": default})
-    return render(request, "f29/list.html", {"returns": returns, "form": form})
+    return _list_page(request, membership)
 
 
 @require_POST
 @company_view(Perm.PREPARE_TAX)
 def f29_compute(request, membership: Membership, period: str | None = None):
+    form = None
     if period is None:
         form = ComputeForm(request.POST)
-        if not form.is_valid():
-            if "periodo" in form.errors:
-                messages.error(request, "Indique el período como mm-aaaa, p. ej. 10-2026.")
-            else:
-                messages.error(request, "Tasa PPM: " + " ".join(form.errors["ppm_rate"]))
-            return redirect("f29:f29_list")
+        if not form.is_valid():  # each error under its field, on the list page
+            return _list_page(request, membership, form)
         periodo, ppm = form.cleaned_data["periodo"], form.cleaned_data.get("ppm_rate")
         extra = {}
     else:
@@ -86,6 +100,9 @@ def f29_compute(request, membership: Membership, period: str | None = None):
             company=membership.company, periodo=periodo, actor=request.user, ppm_rate=ppm, **extra
         )
     except DomainError as exc:
+        if form is not None and "periodo" in exc.fields:  # a month no F29 exists for
+            form.add_error("periodo", exc.fields["periodo"])
+            return _list_page(request, membership, form)
         messages.error(request, _error_text(exc))
     else:
         messages.success(request, f"F29 de {period_label(periodo)} calculado.")
@@ -106,6 +123,27 @@ def _sections(f29) -> list[tuple[str, list[dict]]]:
     return sections
 
 
+def _box_value(code: int, label: str, value) -> str:
+    if code == 115:
+        return f"{format_decimal(Decimal(str(value)))} %"
+    if label.startswith("Cantidad"):
+        return str(value)
+    return format_clp(int(value))
+
+
+def _outdated(f29) -> list[dict]:
+    """The boxes the books no longer give, as the notice lists them."""
+    return [
+        {
+            "code": c.code,
+            "label": c.label,
+            "computed": _box_value(c.code, c.label, c.computed),
+            "now": _box_value(c.code, c.label, c.now),
+        }
+        for c in services.f29_outdated(f29=f29)
+    ]
+
+
 @company_view()
 def f29_detail(request, membership: Membership, period: str):
     periodo = _period(period)
@@ -117,6 +155,7 @@ def f29_detail(request, membership: Membership, period: str):
             "f29": f29,
             "period": period,
             "label": period_label(periodo),
+            "outdated": _outdated(f29),
             "sections": _sections(f29),
             "factor_default": Decimal(f29.trail.get("_inputs", {}).get("uso_comun_factor", "1")),
             "events": f29.events.select_related("actor")[:30],
@@ -136,7 +175,14 @@ def f29_box(request, membership: Membership, period: str, code: int):
     for part in box["parts"]:
         docs = selectors.box_documents(company=membership.company, periodo=periodo, part=part)
         page = Paginator(docs, PAGE_SIZE).get_page(request.GET.get(f"p{len(parts)}"))
-        parts.append({**part, "page": page, "index": len(parts)})
+        parts.append(
+            {
+                **part,
+                "field_label": calc.field_label(part["field"]),
+                "page": page,
+                "index": len(parts),
+            }
+        )
     return render(
         request,
         "f29/box.html",
