@@ -3,6 +3,7 @@
 Codes and rules from DOMAIN.md §5 and §8 (DTE_v10.xsd DOCType, EnvioBOLETA_v11.xsd).
 """
 
+from decimal import ROUND_HALF_UP, Decimal
 from enum import IntEnum
 
 
@@ -93,6 +94,15 @@ ANONYMOUS_RECEIVER_RUT = "66666666-6"
 
 # IVA rate in percent (TasaIVA in the XSD).
 TASA_IVA = 19
+
+
+def catalog_price(net: Decimal, tipo: "TipoDte | None", *, exempt: bool) -> Decimal:
+    """A product's price on a document line. The catalogue keeps net prices; a boleta's lines
+    carry prices with IVA included, in whole pesos (what the customer sees on the shelf)."""
+    if tipo is None or not tipo.gross_prices or exempt:
+        return net
+    gross = net * (100 + TASA_IVA) / 100
+    return gross.quantize(Decimal(1), rounding=ROUND_HALF_UP)
 
 
 class CodRef(IntEnum):

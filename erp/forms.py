@@ -102,7 +102,12 @@ class PartnerForm(forms.ModelForm):
 
 
 class ProductForm(forms.ModelForm):
-    unit_price = ChileanDecimalField(label="Precio unitario", max_digits=18, decimal_places=6)
+    unit_price = ChileanDecimalField(
+        label="Precio unitario neto",
+        max_digits=18,
+        decimal_places=6,
+        help_text="Sin IVA. En facturas se usa tal cual; en boletas, con el IVA sumado.",
+    )
 
     class Meta:
         model = Product
@@ -139,6 +144,7 @@ class DocumentForm(forms.ModelForm):
         self.fields["partner"].widget.attrs["data-searchable"] = "clientes"
         self.fields["fecha_emision"].input_formats = DATE_FORMATS
         self.fields["fecha_vencimiento"].input_formats = DATE_FORMATS
+        self.fields["fecha_vencimiento"].help_text = "A crédito y vacío: vence a 30 días."
         self.fields[
             "ind_traslado"
         ].help_text = (

@@ -7,7 +7,7 @@ raises DomainError with field-level messages, and nothing is written.
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -15,7 +15,15 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 
-from erp.doctypes import IVA_NO_RECUPERABLE_CODES, PURCHASE_TYPES, CodRef, IndTraslado, TipoDte
+from erp.doctypes import (
+    IVA_NO_RECUPERABLE_CODES,
+    PURCHASE_TYPES,
+    CodRef,
+    FormaPago,
+    IndTraslado,
+    TipoDte,
+    catalog_price,
+)
 from erp.errors import (
     DOCUMENT_NOT_DRAFT,
     DUPLICATE_CODE,
@@ -103,6 +111,8 @@ LINE_FIELDS = (
 )
 REFERENCE_FIELDS = ("tipo_doc_ref", "folio_ref", "rut_otr", "fecha_ref", "cod_ref", "razon_ref")
 MAX_REFERENCES = 40
+# A sale on credit with no due date falls due this many days after it is issued.
+CREDIT_DAYS = 30
 INVALID_MESSAGE = "Revise los datos ingresados."
 
 
@@ -441,6 +451,12 @@ def _prepare_header(
     if header.get("forma_pago") not in (None, "", 1, 2, 3):
         err("forma_pago", "Forma de pago inválida (1 contado, 2 crédito, 3 sin costo).")
     header["forma_pago"] = header.get("forma_pago") or None
+    if (
+        header["forma_pago"] == FormaPago.CREDITO
+        and due is None
+        and isinstance(header.get("fecha_emision"), date)
+    ):
+        header["fecha_vencimiento"] = header["fecha_emision"] + timedelta(days=CREDIT_DAYS)
 
     traslado = _prepare_guia(company, tipo, header, errors)
     reference = header.get("partner")
@@ -622,7 +638,7 @@ def _prepare_lines(
             err("quantity", "La cantidad debe ser mayor que cero.")
         price = _decimal(raw.get("unit_price"), f"lines.{i}.unit_price", errors)
         if price is None and product is not None and raw.get("unit_price") in (None, ""):
-            price = product.unit_price
+            price = catalog_price(product.unit_price, tipo, exempt=product.is_exempt)
         if price is None and not priced and f"lines.{i}.unit_price" not in errors:
             price = Decimal(0)
         if price is None and f"lines.{i}.unit_price" not in errors:

@@ -10,7 +10,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from erp import selectors, services, tenancy
-from erp.doctypes import TipoDte
+from erp.doctypes import TipoDte, catalog_price
 from erp.errors import DomainError
 from erp.forms import (
     DocumentFilterForm,
@@ -286,6 +286,7 @@ def _document_edit(request, membership: Membership, document=None):
         p.pk: {
             "name": p.name,
             "price": format_decimal(p.unit_price),  # as the Precio field reads it
+            "gross": format_decimal(catalog_price(p.unit_price, TipoDte.BOLETA, exempt=p.is_exempt)),
             "unit": p.unit,
             "exempt": p.is_exempt,
         }

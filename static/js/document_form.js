@@ -32,7 +32,7 @@
       if (input) input.value = value;
     };
     set("name", product.name);
-    set("unit_price", product.price);
+    set("unit_price", grossPrices() ? product.gross : product.price);
     set("unit", product.unit);
     const exempt = row.querySelector('[name$="-is_exempt"]');
     if (exempt) exempt.checked = product.exempt;
@@ -88,8 +88,13 @@
   // The traslado block belongs to guías de despacho only.
   const tipo = form.querySelector('select[name="tipo_dte"]');
   const guia = document.getElementById("guia-fields");
+  const basis = document.getElementById("price-basis");
+  function grossPrices() {
+    return !!(tipo && basis && basis.dataset.grossTypes.split(" ").includes(tipo.value));
+  }
   function showTypeFields() {
     if (guia && tipo) guia.hidden = tipo.value !== guia.dataset.tipo;
+    if (basis) basis.textContent = grossPrices() ? basis.dataset.gross : basis.dataset.net;
   }
   form.addEventListener("change", (event) => {
     if (event.target === tipo) showTypeFields();
