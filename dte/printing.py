@@ -51,6 +51,7 @@ def render(dte: Dte, *, format: str | None = None, cedible: bool = False) -> byt
         unidad_regional=company.sii_unidad_regional,
         logo=logo,
         verify_url=verify_url(dte),
+        notes=dte.sales_document.notes if dte.sales_document else "",
     )
     return render_pdf(read_dte(bytes(dte.xml)), options)
 

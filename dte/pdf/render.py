@@ -57,6 +57,7 @@ class RenderOptions:
     unidad_regional: str = "SANTIAGO CENTRO"
     logo: bytes | None = None
     verify_url: str = ""
+    notes: str = ""  # the document's Observaciones (not part of the signed XML)
 
 
 def _style(size: float = 8, *, bold: bool = False, align: int = 0, color=colors.black):
@@ -288,6 +289,40 @@ def _references(data: PrintData, size: float = 7) -> list[Flowable]:
     return [Spacer(1, 2 * mm), _p("\n".join(lines), size)]
 
 
+NOTES_MAX_CHARS = 1200
+NOTES_MAX_LINES = 15
+
+
+def notes_text(notes: str) -> str:
+    """The Observaciones as printed: blank lines and trailing spaces dropped, at most
+    NOTES_MAX_LINES lines and NOTES_MAX_CHARS characters (an ellipsis says it was cut)."""
+    lines = [line.rstrip() for line in (notes or "").replace("\r\n", "\n").split("\n")]
+    lines = [line for line in lines if line.strip()]
+    text = "\n".join(lines[:NOTES_MAX_LINES])
+    cut = len(lines) > NOTES_MAX_LINES
+    if len(text) > NOTES_MAX_CHARS:
+        text, cut = text[:NOTES_MAX_CHARS].rstrip(), True
+    return text + (" …" if cut else "")
+
+
+def _notes(options: RenderOptions, width: float, size: float = 8) -> list[Flowable]:
+    """Observaciones in a box the width of the page (or the roll), wrapped."""
+    text = notes_text(options.notes)
+    if not text:
+        return []
+    box = Table([[_p("Observaciones", size, bold=True)], [_p(text, size)]], colWidths=[width])
+    box.setStyle(
+        TableStyle(
+            [
+                ("BOX", (0, 0), (-1, -1), 0.6, colors.black),
+                ("TOPPADDING", (0, 0), (-1, -1), 2),
+                ("BOTTOMPADDING", (0, 0), (-1, -1), 2),
+            ]
+        )
+    )
+    return [Spacer(1, 3 * mm), box]
+
+
 def _cedible(data: PrintData, width: float) -> list[Flowable]:
     fields = [
         ["Nombre:", "", "R.U.T.:", ""],
@@ -375,6 +410,7 @@ def _letter(data: PrintData, options: RenderOptions) -> bytes:
         Spacer(1, 4 * mm),
         _lines_table(data, width),
         *_references(data),
+        *_notes(options, width),
         Spacer(1, 5 * mm),
         KeepTogether([bottom]),
     ]
@@ -445,6 +481,7 @@ def _thermal(data: PrintData, options: RenderOptions) -> bytes:
         items,
         totals,
         *_references(data, 7),
+        *_notes(options, width, 7),
         Spacer(1, 3 * mm),
         *_stamp(data, options, width),
     ]
