@@ -1,10 +1,17 @@
 from django.urls import path
 
-from dte import views
+from dte import list_views, views
 
 app_name = "dte"
 
 urlpatterns = [
+    # The sales document list (it shows the SII's state): before erp's URLs in the root URLconf,
+    # so /documentos/ is this page; erp:document_list is kept as its alias (erp/urls.py).
+    path("documentos/", list_views.document_list, name="document_list"),
+    path("documentos/exportar/<slug:fmt>/", list_views.document_export, name="document_export"),
+    path("documentos/enviar-al-sii/", list_views.bulk_send, name="document_bulk_send"),
+    path("documentos/enviar-por-correo/", list_views.bulk_email, name="document_bulk_email"),
+    path("documentos/imprimir/", list_views.bulk_print, name="document_bulk_print"),
     path("documentos/<int:pk>/emitir/", views.issue, name="issue"),
     path("documentos/<int:pk>/nota/", views.note_create, name="note_create"),
     path("documentos/facturar-guias/", views.guias_invoice, name="guias_invoice"),

@@ -266,6 +266,10 @@ UNSCOPED_WEB = {
     "product_list",
     "product_create",
     "document_list",
+    "document_export",  # the current company's list (checked below)
+    "document_bulk_send",  # ids looked up in the current company only (checked below)
+    "document_bulk_email",  # idem
+    "document_bulk_print",  # idem
     "document_create",
     "document_preview",
     "api_token",  # the user's own token, no company data
@@ -466,4 +470,43 @@ def test_a_viewer_cannot_accept_a_received_document(client, api_for, viewer, vic
     assert response.status_code == 403 and response.json()["code"] == "permission_denied"
     response = api.post(f"{base}/bulk-accept/", {"ids": [received.pk]}, format="json")
     assert response.status_code == 403
+    _unchanged(victim_data)
+
+
+# --- The sales document list: search, export and bulk actions ---------------------------------
+
+
+def test_document_list_export_and_bulk_actions_stay_in_the_own_company(
+    client, outsider, victim_data, company
+):
+    document = victim_data["document"]
+    client.force_login(outsider)
+    for url in (
+        "/documentos/?q=Secreto",
+        f"/documentos/?q={company.rut}",
+        f"/documentos/?partner={victim_data['partner'].pk}",
+        "/documentos/?sii_state=accepted&sort=-total&per_page=100",
+    ):
+        page = client.get(url)
+        assert page.status_code == 200 and page.context["page"].paginator.count == 0, url
+        assert b"Cliente Secreto" not in page.content
+    for fmt in ("csv", "xlsx"):
+        export = client.get(f"/documentos/exportar/{fmt}/")
+        assert export.status_code == 200
+        assert b"Secreto" not in b"".join(export.streaming_content)
+    for path in ("enviar-al-sii", "enviar-por-correo", "imprimir"):
+        response = client.post(f"/documentos/{path}/", {"ids": [document.pk]})
+        assert response.status_code == 302, path
+        shown = [str(m) for m in client.get(response.url).context["messages"]]
+        assert f"no encontrado (#{document.pk})" in shown[0], path
+    _unchanged(victim_data)
+
+
+def test_a_viewer_cannot_send_or_email_from_the_list(client, viewer, victim_data):
+    document = victim_data["document"]
+    client.force_login(viewer)
+    assert client.get("/documentos/").status_code == 200
+    assert client.get("/documentos/exportar/csv/").status_code == 200
+    for path in ("enviar-al-sii", "enviar-por-correo"):
+        assert client.post(f"/documentos/{path}/", {"ids": [document.pk]}).status_code == 403
     _unchanged(victim_data)
