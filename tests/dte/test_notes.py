@@ -358,3 +358,32 @@ def test_a_nota_from_a_draft_or_a_boleta_is_refused(client, issuer, customer, cl
         reverse("dte:note_create", args=[draft.pk]), {"tipo_dte": "33", "cod_ref": "1"}, follow=True
     )
     assert "Elija nota de crédito (61) o nota de débito (56)." in response.content.decode()
+
+
+def test_the_api_refuses_an_excessive_nota_with_the_field(api, issuer, customer, clerk):
+    factura = _factura(issuer, customer, clerk)
+    payload = {
+        "tipo_dte": 61,
+        "fecha_emision": "2026-11-20",
+        "partner": customer.rut,
+        "lines": [{"name": "Rebaja", "quantity": "1", "unit_price": "999999"}],
+        "references": [
+            {
+                "tipo_doc_ref": "33",
+                "folio_ref": str(factura.folio),
+                "fecha_ref": "2026-11-20",
+                "cod_ref": 3,
+                "razon_ref": "Rebaja",
+            }
+        ],
+    }
+    base = f"/api/v1/companies/{issuer.rut}/sales-documents/"
+    created = api.post(base, payload, format="json")
+    assert created.status_code == 201, created.json()
+
+    response = api.post(f"{base}{created.json()['id']}/issue/")
+
+    assert response.status_code == 400
+    body = response.json()
+    assert body["code"] == "not_issuable"
+    assert "excede lo que queda de la factura electrónica N° 1" in body["fields"]["monto_total"][0]
