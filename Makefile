@@ -22,6 +22,7 @@ run: migrate
 	$(PY) manage.py demo
 	@echo "Serving on http://$(HOST):$(PORT)/  (API docs: http://$(HOST):$(PORT)/api/docs/)"
 	DEBUG=$${DEBUG:-1} SII_SANDBOX_URL=$${SII_SANDBOX_URL:-http://$(HOST):$(PORT)/_sii} \
+	  PUBLIC_BASE_URL=$${PUBLIC_BASE_URL:-http://$(HOST):$(PORT)} \
 	  $(PY) manage.py runserver $(HOST):$(PORT)
 
 # Debian packages the tests use: chromium drives the browser tests (Playwright cannot download
