@@ -102,3 +102,34 @@ def test_migration_gives_old_rows_their_kind(issuer):
 def test_sii_reception_stamp_reads_as_staff_write_it():
     assert sending._received_at("2026-12-05 23:02:08") == "Recibido el 05-12-2026 23:02."
     assert sending._received_at("06/12/2026 01:59:42") == "Recibido el 06-12-2026 01:59."
+
+
+def test_stored_reception_stamps_are_reworded(issuer):
+    dte = issue(issuer)
+    rows = [
+        DteEvent.objects.create(dte=dte, status=dte.status, message=m)
+        for m in (
+            "Enviado al SII (track id 7). Recibido el 2026-12-05 23:02:08.",
+            "Enviado al SII (track id 8). Recibido el 06/12/2026 01:59:42.",
+            "Enviado al SII (track id 9). Recibido el 06-12-2026 01:59:42.",
+            "Recibido el 06-12-2026 01:59.",
+        )
+    ]
+    importlib.import_module("dte.migrations.0009_reception_stamp_es_cl").reword(apps, None)
+    assert [DteEvent.objects.get(pk=r.pk).message for r in rows] == [
+        "Enviado al SII (track id 7). Recibido el 05-12-2026 23:02.",
+        "Enviado al SII (track id 8). Recibido el 06-12-2026 01:59.",
+        "Enviado al SII (track id 9). Recibido el 06-12-2026 01:59.",
+        "Recibido el 06-12-2026 01:59.",
+    ]
+
+
+def test_received_document_history_reads_dd_mm_aaaa_hh_mm(company, clerk, client, sii_key):
+    from tests.dte.test_received_web import make_supplier, receive_from
+
+    row = receive_from(make_supplier(sii_key), company)[0]
+    client.force_login(clerk)
+    html = client.get(reverse("dte:received_detail", args=[row.pk])).content.decode()
+    table = re.search(r'<table class="table stack" id="received-events">.*?</table>', html, re.S)
+    stamps = re.findall(r'<td data-label="Fecha">(.*?)</td>', table.group(0))
+    assert stamps and all(re.fullmatch(r"\d{2}-\d{2}-\d{4} \d{2}:\d{2}", s) for s in stamps)
