@@ -25,6 +25,18 @@ from erp.web import company_view
 # The query parameters the list understands; anything else is dropped from its links.
 FILTER_FIELDS = ("q", "tipo_dte", "state", "sii_state", "date_from", "date_to", "partner")
 LIST_PARAMS = (*FILTER_FIELDS, "sort", "per_page")
+SORT_OPTIONS = (
+    ("-fecha", "Fecha, recientes primero"),
+    ("fecha", "Fecha, antiguos primero"),
+    ("-folio", "Folio, mayor primero"),
+    ("folio", "Folio, menor primero"),
+    ("cliente", "Cliente, A a Z"),
+    ("-cliente", "Cliente, Z a A"),
+    ("-total", "Total, mayor primero"),
+    ("total", "Total, menor primero"),
+    ("estado", "Estado"),
+    ("-estado", "Estado, al revés"),
+)
 COLUMNS = (
     ("folio", "Folio"),
     ("fecha", "Fecha"),
@@ -145,12 +157,9 @@ def document_list(request, membership: Membership):
             # The pager's links keep everything but the page.
             "query": _query(params),
             "return_query": _query(params, page=params.get("page") or None),
-            # The page-size form resends the rest as it is (back to page 1).
-            "keep_for_size": [
-                (name, params[name])
-                for name in LIST_PARAMS
-                if name != "per_page" and params.get(name)
-            ],
+            "sort_options": SORT_OPTIONS,
+            # The sort and page-size form resends the filters as they are (back to page 1).
+            "keep_filters": [(name, params[name]) for name in FILTER_FIELDS if params.get(name)],
             "can_send": role_allows(role, Perm.ISSUE_DOCUMENTS),
             "max_selected": bulk.MAX_DOCUMENTS,
         },

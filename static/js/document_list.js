@@ -46,7 +46,7 @@
   }
 
   if (all) {
-    all.hidden = false;
+    all.closest("label").hidden = false;
     all.addEventListener("change", function () {
       var list = boxes();
       for (var i = 0; i < list.length; i++) {
