@@ -13,7 +13,6 @@ from erp import selectors, services, tenancy
 from erp.doctypes import TipoDte, catalog_price
 from erp.errors import DomainError
 from erp.forms import (
-    DocumentFilterForm,
     DocumentForm,
     LineFormSet,
     PartnerForm,
@@ -168,29 +167,6 @@ def product_edit(request, membership: Membership, pk: int):
 
 
 # ---------------------------------------------------------------- sales documents
-
-
-@company_view()
-def document_list(request, membership: Membership):
-    company = membership.company
-    filters = DocumentFilterForm(request.GET or None, company=company)
-    criteria = filters.cleaned_data if filters.is_valid() else {}
-    partner = criteria.get("partner")
-    qs = selectors.sales_document_list(
-        company=company,
-        tipo_dte=criteria.get("tipo_dte"),
-        state=criteria.get("state") or None,
-        date_from=criteria.get("date_from"),
-        date_to=criteria.get("date_to"),
-        partner_id=partner.pk if partner else None,
-    )
-    query = request.GET.copy()
-    query.pop("page", None)
-    return render(
-        request,
-        "erp/document_list.html",
-        {"page": _page(request, qs), "filters": filters, "query": query.urlencode()},
-    )
 
 
 @company_view()
