@@ -103,6 +103,8 @@ MIDDLEWARE = [
 
 ROOT_URLCONF = "ops.urls"
 WSGI_APPLICATION = "ops.wsgi.application"
+# A refused CSRF check gets the site's Spanish page (or the API's JSON), not Django's English one.
+CSRF_FAILURE_VIEW = "ops.errors.csrf_failure"
 
 TEMPLATES = [
     {

@@ -5,7 +5,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from ops import health, metrics
+from ops import errors, health, metrics
 
 # The error answers every operation can give, documented once (erp.api.schema).
 
@@ -27,6 +27,7 @@ urlpatterns = [
     ),
     # The split view serves Swagger UI's start-up script as a file: no inline script (CSP).
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
+    path("favicon.ico", errors.favicon, name="favicon"),
     path("health/live", health.live, name="health-live"),
     path("health/ready", health.ready, name="health-ready"),
     # Internal: Traefik does not route it; Prometheus scrapes the containers directly.
@@ -38,6 +39,9 @@ urlpatterns = [
 ]
 # A URL under /api/ that no route matches answers in the API's error shape, as documented.
 handler404 = "erp.api.errors.not_found"
+# 403 and 500: Spanish pages (templates/403.html, 500.html); JSON under /api/ (ops/errors.py).
+handler403 = "ops.errors.permission_denied"
+handler500 = "ops.errors.server_error"
 
 if settings.SII_SANDBOX_SERVE:
     urlpatterns.insert(0, path("_sii/", include("dte.sandbox.urls")))
