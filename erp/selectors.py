@@ -1,16 +1,13 @@
 """Reads of erp's data, always for one company (the caller got it from erp.tenancy)."""
 
-from dataclasses import dataclass
 from datetime import date
 
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import Q, QuerySet
 
-from erp.doctypes import TipoDte
 from erp.errors import NotFound
 from erp.models import (
     AuditEvent,
     Company,
-    DocumentState,
     Partner,
     Product,
     PurchaseDocument,
@@ -140,45 +137,3 @@ def audit_for(*, company: Company, obj, limit: int = 20) -> QuerySet[AuditEvent]
     return scoped(AuditEvent.objects.select_related("actor"), company).filter(
         entity=obj._meta.model_name, entity_id=obj.pk
     )[:limit]
-
-
-# Guías move goods, notas de crédito subtract: neither adds to the month's sales.
-NOT_SALES = (TipoDte.GUIA_DESPACHO, TipoDte.NOTA_CREDITO)
-
-
-@dataclass(frozen=True)
-class DashboardSummary:
-    partners: int
-    products: int
-    drafts: int
-    issued: int
-    month_total: int  # issued sales of the month, net of notas de crédito
-    drafts_total: int
-    recent: list[SalesDocument]
-
-
-def dashboard_summary(*, company: Company, today: date) -> DashboardSummary:
-    docs = scoped(SalesDocument.objects.all(), company)
-    issued_this_month = Q(
-        state=DocumentState.ISSUED,
-        fecha_emision__year=today.year,
-        fecha_emision__month=today.month,
-    )
-    counts = docs.aggregate(
-        drafts=Count("id", filter=Q(state=DocumentState.DRAFT)),
-        issued=Count("id", filter=Q(state=DocumentState.ISSUED)),
-        month_sales=Sum("monto_total", filter=issued_this_month & ~Q(tipo_dte__in=NOT_SALES)),
-        month_credit=Sum(
-            "monto_total", filter=issued_this_month & Q(tipo_dte=TipoDte.NOTA_CREDITO)
-        ),
-        drafts_total=Sum("monto_total", filter=Q(state=DocumentState.DRAFT)),
-    )
-    return DashboardSummary(
-        partners=scoped(Partner.objects.all(), company).count(),
-        products=scoped(Product.objects.all(), company).count(),
-        drafts=counts["drafts"],
-        issued=counts["issued"],
-        month_total=(counts["month_sales"] or 0) - (counts["month_credit"] or 0),
-        drafts_total=counts["drafts_total"] or 0,
-        recent=list(docs.select_related("partner")[:8]),
-    )

@@ -10,6 +10,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from erp import selectors, services, tenancy
+from erp.dashboard import build as build_dashboard
 from erp.doctypes import TipoDte, catalog_price
 from erp.errors import DomainError
 from erp.forms import (
@@ -36,8 +37,9 @@ def _page(request: HttpRequest, queryset):
 
 @company_view()
 def dashboard(request, membership: Membership):
-    summary = selectors.dashboard_summary(company=membership.company, today=timezone.localdate())
-    return render(request, "erp/dashboard.html", {"summary": summary})
+    today, now = timezone.localdate(), timezone.now()
+    board = build_dashboard(company=membership.company, today=today, now=now)
+    return render(request, "erp/dashboard.html", {"board": board})
 
 
 @require_POST

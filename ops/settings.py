@@ -105,6 +105,14 @@ ROOT_URLCONF = "ops.urls"
 WSGI_APPLICATION = "ops.wsgi.application"
 # A refused CSRF check gets the site's Spanish page (or the API's JSON), not Django's English one.
 CSRF_FAILURE_VIEW = "ops.errors.csrf_failure"
+# The dashboard's panels from apps erp may not import (erp/dashboard.py), in the order shown.
+DASHBOARD_PANELS = [
+    "ops.dashboard.f29_panel",
+    "ops.dashboard.sii_states_panel",
+    "ops.dashboard.folios_panel",
+    "ops.dashboard.certificates_panel",
+    "ops.dashboard.received_panel",
+]
 
 TEMPLATES = [
     {
