@@ -13,6 +13,7 @@ import io
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.db import transaction
 
@@ -115,7 +116,7 @@ def _dte(document: SalesDocument) -> Dte | None:
         return None
 
 
-def send_again(*, membership: Membership, ids: Iterable[str], actor) -> BulkResult:
+def send_again(*, membership: Membership, ids: Iterable[str], actor: Any) -> BulkResult:
     """Send again what can be sent again: a document that needs attention is retried with its
     envelope (dte.services.dte_retry: the same envelope, or the SII's answer asked for again;
     each envelope once, with all its documents); signed documents left without an envelope
@@ -150,7 +151,7 @@ def send_again(*, membership: Membership, ids: Iterable[str], actor) -> BulkResu
     return result
 
 
-def _retry(dte: Dte, actor) -> tuple[str, str]:
+def _retry(dte: Dte, actor: Any) -> tuple[str, str]:
     try:
         services.dte_retry(dte=dte, actor=actor)
     except DomainError as exc:
@@ -158,7 +159,7 @@ def _retry(dte: Dte, actor) -> tuple[str, str]:
     return DONE, ""
 
 
-def _envelope(rows: list[tuple[str, Dte]], membership: Membership, actor) -> list[Outcome]:
+def _envelope(rows: list[tuple[str, Dte]], membership: Membership, actor: Any) -> list[Outcome]:
     names = {dte.pk: name for name, dte in rows}
     try:
         with transaction.atomic():
@@ -185,7 +186,7 @@ def _envelope(rows: list[tuple[str, Dte]], membership: Membership, actor) -> lis
     ]
 
 
-def email(*, membership: Membership, ids: Iterable[str], actor) -> BulkResult:
+def email(*, membership: Membership, ids: Iterable[str], actor: Any) -> BulkResult:
     """Queue the e-mail of each issued document to its receiver's exchange address
     (dte.printing.dte_email_queue, as the document's own "Enviar por correo"). A document the
     SII rejected is not sent to the customer."""

@@ -67,13 +67,13 @@ def page_size(value: str | None) -> int:
     return size if size in PAGE_SIZES else DEFAULT_PAGE_SIZE
 
 
-def _state_rank():
+def _state_rank() -> Case:
     """Drafts first, then the DTE's states in the order a document lives them."""
     whens = [When(dte__status=status, then=Value(i)) for i, status in enumerate(DteStatus, 1)]
     return Case(*whens, default=Value(0), output_field=IntegerField())
 
 
-def _ordering(sort: str) -> list:
+def _ordering(sort: str) -> list[Any]:
     descending = sort.startswith("-")
     column = sort.removeprefix("-")
     expressions: dict[str, list[Any]] = {
@@ -186,7 +186,7 @@ DATE_FORMAT = "dd-mm-yyyy"
 
 def _tipo_label(tipo: int) -> str:
     try:
-        return TipoDte(tipo).label
+        return str(TipoDte(tipo).label)
     except ValueError:
         return f"Tipo {tipo}"
 
@@ -195,12 +195,12 @@ def _status_label(status: str | None) -> str:
     if not status:
         return ""
     try:
-        return STATUS_LABELS[DteStatus(status)]
+        return str(STATUS_LABELS[DteStatus(status)])
     except ValueError:
         return status
 
 
-def export_rows(qs: QuerySet[SalesDocument]) -> Iterator[tuple]:
+def export_rows(qs: QuerySet[SalesDocument]) -> Iterator[tuple[Any, ...]]:
     """The documents as typed rows (numbers as int, the date as a date), in HEADERS' order,
     read from the database EXPORT_CHUNK rows at a time."""
     values = qs.values_list(*_EXPORT_FIELDS).iterator(chunk_size=EXPORT_CHUNK)
@@ -231,7 +231,7 @@ class _Echo:
         return value
 
 
-def csv_chunks(rows: Iterable[tuple]) -> Iterator[bytes]:
+def csv_chunks(rows: Iterable[tuple[Any, ...]]) -> Iterator[bytes]:
     """CSV for a spreadsheet in es-CL: UTF-8 with a BOM (Excel then reads the accents), `;`
     between cells (the comma is the decimal mark), dates dd-mm-aaaa, amounts as plain
     integers, and no cell a spreadsheet would run as a formula (erp.csvsafe)."""
@@ -251,7 +251,7 @@ def csv_chunks(rows: Iterable[tuple]) -> Iterator[bytes]:
         yield "".join(buffer).encode("utf-8")
 
 
-def write_xlsx(rows: Iterable[tuple], *, title: str = "Documentos") -> IO[bytes]:
+def write_xlsx(rows: Iterable[tuple[Any, ...]], *, title: str = "Documentos") -> IO[bytes]:
     """An XLSX workbook of the rows, written by openpyxl in write-only mode (rows go to disk as
     they come), returned as a temporary file positioned at its start. Amounts are numbers in
     a CLP format, the date a date; text cells are neutralised as in the CSV."""
