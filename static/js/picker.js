@@ -12,9 +12,9 @@
 
   var SHOWN = 60; // options listed at once; typing narrows the rest
   var PLACEHOLDERS = {
-    clientes: "Buscar cliente por nombre o RUT",
-    proveedores: "Buscar proveedor por nombre o RUT",
-    productos: "Buscar por código o nombre",
+    clientes: "Nombre o RUT…",
+    proveedores: "Nombre o RUT…",
+    productos: "Código o nombre…",
   };
   var counter = 0;
 
