@@ -119,9 +119,9 @@ def notes_of(document: SalesDocument, *, exclude: SalesDocument | None = None) -
 def note_draft(
     *,
     document: SalesDocument,
-    actor,
-    tipo: int,
-    cod_ref: int,
+    actor: Any,
+    tipo: int | str | None,
+    cod_ref: int | str | None,
     razon: str = "",
     today: date | None = None,
 ) -> SalesDocument:
@@ -132,14 +132,14 @@ def note_draft(
     price difference; correcting text (2) is one line without amounts naming the correction.
     """
     try:
-        tipo = TipoDte(int(tipo))
+        note_type = TipoDte(int(tipo))  # type: ignore[arg-type]
     except (TypeError, ValueError):
-        tipo = None
-    if tipo not in NOTE_TYPES:
+        note_type = None
+    if note_type is None or note_type not in NOTE_TYPES:
         message = "Elija nota de crédito (61) o nota de débito (56)."
         raise DomainError(errors.NOT_ISSUABLE, message, {"tipo_dte": message})
     try:
-        cod_ref = CodRef(int(cod_ref))
+        code = CodRef(int(cod_ref))  # type: ignore[arg-type]
     except (TypeError, ValueError):
         message = "Elija si la nota anula, corrige texto o corrige montos."
         raise DomainError(errors.NOT_ISSUABLE, message, {"cod_ref": message}) from None
@@ -150,12 +150,12 @@ def note_draft(
         message = f"Desde una {document.tipo.label.lower()} no se emiten notas aquí."
         raise DomainError(errors.NOT_ISSUABLE, message, {"document": message})
     razon = (razon or "").strip()
-    if cod_ref is CodRef.CORRIGE_TEXTO and not razon:
+    if code is CodRef.CORRIGE_TEXTO and not razon:
         message = "Indique qué texto corrige la nota (p. ej. «Corrige giro del receptor»)."
         raise DomainError(errors.NOT_ISSUABLE, message, {"razon_ref": message})
-    razon = razon or REASONS[cod_ref]
-    exempt_only = tipo.exempt_only or document.tipo.exempt_only
-    if cod_ref is CodRef.CORRIGE_TEXTO:
+    razon = razon or REASONS[code]
+    exempt_only = note_type.exempt_only or document.tipo.exempt_only
+    if code is CodRef.CORRIGE_TEXTO:
         lines: list[dict[str, Any]] = [
             {
                 "name": razon[:80],
@@ -186,7 +186,7 @@ def note_draft(
             "global_surcharge_value": document.global_surcharge_value,
         }
     data = {
-        "tipo_dte": int(tipo),
+        "tipo_dte": int(note_type),
         "fecha_emision": today or timezone.localdate(),
         "partner": document.partner_id,
         "notes": "",
@@ -197,7 +197,7 @@ def note_draft(
                 "tipo_doc_ref": str(document.tipo_dte),
                 "folio_ref": str(document.folio),
                 "fecha_ref": document.fecha_emision,
-                "cod_ref": int(cod_ref),
+                "cod_ref": int(code),
                 "razon_ref": razon[:90],
             }
         ],

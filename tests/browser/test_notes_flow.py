@@ -2,7 +2,6 @@
 from the factura's page, adjusted to the returned quantity, refused while it exceeds the factura,
 issued once it fits, and listed on the factura with what remains."""
 
-from datetime import date
 from decimal import Decimal
 
 import pytest
@@ -14,6 +13,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 @pytest.mark.parametrize("width", [1366, 390])
 def test_nota_de_credito_from_its_factura(page, live_server, clerk, issuer, width):
+    from django.utils import timezone
+
     from dte import services
     from erp import services as erp_services
     from erp.models import SalesDocument
@@ -26,7 +27,7 @@ def test_nota_de_credito_from_its_factura(page, live_server, clerk, issuer, widt
         actor=clerk,
         data={
             "tipo_dte": 33,
-            "fecha_emision": date.today(),
+            "fecha_emision": timezone.localdate(),
             "partner": customer.pk,
             "global_discount_type": "%",
             "global_discount_value": Decimal(3),

@@ -219,6 +219,7 @@ def web_cases(d):
         "company_switch": [("post", "/empresa/cambiar/", {"company": d["document"].company_id})],
         # dte pages: a foreign document or DTE id is not found under the user's own company
         "issue": [("post", f"/documentos/{doc}/emitir/", {})],
+        "note_create": [("post", f"/documentos/{doc}/nota/", {"tipo_dte": "61", "cod_ref": "1"})],
         "dte_xml": [("get", "/dte/1/xml/", None)],
         "refresh": [("post", "/dte/1/actualizar/", {})],
         "dte_pdf": [("get", "/dte/1/pdf/", None)],
@@ -286,6 +287,7 @@ UNSCOPED_WEB = {
     "received_upload",  # takes files into the current company
     "received_bulk_accept",  # ids looked up in the current company only (checked below)
     "received_mailbox",  # the current company's exchange mailbox
+    "guias_invoice",  # customers and guías looked up in the current company only (checked below)
 }
 UNSCOPED_API = {"company-list", "api-root"}
 
@@ -509,4 +511,17 @@ def test_a_viewer_cannot_send_or_email_from_the_list(client, viewer, victim_data
     assert client.get("/documentos/exportar/csv/").status_code == 200
     for path in ("enviar-al-sii", "enviar-por-correo"):
         assert client.post(f"/documentos/{path}/", {"ids": [document.pk]}).status_code == 403
+    _unchanged(victim_data)
+
+
+def test_facturar_guias_sees_and_invoices_only_the_own_company(client, outsider, victim_data):
+    document = victim_data["document"]
+    client.force_login(outsider)
+    url = f"/documentos/facturar-guias/?partner={victim_data['partner'].pk}&periodo=11-2026"
+    page = client.get(url)
+    assert page.status_code == 200 and b"Cliente Secreto" not in page.content
+    assert page.context["rows"] == []
+    response = client.post(url, {"guia": [document.pk]})
+    assert response.status_code == 200
+    assert SalesDocument.objects.count() == 1
     _unchanged(victim_data)
