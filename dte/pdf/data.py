@@ -8,6 +8,7 @@ from decimal import Decimal
 from lxml import etree
 
 from dte.core.schemas import safe_parse
+from erp.doctypes import IND_TRASLADO_LABELS, TIPO_DESPACHO_LABELS, IndTraslado, TipoDespacho
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,7 @@ class PrintData:
     iva_retenido: int
     total: int
     ted: bytes  # the <TED>…</TED> as the PDF417 carries it (ISO-8859-1, no xmlns)
+    traslado: tuple[str, ...] = ()  # guías: the motive, the despacho and the transport, in words
 
 
 def _t(node: etree._Element | None, path: str) -> str:
@@ -103,6 +105,32 @@ def _ted_bytes(ted: etree._Element) -> bytes:
         element.tag = etree.QName(element).localname
     etree.cleanup_namespaces(copy)
     return etree.tostring(copy, encoding="iso-8859-1", xml_declaration=False)
+
+
+def _traslado(enc: etree._Element) -> tuple[str, ...]:
+    """A guía's IndTraslado, TipoDespacho and Transporte as printed lines."""
+    lines = []
+    motive = _t(enc, "IdDoc/IndTraslado")
+    if motive.isdigit() and int(motive) in {int(k) for k in IND_TRASLADO_LABELS}:
+        lines.append(f"Motivo del traslado: {IND_TRASLADO_LABELS[IndTraslado(int(motive))]}")
+    despacho = _t(enc, "IdDoc/TipoDespacho")
+    if despacho.isdigit() and int(despacho) in {int(k) for k in TIPO_DESPACHO_LABELS}:
+        lines.append(f"Despacho: {TIPO_DESPACHO_LABELS[TipoDespacho(int(despacho))]}")
+    transporte = enc.find("{*}Transporte")
+    if transporte is not None:
+        vehicle = [
+            f"Patente {_t(transporte, 'Patente')}" if _t(transporte, "Patente") else "",
+            f"transportista {_t(transporte, 'RUTTrans')}" if _t(transporte, "RUTTrans") else "",
+        ]
+        if any(vehicle):
+            lines.append("Transporte: " + ", ".join(v for v in vehicle if v))
+        if _t(transporte, "Chofer/NombreChofer"):
+            name, rut = _t(transporte, "Chofer/NombreChofer"), _t(transporte, "Chofer/RUTChofer")
+            lines.append(f"Chofer: {name}, {rut}")
+        destino = [_t(transporte, tag) for tag in ("DirDest", "CmnaDest", "CiudadDest")]
+        if any(destino):
+            lines.append("Destino: " + ", ".join(d for d in destino if d))
+    return tuple(lines)
 
 
 def read_dte(xml: bytes) -> PrintData:
@@ -181,4 +209,5 @@ def read_dte(xml: bytes) -> PrintData:
         iva_retenido=retained,
         total=_int(_t(totales, "MntTotal")),
         ted=_ted_bytes(documento.find("{*}TED")),
+        traslado=_traslado(enc),
     )

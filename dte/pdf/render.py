@@ -277,6 +277,12 @@ def _receptor_table(data: PrintData, width: float) -> Table:
     return table
 
 
+def _traslado(data: PrintData, size: float = 7) -> list[Flowable]:
+    if not data.traslado:
+        return []
+    return [Spacer(1, 2 * mm), _p("\n".join(data.traslado), size)]
+
+
 def _references(data: PrintData, size: float = 7) -> list[Flowable]:
     if not data.references:
         return []
@@ -409,6 +415,7 @@ def _letter(data: PrintData, options: RenderOptions) -> bytes:
         _receptor_table(data, width),
         Spacer(1, 4 * mm),
         _lines_table(data, width),
+        *_traslado(data),
         *_references(data),
         *_notes(options, width),
         Spacer(1, 5 * mm),
@@ -480,6 +487,7 @@ def _thermal(data: PrintData, options: RenderOptions) -> bytes:
         Spacer(1, 2 * mm),
         items,
         totals,
+        *_traslado(data, 7),
         *_references(data, 7),
         *_notes(options, width, 7),
         Spacer(1, 3 * mm),

@@ -271,3 +271,25 @@ def test_the_facturar_guias_page(client, issuer, clerk, viewer):
     assert 'name="guia"' not in page and "borrador" in page
     detail = client.get(reverse("erp:document_detail", args=[guia.pk])).content.decode()
     assert "Facturar guías" in detail and "Operación constituye venta" in detail
+
+
+@pytest.mark.parametrize("fmt", ["letter", "thermal"])
+def test_the_printed_guia_says_why_and_how_the_goods_move(issuer, demo_catalog, clerk, fmt):
+    import io
+
+    from pypdf import PdfReader
+
+    from dte import printing
+
+    dte = services.dte_issue(document=draft_from_file(issuer, 52), actor=clerk)
+    pdf = printing.render(dte, format=fmt)
+    text = " ".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages)
+    text = " ".join(text.split())
+    for expected in (
+        "Motivo del traslado: Operación constituye venta",
+        "Despacho: Emisor a instalaciones del receptor",
+        "Transporte: Patente KJTR45",
+        "Chofer: Juan Pérez Soto, 12345678-5",
+        "Destino: Camino a Melipilla 12500, bodega 3, Maipú, Santiago",
+    ):
+        assert expected in text, (expected, text)
