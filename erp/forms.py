@@ -232,28 +232,6 @@ ReferenceFormSet = forms.formset_factory(ReferenceForm, extra=0, can_delete=True
 TIPO_CHOICES = [("", "Todos")] + [(t.value, f"{t.value} · {t.label}") for t in TipoDte]
 
 
-class DocumentFilterForm(forms.Form):
-    tipo_dte = forms.TypedChoiceField(
-        choices=TIPO_CHOICES, coerce=int, empty_value=None, required=False, label="Tipo"
-    )
-    state = forms.ChoiceField(
-        choices=[("", "Todos"), ("draft", "Borrador"), ("issued", "Emitido")],
-        required=False,
-        label="Estado",
-    )
-    date_from = forms.DateField(required=False, label="Desde", widget=DATE_WIDGET)
-    date_to = forms.DateField(required=False, label="Hasta", widget=DATE_WIDGET)
-    partner = forms.ModelChoiceField(
-        queryset=Partner.objects.none(), required=False, label="Cliente"
-    )
-
-    def __init__(self, *args, company, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["partner"].queryset = Partner.objects.filter(company=company)
-        for name in ("date_from", "date_to"):
-            self.fields[name].input_formats = DATE_FORMATS
-
-
 def apply_domain_error(error: DomainError, form: forms.BaseForm, **formsets) -> None:
     """Put each of the service's field messages next to its field (`lines.2.quantity` too)."""
     for key, messages in error.fields.items():
