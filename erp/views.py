@@ -264,7 +264,9 @@ def _document_edit(request, membership: Membership, document=None):
         p.pk: {
             "name": p.name,
             "price": format_decimal(p.unit_price),  # as the Precio field reads it
-            "gross": format_decimal(catalog_price(p.unit_price, TipoDte.BOLETA, exempt=p.is_exempt)),
+            "gross": format_decimal(
+                catalog_price(p.unit_price, TipoDte.BOLETA, exempt=p.is_exempt)
+            ),
             "unit": p.unit,
             "exempt": p.is_exempt,
         }
