@@ -526,6 +526,8 @@ def _prepare_guia(
     except (TypeError, ValueError):
         err("ind_traslado", "Motivo del traslado inválido: use un código del 1 al 9.")
     header["ind_traslado"] = int(traslado) if traslado else None
+    if traslado and not traslado.is_sale and traslado is not IndTraslado.VENTA_EXPORTACION:
+        header["forma_pago"] = None  # nothing is paid for goods that only move
     despacho = header.get("tipo_despacho")
     despacho = _int_or_none(despacho) if despacho not in (None, "") else None
     if despacho is not None and despacho not in (1, 2, 3):

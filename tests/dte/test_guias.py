@@ -81,11 +81,13 @@ def test_a_traslado_interno_needs_no_prices(issuer, clerk):
         issuer,
         clerk,
         ind_traslado=5,
+        forma_pago=1,
         lines=[{"name": "Estantería metálica", "quantity": 3}],
         dir_destino="Av. Vicuña Mackenna 3000",
         comuna_destino="San Joaquín",
     )
     assert document.monto_total == 0 and document.partner is None
+    assert document.forma_pago is None  # the goods move, nothing is paid
     dte = services.dte_issue(document=document, actor=clerk)
     xml = _xml(dte)
     assert xml.find(".//d:Detalle/d:PrcItem", NS) is None
