@@ -255,8 +255,8 @@ def f29_due_date(period: date) -> date:
 
 
 def _declaring(company: Company, today: date) -> tuple[date, F29Return | None]:
-    """The period whose F29 is due next: last month's until it is filed or its deadline passes
-    filed; then this month's. An unfiled period past its deadline stays the one shown (late)."""
+    """The period whose F29 comes next: last month's, until its deadline has passed with it
+    filed; then this month's. Last month's, unfiled after its deadline, stays shown (late)."""
     period = previous_period(month_start(today))
     row = f29_selectors.f29_find(company=company, periodo=period)
     if today > f29_due_date(period) and row is not None and row.state == F29State.FILED:

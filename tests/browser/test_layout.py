@@ -176,6 +176,20 @@ def test_main_pages_fit_laptop_and_phone_with_a_usable_navigation(
     page.locator(".nav-more a", has_text="Folios y certificados").click()
     page.wait_for_url(f"{live_server.url}/folios-y-certificados/")
 
+    # On the laptop "Más" drops down over the page, and closes with Escape.
+    page.set_viewport_size(LAPTOP)
+    page.goto(f"{live_server.url}/")
+    page.locator(".nav-more summary").click()
+    token = page.locator(".nav-more a", has_text="Token API")
+    expect(token).to_be_visible()
+    page.screenshot(path=str(shots / "menu-mas-1366.png"))
+    page.keyboard.press("Escape")
+    expect(token).to_be_hidden()
+    page.locator(".nav-more summary").click()
+    page.locator(".nav-more a", has_text="API").first.click()
+    page.wait_for_url(f"{live_server.url}/api/docs/")
+    page.goto(f"{live_server.url}/")
+
 
 def test_searchable_pickers_find_customers_and_products(page, live_server, clerk, issuer, shots):
     from erp.models import SalesDocument
