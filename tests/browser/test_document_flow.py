@@ -108,10 +108,13 @@ def test_factura_and_boleta_pdfs_scan_and_their_qr_opens_the_document(
         visitor.close()
 
 
-def test_numbers_typed_the_chilean_way_give_the_right_line(page, live_server, clerk, issuer):
-    """`2,5` × `1.000,50` is a line of $ 2.501 (2.501,25 rounded), and `1,000` is refused."""
+@pytest.mark.parametrize("width", [1366, 390])
+def test_numbers_typed_the_chilean_way_give_the_right_line(page, live_server, clerk, issuer, width):
+    """`2,5` × `1.000,50` is a line of $ 2.501 (2.501,25 rounded), and `1,000` is refused,
+    on a laptop and on a phone."""
     from tests.factories import PartnerFactory
 
+    page.set_viewport_size({"width": width, "height": 900})
     partner = PartnerFactory(company=issuer)
     login(page, live_server, clerk)
     page.goto(f"{live_server.url}/documentos/nuevo/")
