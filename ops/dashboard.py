@@ -63,7 +63,7 @@ def sii_states_panel(*, company: Company, today: date, now: datetime) -> Panel:
         .annotate(n=Count("id"))
         .values_list("status", "n")
     )
-    base = reverse("erp:document_list")
+    base = reverse("dte:document_list")
     rows = [
         StateCount(
             status=status.value,
