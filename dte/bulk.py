@@ -11,7 +11,7 @@ printing needs only VIEW.
 
 import io
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -116,6 +116,22 @@ def _dte(document: SalesDocument) -> Dte | None:
         return None
 
 
+def _issued(
+    membership: Membership, ids: Iterable[str], result: "BulkResult"
+) -> Iterator[tuple[str, Dte]]:
+    """The posted documents that have a DTE, with their label; the others are recorded in
+    `result` as skipped (not found in the company, or still a draft)."""
+    for pk, document in _documents(membership, parse_ids(ids)):
+        if document is None:
+            result.outcomes.append(Outcome(f"#{pk}", SKIPPED, NOT_FOUND))
+            continue
+        name, dte = label(document), _dte(document)
+        if dte is None:
+            result.outcomes.append(Outcome(name, SKIPPED, DRAFT))
+            continue
+        yield name, dte
+
+
 def send_again(*, membership: Membership, ids: Iterable[str], actor: Any) -> BulkResult:
     """Send again what can be sent again: a document that needs attention is retried with its
     envelope (dte.services.dte_retry: the same envelope, or the SII's answer asked for again;
@@ -127,14 +143,8 @@ def send_again(*, membership: Membership, ids: Iterable[str], actor: Any) -> Bul
     result = BulkResult()
     retried: dict[int | None, tuple[str, str]] = {}  # envelope id -> what its retry did
     unenveloped: list[tuple[str, Dte]] = []
-    for pk, document in _documents(membership, parse_ids(ids)):
-        if document is None:
-            result.outcomes.append(Outcome(f"#{pk}", SKIPPED, NOT_FOUND))
-            continue
-        name, dte = label(document), _dte(document)
-        if dte is None:
-            result.outcomes.append(Outcome(name, SKIPPED, DRAFT))
-        elif dte.status == DteStatus.NEEDS_ATTENTION:
+    for name, dte in _issued(membership, ids, result):
+        if dte.status == DteStatus.NEEDS_ATTENTION:
             if not may_retry:
                 result.outcomes.append(Outcome(name, SKIPPED, ADMIN_ONLY))
                 continue
@@ -192,14 +202,8 @@ def email(*, membership: Membership, ids: Iterable[str], actor: Any) -> BulkResu
     SII rejected is not sent to the customer."""
     require(membership, Perm.ISSUE_DOCUMENTS)
     result = BulkResult()
-    for pk, document in _documents(membership, parse_ids(ids)):
-        if document is None:
-            result.outcomes.append(Outcome(f"#{pk}", SKIPPED, NOT_FOUND))
-            continue
-        name, dte = label(document), _dte(document)
-        if dte is None:
-            result.outcomes.append(Outcome(name, SKIPPED, DRAFT))
-        elif dte.status == DteStatus.REJECTED:
+    for name, dte in _issued(membership, ids, result):
+        if dte.status == DteStatus.REJECTED:
             result.outcomes.append(Outcome(name, SKIPPED, "rechazado por el SII"))
         else:
             try:
@@ -220,14 +224,7 @@ def print_merged(*, membership: Membership, ids: Iterable[str]) -> BulkResult:
         raise PermissionDenied()
     result = BulkResult()
     writer = PdfWriter()
-    for pk, document in _documents(membership, parse_ids(ids)):
-        if document is None:
-            result.outcomes.append(Outcome(f"#{pk}", SKIPPED, NOT_FOUND))
-            continue
-        name, dte = label(document), _dte(document)
-        if dte is None:
-            result.outcomes.append(Outcome(name, SKIPPED, DRAFT))
-            continue
+    for name, dte in _issued(membership, ids, result):
         full = Dte.objects.select_related("company").get(pk=dte.pk)  # with its files, one by one
         try:
             pdf = printing.dte_pdf(full)

@@ -213,32 +213,26 @@ def _report(request, result: bulk.BulkResult, title: str, done_words: tuple[str,
         messages.success(request, text)
 
 
-@require_POST
-@company_view(Perm.ISSUE_DOCUMENTS)
-def bulk_send(request, membership: Membership):
+def _run(request, membership: Membership, action, title: str, done: tuple[str, str]):
     try:
-        result = bulk.send_again(
-            membership=membership, ids=request.POST.getlist("ids"), actor=request.user
-        )
+        result = action(membership=membership, ids=request.POST.getlist("ids"), actor=request.user)
     except DomainError as exc:
         messages.error(request, exc.message)
     else:
-        _report(request, result, "Envío al SII", ("enviado", "enviados"))
+        _report(request, result, title, done)
     return _back(request)
+
+
+@require_POST
+@company_view(Perm.ISSUE_DOCUMENTS)
+def bulk_send(request, membership: Membership):
+    return _run(request, membership, bulk.send_again, "Envío al SII", ("enviado", "enviados"))
 
 
 @require_POST
 @company_view(Perm.ISSUE_DOCUMENTS)
 def bulk_email(request, membership: Membership):
-    try:
-        result = bulk.email(
-            membership=membership, ids=request.POST.getlist("ids"), actor=request.user
-        )
-    except DomainError as exc:
-        messages.error(request, exc.message)
-    else:
-        _report(request, result, "Envío por correo", ("en curso", "en curso"))
-    return _back(request)
+    return _run(request, membership, bulk.email, "Envío por correo", ("en curso", "en curso"))
 
 
 @require_POST
