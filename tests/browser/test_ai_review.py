@@ -17,7 +17,7 @@ def test_findings_appear_without_and_with_a_key(page, live_server, clerk, issuer
     from erp import services as erp_services
     from tests.factories import PartnerFactory
 
-    partner = PartnerFactory(company=issuer, giro="", direccion="")  # a factura needs both
+    partner = PartnerFactory(company=issuer)
     draft = erp_services.sales_document_create(
         company=issuer,
         actor=None,
@@ -29,6 +29,9 @@ def test_findings_appear_without_and_with_a_key(page, live_server, clerk, issuer
         },
     )
     dte_services.dte_issue(document=draft, actor=None)
+    # The customer's file loses its giro and dirección after the factura went out (issuing
+    # refuses them missing): the review flags it.
+    type(partner).objects.filter(pk=partner.pk).update(giro="", direccion="")
     login(page, live_server, clerk)
     page.goto(f"{live_server.url}/documentos/{draft.pk}/")
     page.click("#ai-review-button")
