@@ -22,6 +22,13 @@ def test_an_unknown_page_is_the_spanish_404(client, settings):
     assert "Not Found" not in html
 
 
+def test_a_bad_request_is_the_spanish_400(client):
+    response = client.get("/", HTTP_HOST="no-es-este-sitio.example")  # not in ALLOWED_HOSTS
+    html = response.content.decode()
+    assert response.status_code == 400
+    assert "Solicitud inválida" in html and 'lang="es-CL"' in html and "Bad Request" not in html
+
+
 def test_a_signed_in_user_gets_the_404_inside_the_site(client, clerk):
     client.force_login(clerk)
     html = client.get("/documentos/999999/").content.decode()
