@@ -64,6 +64,11 @@ class Panel:
 PanelBuilder = Callable[..., Panel | None]
 
 
+def days(n: int) -> str:
+    """ "1 día", "3 días"."""
+    return f"{n} día" if n == 1 else f"{n} días"
+
+
 def month_name(month: date) -> str:
     """ "noviembre de 2026"."""
     return f"{MONTH_NAMES[month.month - 1]} de {month.year}"

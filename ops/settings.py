@@ -107,11 +107,11 @@ WSGI_APPLICATION = "ops.wsgi.application"
 CSRF_FAILURE_VIEW = "ops.errors.csrf_failure"
 # The dashboard's panels from apps erp may not import (erp/dashboard.py), in the order shown.
 DASHBOARD_PANELS = [
-    "ops.dashboard.f29_panel",
-    "ops.dashboard.sii_states_panel",
-    "ops.dashboard.folios_panel",
-    "ops.dashboard.certificates_panel",
-    "ops.dashboard.received_panel",
+    "f29.dashboard.f29_panel",
+    "dte.dashboard.sii_states_panel",
+    "dte.dashboard.folios_panel",
+    "dte.dashboard.certificates_panel",
+    "dte.dashboard.received_panel",
 ]
 
 TEMPLATES = [

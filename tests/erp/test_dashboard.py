@@ -8,10 +8,11 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from django.utils import timezone
 
+from dte import dashboard as dte_panels
 from erp import dashboard
 from erp.models import DocumentState
 from erp.periods import previous_period
-from ops import dashboard as panels
+from f29 import dashboard as f29_panels
 from tests.factories import CompanyFactory, PartnerFactory, SalesDocumentFactory
 
 pytestmark = pytest.mark.django_db
@@ -100,33 +101,33 @@ def test_the_month_summary(company):
     ],
 )
 def test_the_f29_is_due_the_20th_of_the_next_month_or_the_next_weekday(period, due):
-    assert panels.f29_due_date(period) == due
+    assert f29_panels.f29_due_date(period) == due
 
 
 def test_the_f29_panel_follows_the_period_being_declared(company, clerk):
     from f29.models import F29Return, F29State
 
-    panel = panels.f29_panel(company=company, today=TODAY, now=NOW)
+    panel = f29_panels.f29_panel(company=company, today=TODAY, now=NOW)
     f29 = panel.context["f29"]
     assert (f29.period, f29.due, f29.days_left) == (date(2026, 11, 1), date(2026, 12, 21), 15)
     assert f29.state_label == "Sin calcular" and f29.url == "/f29/" and f29.weekday == "lunes"
     assert f29.days_text == "en 15 días" and not panel.attention
 
     # Late and not filed: still November's, overdue.
-    late = panels.f29_panel(company=company, today=date(2026, 12, 23), now=NOW)
+    late = f29_panels.f29_panel(company=company, today=date(2026, 12, 23), now=NOW)
     assert late.context["f29"].days_text == "atrasado 2 días" and late.attention
 
     row = F29Return.objects.create(company=company, periodo=date(2026, 11, 1), boxes={"91": 4242})
     row.computed_at = NOW
     row.save()
-    f29 = panels.f29_panel(company=company, today=date(2026, 12, 18), now=NOW).context["f29"]
+    f29 = f29_panels.f29_panel(company=company, today=date(2026, 12, 18), now=NOW).context["f29"]
     assert f29.url == "/f29/2026-11/" and f29.state_label == "Borrador" and f29.to_pay == 4242
     assert f29.level == "warn"  # three days left
 
     # Filed: once its deadline passes, December's F29 is the next one.
     row.state, row.filed_at = F29State.FILED, NOW
     row.save()
-    after = panels.f29_panel(company=company, today=date(2026, 12, 22), now=NOW).context["f29"]
+    after = f29_panels.f29_panel(company=company, today=date(2026, 12, 22), now=NOW).context["f29"]
     assert (after.period, after.due, after.state_label) == (
         date(2026, 12, 1),
         date(2027, 1, 20),
@@ -140,21 +141,23 @@ def test_folios_and_certificates_panels(issuer):
     Caf.objects.filter(company=issuer, tipo_dte=33).update(next_folio=96)  # 5 left
     Caf.objects.filter(company=issuer, tipo_dte=39).update(next_folio=101)  # none left
     now = timezone.now()
-    folios = panels.folios_panel(company=issuer, today=timezone.localdate(), now=now)
+    folios = dte_panels.folios_panel(company=issuer, today=timezone.localdate(), now=now)
     levels = {row.tipo: (row.left, row.level) for row in folios.context["rows"]}
     assert levels[33] == (5, "low") and levels[39] == (0, "out") and levels[34] == (100, "ok")
     assert folios.attention and folios.context["threshold"] == 50
 
-    certificates = panels.certificates_panel(company=issuer, today=timezone.localdate(), now=now)
+    certificates = dte_panels.certificates_panel(
+        company=issuer, today=timezone.localdate(), now=now
+    )
     (cert,) = certificates.context["rows"]
     assert cert.level == "ok" and cert.days_left > 30 and not certificates.attention
     Certificate.objects.filter(company=issuer).update(not_after=now + timedelta(days=12, hours=1))
-    (cert,) = panels.certificates_panel(
+    (cert,) = dte_panels.certificates_panel(
         company=issuer, today=timezone.localdate(), now=now
     ).context["rows"]
     assert (cert.level, cert.days_text) in (("warn", "quedan 12 días"), ("warn", "quedan 13 días"))
     Certificate.objects.filter(company=issuer).update(not_after=now - timedelta(days=3))
-    expired = panels.certificates_panel(company=issuer, today=timezone.localdate(), now=now)
+    expired = dte_panels.certificates_panel(company=issuer, today=timezone.localdate(), now=now)
     assert expired.context["rows"][0].level == "over" and expired.attention
 
 
@@ -170,7 +173,7 @@ def test_received_documents_waiting_with_their_claim_deadline(issuer, sii_key, m
     third.save()
 
     now = timezone.now()
-    panel = panels.received_panel(company=issuer, today=timezone.localdate(), now=now)
+    panel = dte_panels.received_panel(company=issuer, today=timezone.localdate(), now=now)
     rows = panel.context["rows"]
     assert [r.folio for r in rows] == [first.folio, second.folio]  # the closest deadline first
     assert rows[0].level == "warn" and rows[1].level == "ok" and panel.attention
@@ -182,14 +185,14 @@ def test_sii_states_count_issued_documents_with_links_to_the_filtered_list(issue
     from dte.models import Dte
     from dte.services import dte_issue
 
-    empty = panels.sii_states_panel(company=issuer, today=TODAY, now=NOW)
+    empty = dte_panels.sii_states_panel(company=issuer, today=TODAY, now=NOW)
     assert empty.context["rows"] == [] and not empty.attention
     for _ in range(3):
         doc = SalesDocumentFactory(company=issuer, fecha_emision=timezone.localdate())
         dte_issue(document=doc, actor=clerk)
     Dte.objects.filter(pk=Dte.objects.first().pk).update(status="rejected")
 
-    panel = panels.sii_states_panel(company=issuer, today=TODAY, now=NOW)
+    panel = dte_panels.sii_states_panel(company=issuer, today=TODAY, now=NOW)
     rows = {r.status: r for r in panel.context["rows"]}
     assert (rows["queued"].count, rows["rejected"].count) == (2, 1)
     assert rows["rejected"].label == "Rechazado por el SII" and rows["rejected"].needs_action
@@ -223,7 +226,7 @@ def test_the_dashboard_page_shows_every_panel_for_the_current_company(
     assert "Certificado digital" in html and "Vence el 31-12-2035" in html
     assert "Recibidos por aceptar o reclamar" in html
     period = previous_period(today.replace(day=1))
-    assert f'id="f29-due">{panels.f29_due_date(period):%d-%m-%Y}<' in html
+    assert f'id="f29-due">{f29_panels.f29_due_date(period):%d-%m-%Y}<' in html
     assert "Ajena" not in html  # another company's sales never show
     assert "Cliente del Mes SpA" in html  # the recent documents
 

@@ -1,12 +1,10 @@
-"""The dashboard's panels that need dte and f29: the SII's verdicts, folios left, certificates,
-received documents waiting for a decision, and the next F29.
+"""The dashboard's panels from dte: documents by the SII's verdict, folios left per type, the
+certificates' expiry, and received documents waiting for a decision.
 
-erp draws the dashboard (erp/dashboard.py) but may not import dte or f29; ops, the layer above
-all apps, builds these panels and settings.DASHBOARD_PANELS names them. Each builder reads one
-company's data through that app's selectors and models and returns an `erp.dashboard.Panel`.
+erp draws the dashboard (erp/dashboard.py) but may not import dte; settings.DASHBOARD_PANELS
+names these builders. Each reads one company's data and returns an `erp.dashboard.Panel`.
 """
 
-import calendar
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from urllib.parse import urlencode
@@ -18,27 +16,19 @@ from django.utils import timezone
 from dte import selectors as dte_selectors
 from dte.core.domain import DteStatus
 from dte.models import STATUS_LABELS, IssuerSettings, ReceivedDte, ReceivedStatus
-from erp.dashboard import Panel, month_name
+from erp.dashboard import Panel, days
 from erp.doctypes import TipoDte
 from erp.models import Company
-from erp.periods import month_start, next_period, period_key, previous_period
 from erp.tenancy import scoped
-from f29 import selectors as f29_selectors
-from f29.models import F29Return, F29State
 
 RECEIVED_SHOWN = 8
 DEFAULT_FOLIO_THRESHOLD = 50  # dte.models.IssuerSettings.caf_low_threshold's default
 # The SII's verdicts that need someone to act.
 NEEDS_ACTION = (DteStatus.REJECTED, DteStatus.NEEDS_ATTENTION)
-WEEKDAYS = ("lunes", "martes", "miércoles", "jueves", "viernes", "sábado", "domingo")
 
 
 def _tipo_label(tipo: int) -> str:
     return TipoDte(tipo).label if tipo in TipoDte._value2member_map_ else f"Tipo {tipo}"
-
-
-def _days(n: int) -> str:
-    return f"{n} día" if n == 1 else f"{n} días"
 
 
 # --- Documents by the SII's state ------------------------------------------------------------
@@ -78,7 +68,7 @@ def sii_states_panel(*, company: Company, today: date, now: datetime) -> Panel:
     return Panel(
         key="sii-states",
         title="Documentos según el SII",
-        template="ops/dashboard/sii_states.html",
+        template="dte/dashboard/sii_states.html",
         context={"rows": rows, "total": sum(r.count for r in rows)},
         attention=any(r.needs_action for r in rows),
     )
@@ -109,7 +99,7 @@ def folios_panel(*, company: Company, today: date, now: datetime) -> Panel:
     return Panel(
         key="folios",
         title="Folios disponibles",
-        template="ops/dashboard/folios.html",
+        template="dte/dashboard/folios.html",
         context={"rows": rows, "threshold": threshold},
         attention=not rows or any(r.level != "ok" for r in rows),
     )
@@ -129,10 +119,10 @@ class CertificateExpiry:
     @property
     def days_text(self) -> str:
         if self.days_left < 0:
-            return f"venció hace {_days(-self.days_left)}"
+            return f"venció hace {days(-self.days_left)}"
         if self.days_left == 0:
             return "vence hoy"
-        return f"quedan {_days(self.days_left)}"
+        return f"quedan {days(self.days_left)}"
 
 
 def certificates_panel(*, company: Company, today: date, now: datetime) -> Panel:
@@ -161,7 +151,7 @@ def certificates_panel(*, company: Company, today: date, now: datetime) -> Panel
     return Panel(
         key="certificates",
         title="Certificado digital",
-        template="ops/dashboard/certificates.html",
+        template="dte/dashboard/certificates.html",
         context={"rows": rows, "warn_days": warn},
         attention=not valid or any(r.level == "warn" for r in valid),
     )
@@ -190,7 +180,7 @@ class Awaiting:
             return "plazo vencido"
         if self.days_left == 0:
             return "vence hoy"
-        return _days(self.days_left)
+        return days(self.days_left)
 
 
 def received_panel(*, company: Company, today: date, now: datetime) -> Panel:
@@ -228,109 +218,8 @@ def received_panel(*, company: Company, today: date, now: datetime) -> Panel:
     return Panel(
         key="received",
         title="Recibidos por aceptar o reclamar",
-        template="ops/dashboard/received.html",
+        template="dte/dashboard/received.html",
         context={"rows": rows, "total": total, "more": total - len(rows)},
         attention=any(r.level == "warn" for r in rows),
         wide=True,
-    )
-
-
-# --- The next F29 ----------------------------------------------------------------------------
-
-
-def f29_due_date(period: date) -> date:
-    """The last day to file and pay the F29 of `period` (a month's first day).
-
-    DL 825 (Ley sobre Impuesto a las Ventas y Servicios) art. 64: the VAT of a month is declared
-    and paid by the 12th of the following month, and by the 20th for taxpayers who issue
-    electronic invoices (every company of this application does) and file online. Código
-    Tributario art. 36: a deadline that falls on a Saturday, Sunday or public holiday moves to
-    the next working day. ../shared/DOMAIN.md (§15) lists the F29's boxes but not its deadline.
-    Public holidays are not known here: only weekends move the date.
-    """
-    due = next_period(period).replace(day=20)
-    while due.weekday() >= calendar.SATURDAY:
-        due += timedelta(days=1)
-    return due
-
-
-def _declaring(company: Company, today: date) -> tuple[date, F29Return | None]:
-    """The period whose F29 comes next: last month's, until its deadline has passed with it
-    filed; then this month's. Last month's, unfiled after its deadline, stays shown (late)."""
-    period = previous_period(month_start(today))
-    row = f29_selectors.f29_find(company=company, periodo=period)
-    if today > f29_due_date(period) and row is not None and row.state == F29State.FILED:
-        period = month_start(today)
-        row = f29_selectors.f29_find(company=company, periodo=period)
-    return period, row
-
-
-@dataclass(frozen=True)
-class F29Due:
-    period: date
-    due: date
-    days_left: int
-    state: str
-    state_label: str
-    to_pay: int | None
-    filed_on: date | None
-    url: str
-
-    @property
-    def period_name(self) -> str:
-        return month_name(self.period)
-
-    @property
-    def weekday(self) -> str:
-        return WEEKDAYS[self.due.weekday()]
-
-    @property
-    def level(self) -> str:
-        if self.state == F29State.FILED:
-            return "ok"
-        if self.days_left < 0:
-            return "over"
-        return "warn" if self.days_left <= 5 else "ok"
-
-    @property
-    def days_text(self) -> str:
-        if self.state == F29State.FILED:
-            return "presentado"
-        if self.days_left < 0:
-            return f"atrasado {_days(-self.days_left)}"
-        if self.days_left == 0:
-            return "vence hoy"
-        return f"en {_days(self.days_left)}"
-
-
-def f29_panel(*, company: Company, today: date, now: datetime) -> Panel:
-    """The next F29 to file: its period, its due date (f29_due_date), how its return stands
-    (not computed, draft, reviewed, filed) and the total to pay (box 91) once computed."""
-    period, row = _declaring(company, today)
-    due = f29_due_date(period)
-    key = period_key(period)
-    if row is not None:
-        url = reverse("f29:f29_detail", kwargs={"period": key})
-        state, label = row.state, row.get_state_display()
-        to_pay = row.box(91) if row.computed_at else None
-        filed_on = timezone.localtime(row.filed_at).date() if row.filed_at else None
-    else:
-        url, state, label = reverse("f29:f29_list"), "", "Sin calcular"
-        to_pay, filed_on = None, None
-    info = F29Due(
-        period=period,
-        due=due,
-        days_left=(due - today).days,
-        state=state,
-        state_label=label,
-        to_pay=to_pay,
-        filed_on=filed_on,
-        url=url,
-    )
-    return Panel(
-        key="f29",
-        title="Próximo F29",
-        template="ops/dashboard/f29.html",
-        context={"f29": info},
-        attention=info.level != "ok",
     )
