@@ -13,7 +13,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from dte import errors
@@ -37,7 +37,7 @@ def _period_end(start: date) -> date:
     return start.replace(day=calendar.monthrange(start.year, start.month)[1])
 
 
-def _sale_guias(company: Company, partner: Partner):
+def _sale_guias(company: Company, partner: Partner) -> QuerySet[SalesDocument]:
     return (
         SalesDocument.objects.filter(
             company=company,
@@ -80,7 +80,7 @@ def guias_of(*, company: Company, partner: Partner, periodo: date) -> list[GuiaR
 
 def _merged_lines(guias: Sequence[SalesDocument]) -> list[dict[str, Any]]:
     """The guías' lines, equal items (product, name, unit, price, discount, exemption) summed."""
-    merged: dict[tuple, dict[str, Any]] = {}
+    merged: dict[tuple[Any, ...], dict[str, Any]] = {}
     for guia in guias:
         for line in guia.lines.all():
             key = (
@@ -110,7 +110,7 @@ def _merged_lines(guias: Sequence[SalesDocument]) -> list[dict[str, Any]]:
 def invoice_guias(
     *,
     company: Company,
-    actor,
+    actor: Any,
     partner: Partner,
     guia_ids: Sequence[int],
     fecha_emision: date | None = None,
