@@ -156,6 +156,15 @@ class DocumentForm(forms.ModelForm):
                 required=False,
                 widget=forms.TextInput(attrs={"placeholder": "12.345.678-5"}),
             )
+        for name, blank in (
+            ("global_discount_type", "Sin descuento"),
+            ("global_surcharge_type", "Sin recargo"),
+            ("forma_pago", "—"),
+            ("ind_traslado", "1 · Operación constituye venta (por omisión)"),
+            ("tipo_despacho", "—"),
+        ):
+            field = self.fields[name]
+            field.choices = [("", blank), *[c for c in field.choices if c[0] != ""]]
         for name in ("global_discount_value", "global_surcharge_value"):
             old = self.fields[name]
             self.fields[name] = ChileanDecimalField(

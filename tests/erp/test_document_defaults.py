@@ -57,6 +57,7 @@ def test_the_form_says_whether_prices_carry_iva(client, company, clerk):
     assert "Precios netos, sin IVA: el IVA se suma en el total.</p>" in page
     assert '"price": "4.290"' in page and '"gross": "5.105"' in page
     assert "A crédito y vacío: vence a 30 días." in page
+    assert ">Sin descuento</option>" in page and "---------" not in page
     product_form = client.get(reverse("erp:product_create")).content.decode()
     assert (
         "Precio unitario neto" in product_form and "en boletas, con el IVA sumado" in product_form
