@@ -142,6 +142,7 @@ class DocumentForm(forms.ModelForm):
         self.fields["partner"].queryset = Partner.objects.filter(company=company)
         self.fields["partner"].required = False
         self.fields["partner"].widget.attrs["data-searchable"] = "clientes"
+        self.fields["partner"].empty_label = "— (boletas: consumidor final)"
         self.fields["fecha_emision"].input_formats = DATE_FORMATS
         self.fields["fecha_vencimiento"].input_formats = DATE_FORMATS
         self.fields["fecha_vencimiento"].help_text = "A crédito y vacío: vence a 30 días."
@@ -156,6 +157,8 @@ class DocumentForm(forms.ModelForm):
                 required=False,
                 widget=forms.TextInput(attrs={"placeholder": "12.345.678-5"}),
             )
+        tipo = self.fields["tipo_dte"]
+        tipo.choices = [c for c in tipo.choices if c[0] != ""]  # required: no empty choice
         for name, blank in (
             ("global_discount_type", "Sin descuento"),
             ("global_surcharge_type", "Sin recargo"),
@@ -190,6 +193,7 @@ class LineForm(forms.Form):
     product = forms.ModelChoiceField(
         queryset=Product.objects.none(),
         required=False,
+        empty_label="— (ítem libre)",
         widget=forms.Select(attrs={"data-searchable": "productos"}),
     )
     name = forms.CharField(label="Ítem", max_length=80, required=False)
@@ -297,6 +301,7 @@ class PurchaseForm(forms.ModelForm):
             "razon_social"
         )
         self.fields["partner"].widget.attrs["data-searchable"] = "proveedores"
+        self.fields["partner"].empty_label = "—"
         self.fields["fecha"].input_formats = DATE_FORMATS
         for name in (*PURCHASE_AMOUNTS, "monto_total"):
             old = self.fields[name]
