@@ -271,6 +271,8 @@ def test_the_facturar_guias_page(client, issuer, clerk, viewer):
     assert response.url == reverse("erp:document_detail", args=[factura.pk])
     page = client.get(url).content.decode()
     assert 'name="guia"' not in page and "borrador" in page
+    listing = client.get(reverse("dte:document_list")).content.decode()
+    assert f'href="{reverse("dte:guias_invoice")}">Facturar guías</a>' in listing
     detail = client.get(reverse("erp:document_detail", args=[guia.pk])).content.decode()
     assert "Facturar guías" in detail and "Operación constituye venta" in detail
 
