@@ -4,6 +4,13 @@ A guía that moves goods sold (IndTraslado 1) is invoiced later: the factura lis
 delivered and carries one Referencia per guía (TpoDocRef 52, its folio and date). A guía counts
 as invoiced while a factura that is not rejected (a draft too, so that two drafts never invoice
 it twice) references it.
+
+DL 825 (Ley del IVA) art. 55 lets a seller who delivered with guías de despacho put off the
+factura until the 10th of the following month, the factura covering that month's deliveries to
+the buyer; its VAT belongs to the month of the deliveries. So a factura drafted after the month
+is over is dated the month's last day, unless the user says otherwise. The SII's own free
+invoicing system does the same job ("¿Cómo facturar más de una guía de despacho con una misma
+factura?", SII manual): one factura, one Referencia per guía.
 """
 
 import calendar
