@@ -103,8 +103,10 @@ def change_texts(entity: str, changes: Any) -> list[str]:
     if not isinstance(changes, dict):
         return []
     model = _model(entity)
+    # The model's field order: PostgreSQL's jsonb does not keep the order the keys were written.
+    order = {f.name: i for i, f in enumerate(model._meta.fields)} if model else {}
     texts = []
-    for name, change in changes.items():
+    for name, change in sorted(changes.items(), key=lambda kv: (order.get(kv[0], 999), kv[0])):
         label = field_label(model, name)
         field = _field(model, name)
         if isinstance(change, list) and len(change) == 2:
