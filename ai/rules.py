@@ -27,6 +27,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from types import MappingProxyType
 from typing import Literal
 
+from erp.doctypes import REGISTRY, TipoDte
 from erp.money import HUNDRED, format_clp, format_decimal, round_clp
 
 Severity = Literal["info", "warning", "error"]
@@ -76,49 +77,26 @@ CERTIFICATE_WARNING_DAYS = 30
 
 # --- Document types -------------------------------------------------------------------------
 
-FACTURA_TIPOS = frozenset({33, 34, 46})
-BOLETA_TIPOS = frozenset({39, 41})
-GUIA_DESPACHO = 52
-NOTA_DEBITO = 56
-NOTA_CREDITO = 61
-FACTURA_COMPRA = 46
-NOTA_TIPOS = frozenset({NOTA_DEBITO, NOTA_CREDITO})
-# The SII requires GiroRecep and DirRecep on these.
-RECEIVER_DETAILS_TIPOS = FACTURA_TIPOS | {GUIA_DESPACHO}
-
-# tipo -> (noun with its article, noun alone, plural of its family)
-_TIPO_NAMES: Mapping[int, tuple[str, str]] = {
-    33: ("la factura", "factura"),
-    34: ("la factura exenta", "factura exenta"),
-    39: ("la boleta", "boleta"),
-    41: ("la boleta exenta", "boleta exenta"),
-    46: ("la factura de compra", "factura de compra"),
-    52: ("la guía de despacho", "guía de despacho"),
-    56: ("la nota de débito", "nota de débito"),
-    61: ("la nota de crédito", "nota de crédito"),
-}
+# What each type is comes from erp.doctypes.REGISTRY (the SII requires GiroRecep and DirRecep
+# on the types marked receiver_details).
+NOTA_CREDITO = int(TipoDte.NOTA_CREDITO)
 
 
 def tipo_family(tipo: int) -> str:
     """Documents that may duplicate or be compared with one another: facturas (33, 34, 46),
     boletas (39, 41); guías, notas de débito and notas de crédito each on their own."""
-    if tipo in FACTURA_TIPOS:
-        return "facturas"
-    if tipo in BOLETA_TIPOS:
-        return "boletas"
-    return {
-        GUIA_DESPACHO: "guías de despacho",
-        NOTA_DEBITO: "notas de débito",
-        NOTA_CREDITO: "notas de crédito",
-    }.get(tipo, f"documentos tipo {tipo}")
+    spec = REGISTRY.get(tipo)
+    return spec.family.plural if spec else f"documentos tipo {tipo}"
 
 
 def _with_article(tipo: int) -> str:
-    return _TIPO_NAMES[tipo][0] if tipo in _TIPO_NAMES else f"el documento tipo {tipo}"
+    spec = REGISTRY.get(tipo)
+    return f"la {spec.noun}" if spec else f"el documento tipo {tipo}"
 
 
 def _noun(tipo: int) -> str:
-    return _TIPO_NAMES[tipo][1] if tipo in _TIPO_NAMES else f"documento tipo {tipo}"
+    spec = REGISTRY.get(tipo)
+    return spec.noun if spec else f"documento tipo {tipo}"
 
 
 def _capitalized(text: str) -> str:
@@ -296,8 +274,9 @@ _RULE_LIST = (
         "factura_partner_incomplete",
         "warning",
         "Receptor sin giro o dirección",
-        "Las facturas (33, 34, 46) y guías de despacho (52) deben llevar el giro (GiroRecep) y "
-        "la dirección (DirRecep) del receptor. Complete la ficha del cliente o proveedor.",
+        "Las facturas, guías de despacho y notas de crédito y débito deben llevar el giro "
+        "(GiroRecep) y la dirección (DirRecep) del receptor. Complete la ficha del cliente o "
+        "proveedor.",
     ),
     RuleInfo(
         "exempt_line_on_taxed_product",
@@ -387,7 +366,7 @@ def _doc_evidence(doc: DocumentFacts) -> dict[str, object]:
 
 
 def _total_mismatch(doc: DocumentFacts, history: Sequence[PastDocument]) -> list[Finding]:
-    retains = doc.tipo == FACTURA_COMPRA
+    retains = doc.tipo in REGISTRY and REGISTRY[doc.tipo].retains_iva
     expected = doc.monto_neto + doc.monto_exento + (0 if retains else doc.iva)
     if doc.monto_total == expected:
         return []
@@ -463,7 +442,7 @@ def _line_amount_mismatch(doc: DocumentFacts, history: Sequence[PastDocument]) -
 def _credit_note_without_reference(
     doc: DocumentFacts, history: Sequence[PastDocument]
 ) -> list[Finding]:
-    if doc.tipo not in NOTA_TIPOS or doc.references:
+    if not (doc.tipo in REGISTRY and REGISTRY[doc.tipo].note) or doc.references:
         return []
     message = (
         f"{_capitalized(_doc_name(doc.tipo, doc.folio, doc.id))} no indica el documento que "
@@ -473,7 +452,7 @@ def _credit_note_without_reference(
 
 
 def _is_tax_document(tipo: str) -> bool:
-    return tipo.strip().isdigit() and int(tipo) in _TIPO_NAMES
+    return tipo.strip().isdigit() and int(tipo) in REGISTRY
 
 
 def _reference_name(ref: ReferenceFacts) -> str:
@@ -539,7 +518,7 @@ def _credit_note_exceeds_reference(
 def _factura_partner_incomplete(
     doc: DocumentFacts, history: Sequence[PastDocument]
 ) -> list[Finding]:
-    if doc.tipo not in RECEIVER_DETAILS_TIPOS:
+    if not (doc.tipo in REGISTRY and REGISTRY[doc.tipo].receiver_details):
         return []
     missing = [
         label

@@ -55,7 +55,7 @@ from dte.sii import auth, config
 from dte.sii.errors import SiiError, SiiTokenError
 from dte.sii_keys import verification_keys
 from erp import errors as erp_errors
-from erp.doctypes import PURCHASE_TYPES
+from erp.doctypes import PURCHASE_TYPES, codes
 from erp.errors import DomainError
 from erp.models import (
     ClosedPeriod,
@@ -76,7 +76,7 @@ CLAIM_DAYS = 8  # Ley 19.983 art. 3: claims within 8 calendar days of the SII's 
 WARN_DAYS = 2
 # The types the RCV takes acceptances and claims for (facturas and the liquidación-factura);
 # notas and guías are answered to the supplier only.
-RCV_TYPES = frozenset({33, 34, 43})
+RCV_TYPES = codes(lambda d: d.rcv_acceptance)
 # What the receiver books as a purchase: a factura de compra (46) is issued by the buyer, so
 # receiving one means this company sold; guías (52) move goods, not VAT.
 BOOKED_TYPES = frozenset(PURCHASE_TYPES) - {46}
@@ -563,7 +563,7 @@ def _store_document(
     return _outcome(row, status, reasons), estado, glosa, row
 
 
-_RECEIVABLE = frozenset({33, 34, 43, 46, 52, 56, 61, 110, 111, 112})
+_RECEIVABLE = codes(lambda d: d.receivable)
 
 
 _OUTCOME_FIELDS = (
@@ -1154,7 +1154,7 @@ def _supplier(row: ReceivedDte, actor) -> Partner:
     )
 
 
-EXEMPT_TYPES = frozenset({32, 34})
+EXEMPT_TYPES = codes(lambda d: d.purchase_book and d.exempt_only)
 
 
 def _book_amounts(row: ReceivedDte) -> dict[str, int]:

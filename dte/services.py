@@ -21,7 +21,7 @@ from dte.core.caf import CafError, check_caf, official_sii_keys, parse_caf
 from dte.core.certificate import Certificate as CoreCertificate
 from dte.core.certificate import CertificateError, load_pkcs12
 from dte.core.domain import DteStatus
-from dte.core.envelope import EnvelopeItem, build_envelope, envelope_kind
+from dte.core.envelope import MAX_BOLETAS, EnvelopeItem, build_envelope, envelope_kind
 from dte.core.issue import IssuedDte, stamp_and_sign
 from dte.core.ted import CafMismatch
 from dte.core.testmaterial import SANDBOX_IDK, generate_sii_key
@@ -473,7 +473,7 @@ def envelope_create(*, dtes: Sequence[Dte], actor, now: datetime | None = None) 
         groups.setdefault(TipoDte(dte.tipo_dte).gross_prices, []).append(dte)
     envelopes = []
     for is_boleta, group in groups.items():
-        size = 500 if is_boleta else len(group)
+        size = MAX_BOLETAS if is_boleta else len(group)
         for start in range(0, len(group), size):
             chunk = group[start : start + size]
             items = [EnvelopeItem(TipoDte(d.tipo_dte), d.signed_element()) for d in chunk]

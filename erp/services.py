@@ -23,6 +23,7 @@ from erp.doctypes import (
     IndTraslado,
     TipoDte,
     catalog_price,
+    codes,
 )
 from erp.errors import (
     DOCUMENT_NOT_DRAFT,
@@ -919,7 +920,7 @@ PURCHASE_AMOUNTS = (
     "iva_uso_comun",
     "otros_impuestos",
 )
-EXEMPT_PURCHASE_TYPES = frozenset({32, 34})
+EXEMPT_PURCHASE_TYPES = codes(lambda d: d.purchase_book and d.exempt_only)
 
 
 def purchase_total(values: Mapping[str, int]) -> int:

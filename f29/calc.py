@@ -69,26 +69,40 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 from types import MappingProxyType
 
+from erp.doctypes import PurchaseBox, SalesBox, codes
+
 # --- Document-type groups (tipo_dte), so the app can list the documents behind a box --------
 
-SALES_FACTURAS: tuple[int, ...] = (30, 33)  # 503 / 502
-SALES_BOLETAS: tuple[int, ...] = (35, 39)  # 110 / 111
-SALES_NOTAS_CREDITO: tuple[int, ...] = (60, 61)  # 509 / 510
-SALES_NOTAS_DEBITO: tuple[int, ...] = (55, 56)  # 512 / 513
-SALES_EXENTAS: tuple[int, ...] = (32, 34, 38, 41)  # 586
-SALES_EXENTO_SUMA: tuple[int, ...] = (30, 32, 33, 34, 35, 38, 39, 41, 55, 56)  # 142, adds
-SALES_EXENTO_RESTA: tuple[int, ...] = SALES_NOTAS_CREDITO  # 142, subtracts
-SALES_EXPORTACIONES: tuple[int, ...] = (110,)  # 585
-SALES_EXPORT_SUMA: tuple[int, ...] = (110, 111)  # 20, adds
-SALES_EXPORT_RESTA: tuple[int, ...] = (112,)  # 20, subtracts
-SALES_PPM_SUMA: tuple[int, ...] = SALES_EXENTO_SUMA + SALES_EXPORT_SUMA  # 563, adds
-SALES_PPM_RESTA: tuple[int, ...] = SALES_NOTAS_CREDITO + SALES_EXPORT_RESTA  # 563, subtracts
-SALES_FACTURAS_COMPRA: tuple[int, ...] = (46,)  # 39
+# Which types feed which box is the registry's (erp.doctypes, DocType.sales_boxes and
+# purchase_boxes); these are its answers, in code order.
 
-PURCHASE_FACTURAS: tuple[int, ...] = (30, 33, 46)  # 519/520 (giro), 524/525 (activo fijo)
-PURCHASE_NOTAS_CREDITO: tuple[int, ...] = (60, 61)  # 527 / 528
-PURCHASE_NOTAS_DEBITO: tuple[int, ...] = (55, 56)  # 531 / 532
-PURCHASE_DIN: tuple[int, ...] = (914,)  # 534/535 (giro), 536/553 (activo fijo)
+
+def _sales(box: SalesBox) -> tuple[int, ...]:
+    return tuple(sorted(codes(lambda d: box in d.sales_boxes)))
+
+
+def _purchases(box: PurchaseBox) -> tuple[int, ...]:
+    return tuple(sorted(codes(lambda d: box in d.purchase_boxes)))
+
+
+SALES_FACTURAS = _sales(SalesBox.FACTURAS)  # 503 / 502: 30, 33
+SALES_BOLETAS = _sales(SalesBox.BOLETAS)  # 110 / 111: 35, 39
+SALES_NOTAS_CREDITO = _sales(SalesBox.NOTAS_CREDITO)  # 509 / 510: 60, 61
+SALES_NOTAS_DEBITO = _sales(SalesBox.NOTAS_DEBITO)  # 512 / 513: 55, 56
+SALES_EXENTAS = _sales(SalesBox.EXENTAS)  # 586: 32, 34, 38, 41
+SALES_EXENTO_SUMA = _sales(SalesBox.EXENTO_SUMA)  # 142, adds
+SALES_EXENTO_RESTA = _sales(SalesBox.EXENTO_RESTA)  # 142, subtracts: 60, 61
+SALES_EXPORTACIONES = _sales(SalesBox.EXPORTACIONES)  # 585: 110
+SALES_EXPORT_SUMA = _sales(SalesBox.EXPORT_SUMA)  # 20, adds: 110, 111
+SALES_EXPORT_RESTA = _sales(SalesBox.EXPORT_RESTA)  # 20, subtracts: 112
+SALES_PPM_SUMA = SALES_EXENTO_SUMA + SALES_EXPORT_SUMA  # 563, adds
+SALES_PPM_RESTA = SALES_NOTAS_CREDITO + SALES_EXPORT_RESTA  # 563, subtracts
+SALES_FACTURAS_COMPRA = _sales(SalesBox.FACTURAS_COMPRA)  # 39: 46
+
+PURCHASE_FACTURAS = _purchases(PurchaseBox.FACTURAS)  # 519/520, 524/525: 30, 33, 46
+PURCHASE_NOTAS_CREDITO = _purchases(PurchaseBox.NOTAS_CREDITO)  # 527 / 528: 60, 61
+PURCHASE_NOTAS_DEBITO = _purchases(PurchaseBox.NOTAS_DEBITO)  # 531 / 532: 55, 56
+PURCHASE_DIN = _purchases(PurchaseBox.DIN)  # 534/535, 536/553: 914
 
 # --- The boxes, in form order: code -> (label as on the form, section) ----------------------
 

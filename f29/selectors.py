@@ -7,6 +7,7 @@ from django.db.models import Count, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce
 
 from dte.core.domain import DteStatus
+from erp.doctypes import codes
 from erp.errors import NotFound
 from erp.models import Company, PurchaseDocument, PurchaseState, SalesDocument
 from erp.periods import period_end
@@ -17,7 +18,7 @@ from f29.reconcile import LedgerDoc
 
 ACCEPTED = (DteStatus.ACCEPTED, DteStatus.ACCEPTED_WITH_OBJECTIONS)
 # Boletas reach the RCV as daily summaries, guías not at all: neither is matched one by one.
-NOT_IN_RCV_DETAIL = (35, 38, 39, 41, 50, 52)
+NOT_IN_RCV_DETAIL = tuple(sorted(codes(lambda d: not d.rcv_detail)))
 
 
 def _sum(field: str):

@@ -30,6 +30,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPublicKey
 from lxml import etree
 
+from erp.doctypes import codes
 from erp.rut import InvalidRut, normalize_rut
 
 IDK_CERTIFICACION = 100
@@ -43,7 +44,7 @@ _ENVIRONMENT_NAMES: dict[int, str] = {
 }
 
 # Document types whose folios must be used within 6 months of FA (SII: "CAF Vencido").
-EXPIRING_TYPES = frozenset({33, 43, 46, 56, 61})
+EXPIRING_TYPES = codes(lambda d: d.caf_expires)
 EXPIRY_MONTHS = 6
 
 # A real CAF is ~2 KB; anything far larger is not one.

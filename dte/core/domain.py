@@ -17,9 +17,6 @@ SIIDTE_NS = "http://www.sii.cl/SiiDte"
 DSIG_NS = "http://www.w3.org/2000/09/xmldsig#"
 XSI_NS = "http://www.w3.org/2001/XMLSchema-instance"
 
-# Types whose folios expire six months after the CAF's authorization (DOMAIN.md §6).
-EXPIRING_TYPES = frozenset({33, 43, 46, 56, 61})
-
 
 @dataclass(frozen=True, slots=True)
 class Emisor:

@@ -31,12 +31,13 @@ from dte.core.domain import SIIDTE_NS, XSI_NS
 from dte.core.envelope import XML_DECLARATION
 from dte.core.signing import SigningKey, sign_reference
 from dte.core.xml import format_date, format_timestamp
+from erp.doctypes import codes
 from erp.rut import normalize_rut
 
 XSI = f' xmlns:xsi="{XSI_NS}"'
 
 # SiiTypes_v10.xsd DTEType / DocType: the only document types these answers may name.
-ANSWERABLE_TYPES = frozenset({33, 34, 46, 52, 56, 61})
+ANSWERABLE_TYPES = codes(lambda d: d.exchange_answer)
 
 # Recibos_v10.xsd DocumentoRecibo/Declaracion (fixed value): Ley 19.983, art. 4 b) and 5 c).
 DECLARACION = (

@@ -18,6 +18,8 @@ from pathlib import Path
 
 from lxml import etree
 
+from erp.doctypes import Envio, codes
+
 SIIDTE_NS = "http://www.sii.cl/SiiDte"
 XSD_DIR = Path(__file__).resolve().parent / "xsd"
 
@@ -45,7 +47,7 @@ _XSD_FILES: dict[SchemaKind, Path] = {
     SchemaKind.RECIBO: XSD_DIR / "Recibos_v10.xsd",
 }
 
-BOLETA_TYPES = frozenset({"39", "41"})
+BOLETA_TYPES = frozenset(str(code) for code in codes(lambda d: d.envio is Envio.BOLETA))
 # A lone boleta DTE: the boleta schema's BOLETADefType as a root element (built here, since the
 # official file only declares DTE inside EnvioBOLETA/SetDTE).
 _BOLETA_DTE_XSD = f"""<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema"

@@ -52,6 +52,7 @@ from dte.core.schemas import (
     safe_parse,
     validate,
 )
+from erp.doctypes import Envio, TipoDte, codes
 
 DSIG_NS = "http://www.w3.org/2000/09/xmldsig#"
 _DS = f"{{{DSIG_NS}}}"
@@ -72,11 +73,11 @@ _ALLOWED_TRANSFORMS = (
     xmlsec.constants.TransformRsaSha1,
     xmlsec.constants.TransformRsaSha256,
 )
-BOLETAS = frozenset({39, 41})
-EXEMPT_TYPES = frozenset({34, 41})  # every line is exempt
+BOLETAS = codes(lambda d: d.envio is Envio.BOLETA)
+EXEMPT_TYPES = codes(lambda d: d.exempt_only)  # every line is exempt
 # Types whose totals follow the plain model (lines, global adjustments, IVA; 46 with the IVA
 # retained in full, ImptoReten TipoImp 15).
-MODELLED_TYPES = frozenset({33, 34, 39, 41, 46, 52, 56, 61})
+MODELLED_TYPES = frozenset(int(t) for t in TipoDte)
 # Totales children the model covers; any other one with a non-zero value skips the check.
 _MODELLED_TOTALES = frozenset(
     {"MntNeto", "MntExe", "TasaIVA", "IVA", "MntTotal", "SaldoAnterior", "VlrPagar", "MontoPeriodo"}

@@ -28,7 +28,7 @@ from reportlab.platypus import (
 
 from dte.pdf.barcodes import pdf417_bitmap, qr_bitmap
 from dte.pdf.data import PrintData
-from erp.doctypes import TipoDte
+from erp.doctypes import TipoDte, codes
 from erp.money import format_clp, format_decimal
 from erp.rut import format_rut
 
@@ -39,7 +39,7 @@ rl_config.useA85 = 0
 RED = colors.HexColor("#c8102e")
 FRAME_PADDING = 6  # points: reportlab's frames keep this much inside the page margins
 GREY = colors.HexColor("#555555")
-CEDIBLE_TYPES = frozenset({33, 34, 52})
+CEDIBLE_TYPES = codes(lambda d: d.cedible)
 LEY_19983 = (
     "El acuse de recibo que se declara en este acto, de acuerdo a lo dispuesto en la letra b) "
     "del Art. 4°, y la letra c) del Art. 5° de la Ley 19.983, acredita que la entrega de "

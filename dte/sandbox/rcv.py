@@ -40,11 +40,12 @@ from dte.sandbox.models import (
     ReceivedDocument,
     ReceivedEnvelope,
 )
+from erp.doctypes import codes
 from erp.rut import InvalidRut, normalize_rut
 
 SII_TIMEZONE = ZoneInfo("America/Santiago")
 SII_DATETIME = "%d-%m-%Y %H:%M:%S"
-RCV_TIPOS = (33, 34, 43)  # the only types with acceptance and claims
+RCV_TIPOS = tuple(sorted(codes(lambda d: d.rcv_acceptance)))  # acceptance and claims
 CLAIM_DAYS = timedelta(days=8)
 # The registro exists for documents received from this day on (codResp 10 before it).
 RCV_START = datetime(2017, 1, 14, tzinfo=SII_TIMEZONE)

@@ -23,6 +23,7 @@ from dte.sii.errors import (
     SiiRetryableError,
     SiiTokenError,
 )
+from erp.doctypes import codes
 
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
 
@@ -419,7 +420,7 @@ class RcvAction(StrEnum):
 
 
 # Only these document types have acceptance and claims (facturas afecta/exenta, liquidación).
-RCV_TIPOS = frozenset({33, 34, 43})
+RCV_TIPOS = codes(lambda d: d.rcv_acceptance)
 # Events in listarEventosHistDoc: the five actions, and two the SII records by itself.
 RCV_EVENTS = {
     "ACD": "Acepta contenido del documento",

@@ -163,6 +163,7 @@ def test_everything_at_once_in_a_fixed_order_and_json_serialisable():
         "total_mismatch",
         "line_amount_mismatch",
         "credit_note_without_reference",
+        "factura_partner_incomplete",
         "exempt_line_on_taxed_product",
         "duplicate_document",
     ]
@@ -454,9 +455,12 @@ def test_debit_notes_and_text_corrections_are_not_over_credit():
 # --- factura_partner_incomplete ---------------------------------------------------------------
 
 
-@pytest.mark.parametrize("tipo", [33, 34, 46, 52])
-def test_partner_incomplete_fires_on_facturas_and_guias(tipo):
-    document = doc(tipo=tipo, partner_has_giro=False, partner_has_address=False, iva=0)
+@pytest.mark.parametrize("tipo", [33, 34, 46, 52, 56, 61])
+def test_partner_incomplete_fires_on_facturas_guias_and_notas(tipo):
+    document = credit_note(tipo=tipo) if tipo in (56, 61) else doc(tipo=tipo)
+    document = dataclasses.replace(
+        document, partner_has_giro=False, partner_has_address=False, iva=0
+    )
     document = dataclasses.replace(document, monto_total=1_000_000)
     finding = only(review(document), "factura_partner_incomplete")
     assert finding.severity == "warning"
@@ -470,9 +474,9 @@ def test_partner_incomplete_one_missing_field():
     assert "no tiene dirección;" in finding.message
 
 
-@pytest.mark.parametrize("tipo", [39, 41, 56, 61])
-def test_partner_incomplete_not_required_elsewhere(tipo):
-    document = credit_note(tipo=tipo) if tipo in (56, 61) else doc(tipo=tipo)
+@pytest.mark.parametrize("tipo", [39, 41])
+def test_partner_incomplete_not_required_on_boletas(tipo):
+    document = doc(tipo=tipo)
     document = dataclasses.replace(document, partner_has_giro=False, partner_has_address=False)
     assert "factura_partner_incomplete" not in codes(review(document))
 

@@ -24,8 +24,10 @@ from dte.models import ExchangeMailbox
 from dte.sandbox.models import ReceivedDocument
 from dte.sandbox.rcv import register_supplier_envelope
 from dte.sandbox.supplier import Supplier, default_supplier, envelope_for, supply
+from erp.doctypes import codes
 
-TYPES = (33, 34, 56, 61)
+# What a supplier sends and its customer answers; the factura de compra is the buyer's own.
+TYPES = tuple(sorted(codes(lambda d: d.exchange_answer and not d.retains_iva)))
 
 
 class Command(BaseCommand):
