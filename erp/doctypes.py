@@ -229,6 +229,7 @@ REGISTRY: Mapping[int, DocType] = MappingProxyType(
                 root="Liquidacion",
                 family=Family.LIQUIDACION,
                 caf_expires=True,
+                cedible=True,  # DTEFacturasType: the types a cesión may carry
                 receiver_details=True,
                 rcv_acceptance=True,
                 receivable=True,

@@ -81,10 +81,17 @@ def test_the_types_an_envio_dte_carries_are_the_schemas_doctype():
     assert codes(lambda d: d.envio is Envio.DTE) == _xsd_enumeration("DOCType")
 
 
+def test_the_types_a_cesion_carries_are_printed_cedible():
+    # DTEFacturasType (SiiTypes_v10.xsd): the documents a cesión (AEC) may carry. A factura de
+    # compra (46) is among them, but its emisor is the buyer, who is owed nothing to cede: no
+    # copia cedible is printed for it.
+    assert _xsd_enumeration("DTEFacturasType") - {46} <= codes(lambda d: d.cedible)
+
+
 def test_the_registry_answers_what_the_apps_ask():
     assert codes(lambda d: d.envio is Envio.BOLETA) == {39, 41}
     assert codes(lambda d: d.caf_expires) == {33, 43, 46, 56, 61}
-    assert codes(lambda d: d.cedible) == {33, 34, 52}
+    assert codes(lambda d: d.cedible) == {33, 34, 43, 52}
     assert codes(lambda d: d.rcv_acceptance) == {33, 34, 43}
     assert codes(lambda d: not d.rcv_detail) == {35, 38, 39, 41, 50, 52}
     assert codes(lambda d: d.receiver_details) >= {33, 34, 46, 52, 56, 61}
