@@ -60,6 +60,8 @@ def receptor_from(partner: Partner | None) -> Receptor:
         ciudad=partner.ciudad,
         contacto=partner.contacto,
         correo=partner.email_dte,
+        num_id=partner.num_id,
+        nacionalidad=partner.nacionalidad,
     )
 
 

@@ -465,6 +465,8 @@ class TipoDte(IntEnum):
 
 
 ANONYMOUS_RECEIVER_RUT = "66666666-6"
+# A receiver abroad has no RUT: exports carry this one, with Extranjero/NumId and Nacionalidad.
+FOREIGN_RECEIVER_RUT = "55555555-5"
 
 # IVA rate in percent (TasaIVA in the XSD).
 TASA_IVA = 19

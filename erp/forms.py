@@ -4,6 +4,7 @@ from decimal import Decimal
 
 from django import forms
 
+from erp import siicodes
 from erp.doctypes import PURCHASE_TYPES, TipoDte
 from erp.errors import DomainError
 from erp.models import Partner, Product, PurchaseDocument, PurchaseState, SalesDocument
@@ -95,6 +96,17 @@ class RutFormField(forms.CharField):
 
 class PartnerForm(forms.ModelForm):
     rut = RutFormField(widget=forms.TextInput(attrs={"placeholder": "76.086.428-5"}))
+    nacionalidad = forms.ChoiceField(
+        label="Nacionalidad (clientes extranjeros)",
+        required=False,
+        choices=[],
+        help_text="Solo con RUT 55.555.555-5: el país del cliente (tabla de Aduana).",
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["nacionalidad"].choices = [("", "—"), *siicodes.choices("paises")]
+        self.fields["nacionalidad"].widget.attrs["data-searchable"] = "paises"
 
     class Meta:
         model = Partner

@@ -3,6 +3,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 from erp.doctypes import (
+    FOREIGN_RECEIVER_RUT,
     IND_TRASLADO_LABELS,
     IVA_NO_RECUPERABLE_CODES,
     PURCHASE_TYPES,
@@ -167,6 +168,19 @@ class Partner(Audited):
     email_dte = models.EmailField("correo de intercambio DTE", blank=True)
     contacto = models.CharField(max_length=80, blank=True)
     telefono = models.CharField("teléfono", max_length=20, blank=True)
+    # A customer abroad (RUT 55.555.555-5): Receptor/Extranjero of an export.
+    num_id = models.CharField(
+        "N° de identificación extranjero",
+        max_length=20,
+        blank=True,
+        help_text="Solo clientes extranjeros (RUT 55.555.555-5): su identificación tributaria.",
+    )
+    nacionalidad = models.CharField(
+        "nacionalidad",
+        max_length=3,
+        blank=True,
+        help_text="Solo clientes extranjeros: país, con el código de Aduana.",
+    )
     is_customer = models.BooleanField("cliente", default=True)
     is_supplier = models.BooleanField("proveedor", default=False)
 
@@ -175,7 +189,17 @@ class Partner(Audited):
         verbose_name_plural = "clientes y proveedores"
         ordering = ["razon_social"]
         constraints = [
-            models.UniqueConstraint(fields=["company", "rut"], name="partner_unique_company_rut")
+            models.UniqueConstraint(
+                fields=["company", "rut"],
+                condition=~models.Q(rut=FOREIGN_RECEIVER_RUT),
+                name="partner_unique_company_rut",
+            ),
+            # Customers abroad share the RUT 55.555.555-5: told apart by name and NumId.
+            models.UniqueConstraint(
+                fields=["company", "razon_social", "num_id"],
+                condition=models.Q(rut=FOREIGN_RECEIVER_RUT),
+                name="partner_unique_company_foreign",
+            ),
         ]
 
     def __str__(self) -> str:

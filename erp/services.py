@@ -15,7 +15,9 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 
+from erp import siicodes
 from erp.doctypes import (
+    FOREIGN_RECEIVER_RUT,
     IVA_NO_RECUPERABLE_CODES,
     PURCHASE_TYPES,
     CodRef,
@@ -72,6 +74,8 @@ PARTNER_FIELDS = (
     "email_dte",
     "contacto",
     "telefono",
+    "num_id",
+    "nacionalidad",
     "is_customer",
     "is_supplier",
 )
@@ -239,14 +243,42 @@ def _partner_apply(partner: Partner, data: Mapping[str, Any]) -> None:
             elif isinstance(value, str):
                 value = value.strip()
             setattr(partner, field, value)
+    _foreign_receiver_check(partner)
     _full_clean(partner, exclude=["company", "created_by", "updated_by"])
     clash = Partner.objects.filter(company=partner.company, rut=partner.rut).exclude(pk=partner.pk)
+    if partner.rut == FOREIGN_RECEIVER_RUT:
+        clash = clash.filter(razon_social=partner.razon_social, num_id=partner.num_id)
+        if clash.exists():
+            message = "Ya existe un cliente extranjero con ese nombre y N° de identificación."
+            raise DomainError(DUPLICATE_RUT, message, {"num_id": message})
     if clash.exists():
         raise DomainError(
             DUPLICATE_RUT,
             "Ya existe un cliente o proveedor con ese RUT.",
             {"rut": "Ya existe un cliente o proveedor con ese RUT en esta empresa."},
         )
+
+
+def _foreign_receiver_check(partner: Partner) -> None:
+    """NumId and Nacionalidad belong to a receiver abroad (RUT 55.555.555-5), and the country
+    is an Aduana code (erp.siicodes "paises")."""
+    errors: dict[str, str] = {}
+    if partner.rut != FOREIGN_RECEIVER_RUT:
+        for field in ("num_id", "nacionalidad"):
+            if getattr(partner, field):
+                errors[field] = (
+                    "Solo un cliente extranjero (RUT 55.555.555-5) lleva identificación y "
+                    "nacionalidad extranjeras."
+                )
+    elif partner.nacionalidad:
+        if not siicodes.is_valid("paises", partner.nacionalidad):
+            errors["nacionalidad"] = (
+                "País desconocido: use el código de país de Aduana (p. ej. 225)."
+            )
+        else:
+            partner.nacionalidad = siicodes.normalize_code(partner.nacionalidad)
+    if errors:
+        raise DomainError(INVALID_INPUT, INVALID_MESSAGE, errors)
 
 
 def _save_unique(obj, *, code: str, field: str, message: str) -> None:
@@ -556,9 +588,11 @@ def _partner_by_reference(company: Company, reference: Any) -> Partner | None:
     if isinstance(reference, int) and not isinstance(reference, bool):
         return partners.filter(pk=reference).first()
     try:
-        return partners.filter(rut=normalize_rut(str(reference))).first()
+        found = list(partners.filter(rut=normalize_rut(str(reference)))[:2])
     except InvalidRut:
         return None
+    # Customers abroad share one RUT: by RUT, only an unambiguous one is found (else use the id).
+    return found[0] if len(found) == 1 else None
 
 
 def _products_by_reference(company: Company, references: Iterable[Any]) -> dict[Any, Product]:

@@ -42,6 +42,8 @@ class Receptor:
     ciudad: str = ""  # CiudadRecep ≤20
     contacto: str = ""  # Contacto ≤80
     correo: str = ""  # CorreoRecep ≤80
+    num_id: str = ""  # Extranjero/NumId ≤20: a receiver abroad (RUT 55555555-5)
+    nacionalidad: str = ""  # Extranjero/Nacionalidad: Aduana country code
 
 
 ANONYMOUS_RECEPTOR = Receptor(rut=ANONYMOUS_RECEIVER_RUT, razon_social="Consumidor final")

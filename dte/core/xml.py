@@ -115,6 +115,10 @@ def _receptor(b: _Builder, doc: Documento) -> None:
     rc = b.group("Receptor")
     rc.add("RUTRecep", r.rut)
     rc.add("RznSocRecep", text.clean(r.razon_social, 100), required=not doc.tipo.gross_prices)
+    if (r.num_id or r.nacionalidad) and not doc.tipo.gross_prices:
+        extranjero = rc.group("Extranjero")
+        extranjero.add("NumId", text.clean(r.num_id, 20))
+        extranjero.add("Nacionalidad", r.nacionalidad)
     if not doc.tipo.gross_prices:
         rc.add("GiroRecep", text.clean(r.giro, 40))
     rc.add("Contacto", text.clean(r.contacto, 80))
