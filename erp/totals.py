@@ -11,7 +11,7 @@ Boleta: prices include IVA: MntNeto = round(gross / 1.19), IVA = gross − MntNe
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 
 from erp.doctypes import TASA_IVA, TipoDte
@@ -149,4 +149,98 @@ def compute_totals(
         iva=iva,
         iva_retenido=retenido,
         monto_total=total,
+    )
+
+
+# --- Exports (110, 111, 112): amounts in the operation's currency ----------------------------
+#
+# dte/core/EXPORTS.md §1.2 and §1.6: MontoItem, MntExe and MntTotal carry up to 4 decimals; each is
+# rounded half up to the currency's minor unit (2 for the dollar and the euro, 0 for the yen).
+# DescuentoMonto is the XSD's MntImpType, a whole number even on a dollar line, so the line's
+# amount is its gross less that rounded discount. Every line and every DscRcgGlobal is exempt
+# (IndExe, IndExeDR): MntExe = MntTotal = Σ MontoItem ± DscRcgGlobal. OtraMoneda carries the
+# total in pesos at the document's exchange rate, rounded half up to whole pesos.
+
+EXPORT_FRACTION_DIGITS = 4  # MontoItem, MntExe, MntTotal: xs:decimal fractionDigits 4
+EXPORT_MAX = Decimal("99999999999999.9999")  # their maxInclusive
+
+
+@dataclass(frozen=True, slots=True)
+class ExportLineAmounts:
+    gross: Decimal  # round(QtyItem × PrcItem) in the currency
+    discount: int  # DescuentoMonto: a whole number (MntImpType)
+    amount: Decimal  # MontoItem
+
+
+@dataclass(frozen=True, slots=True)
+class ExportAdjustmentAmount:
+    adjustment: GlobalAdjustment
+    amount: Decimal  # always positive; the movement says the sign
+
+
+@dataclass(frozen=True, slots=True)
+class ExportTotals:
+    lines: tuple[ExportLineAmounts, ...]
+    adjustments: tuple[ExportAdjustmentAmount, ...]
+    decimals: int
+    monto_exento: Decimal  # MntExe
+    monto_total: Decimal  # MntTotal (= MntExe: exports carry no IVA)
+    tipo_cambio: Decimal | None  # OtraMoneda/TpoCambio: pesos per unit of the currency
+    monto_total_pesos: int | None  # OtraMoneda/MntTotOtrMnda (= MntExeOtrMnda)
+
+
+def _in_currency(value: Decimal, decimals: int) -> Decimal:
+    return value.quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP)
+
+
+def compute_export_totals(
+    lines: Sequence[LineInput],
+    *,
+    decimals: int,
+    adjustments: Sequence[GlobalAdjustment] = (),
+    tipo_cambio: Decimal | None = None,
+) -> ExportTotals:
+    """Line and header amounts of an export in its currency (`decimals`: its minor unit), and
+    the total in pesos when the exchange rate is known; TotalsError on impossible input."""
+    if not 0 <= decimals <= EXPORT_FRACTION_DIGITS:
+        raise TotalsError("La moneda no admite esos decimales.", "moneda")
+    if tipo_cambio is not None and tipo_cambio <= ZERO:
+        raise TotalsError("El tipo de cambio debe ser mayor que cero.", "tipo_cambio")
+    amounts = []
+    for line in lines:
+        if line.quantity <= ZERO:
+            raise TotalsError("La cantidad debe ser mayor que cero.", "quantity")
+        if line.unit_price < ZERO:
+            raise TotalsError("El precio unitario no puede ser negativo.", "unit_price")
+        if not ZERO <= line.discount_pct <= HUNDRED:
+            raise TotalsError("El descuento debe estar entre 0 y 100 %.", "discount_pct")
+        gross = _in_currency(line.quantity * line.unit_price, decimals)
+        discount = round_clp(gross * line.discount_pct / HUNDRED) if line.discount_pct else 0
+        amounts.append(ExportLineAmounts(gross=gross, discount=discount, amount=gross - discount))
+    total = sum((a.amount for a in amounts), ZERO)
+    applied = []
+    for adj in adjustments:
+        if adj.value < ZERO:
+            raise TotalsError("El descuento o recargo global no puede ser negativo.", "adjustments")
+        if adj.value_type is ValueType.AMOUNT:
+            amount = _in_currency(adj.value, min(decimals, 2))  # ValorDR: Dec16_2
+        else:
+            if adj.movement is Movement.DISCOUNT and adj.value > HUNDRED:
+                raise TotalsError("El descuento global no puede superar el 100 %.", "adjustments")
+            amount = _in_currency(total * adj.value / HUNDRED, decimals)
+        total += amount if adj.movement is Movement.SURCHARGE else -amount
+        applied.append(ExportAdjustmentAmount(adjustment=adj, amount=amount))
+    if total < ZERO:
+        raise TotalsError("Los descuentos globales superan el monto del documento.", "adjustments")
+    if max((total, *(a.gross for a in amounts))) > EXPORT_MAX:
+        raise TotalsError("Los montos superan el máximo que admite el SII.", "lines")
+    pesos = round_clp(total * tipo_cambio) if tipo_cambio is not None else None
+    return ExportTotals(
+        lines=tuple(amounts),
+        adjustments=tuple(applied),
+        decimals=decimals,
+        monto_exento=total,
+        monto_total=total,
+        tipo_cambio=tipo_cambio,
+        monto_total_pesos=pesos,
     )
