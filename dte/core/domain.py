@@ -118,6 +118,11 @@ class Documento:
         """The Documento's XML ID, as in the SII's examples (`F60T33`)."""
         return f"F{self.folio}T{int(self.tipo)}"
 
+    @property
+    def ted_mnt(self) -> str:
+        """TED/DD/MNT: MntTotal as the document writes it (an integer of pesos here)."""
+        return str(self.totales.monto_total)
+
 
 @dataclass(frozen=True, slots=True)
 class Resolucion:

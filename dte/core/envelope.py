@@ -9,7 +9,7 @@ from datetime import datetime
 from dte.core.domain import SII_RUT, SIIDTE_NS, XSI_NS, Resolucion
 from dte.core.signing import SigningKey, canonical_in_parent, sign_reference
 from dte.core.xml import format_date, format_timestamp
-from erp.doctypes import TipoDte
+from erp.doctypes import Envio, doc_type
 
 XML_DECLARATION = '<?xml version="1.0" encoding="ISO-8859-1"?>\n'
 SET_ID = "SetDoc"
@@ -18,16 +18,16 @@ MAX_BOLETAS = 500  # EnvioBOLETA_v11.xsd: DTE 1..500
 
 @dataclass(frozen=True, slots=True)
 class EnvelopeItem:
-    tipo: TipoDte
+    tipo: int  # a TipoDte, or an export type (110–112): the registry says its envelope
     xml: str  # a DTE element from signing.sign_documento
 
 
-def envelope_kind(tipos: Sequence[TipoDte]) -> str:
+def envelope_kind(tipos: Sequence[int]) -> str:
     """Boletas travel in EnvioBOLETA, everything else in EnvioDTE; the two never mix."""
-    boletas = {t.gross_prices for t in tipos}
-    if len(boletas) > 1:
+    kinds = {doc_type(t).envio for t in tipos}
+    if len(kinds) > 1:
         raise ValueError("Las boletas (39, 41) se envían en un sobre distinto de los demás DTE.")
-    return "EnvioBOLETA" if boletas == {True} else "EnvioDTE"
+    return str(kinds.pop() or Envio.DTE) if kinds else str(Envio.DTE)
 
 
 def build_caratula(
@@ -37,7 +37,7 @@ def build_caratula(
     rut_receptor: str,
     resolucion: Resolucion,
     timestamp: datetime,
-    tipos: Sequence[TipoDte],
+    tipos: Sequence[int],
 ) -> str:
     subtotals = "".join(
         f"<SubTotDTE><TpoDTE>{int(tipo)}</TpoDTE><NroDTE>{count}</NroDTE></SubTotDTE>"

@@ -113,7 +113,8 @@ def sign_reference(
 
 
 DTE_OPEN = f'<DTE xmlns="{SIIDTE_NS}" version="1.0">'
-_DOCUMENTO_NS = f'<Documento xmlns="{SIIDTE_NS}" '
+# The element a DTE wraps: Documento, or Liquidacion (43) and Exportaciones (110–112).
+DTE_ROOTS = ("Documento", "Liquidacion", "Exportaciones")
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,13 +124,16 @@ class SignedDteXml:
 
 
 def sign_documento(documento: etree._Element, key: SigningKey) -> SignedDteXml:
-    """Sign a complete Documento (TED and TmstFirma included) built as a root element."""
+    """Sign a complete Documento (or Liquidacion, Exportaciones), TED and TmstFirma included,
+    built as a root element."""
     canonical = etree.tostring(documento, method="c14n")
     signature = sign_reference(canonical, reference_uri=f"#{documento.get('ID')}", key=key)
     text = canonical.decode("utf-8")
-    if not text.startswith(_DOCUMENTO_NS):
+    root = etree.QName(documento).localname
+    opening = f'<{root} xmlns="{SIIDTE_NS}" '
+    if root not in DTE_ROOTS or not text.startswith(opening):
         raise ValueError("the Documento must be a root element in the SiiDte namespace")
-    documento_in_dte = "<Documento " + text[len(_DOCUMENTO_NS) :]
+    documento_in_dte = f"<{root} " + text[len(opening) :]
     return SignedDteXml(
         xml=f"{DTE_OPEN}{documento_in_dte}{signature.xml}</DTE>",
         signature_value=signature.value,

@@ -7,15 +7,41 @@ the document carries: the SII recomputes FRMT over the DD it reads and any diffe
 
 import base64
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
+from typing import Protocol
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
 from dte.core import text
-from dte.core.domain import ANONYMOUS_RECEPTOR, Documento
+from dte.core.domain import ANONYMOUS_RECEPTOR, Linea, Receptor
 from dte.core.xml import format_date, format_timestamp
+
+
+class _Rut(Protocol):
+    @property
+    def rut(self) -> str: ...
+
+
+class Stampable(Protocol):
+    """What the TED reads of a document: a Documento, or an export (dte.core.export)."""
+
+    @property
+    def tipo(self) -> int: ...
+    @property
+    def folio(self) -> int: ...
+    @property
+    def fecha_emision(self) -> date: ...
+    @property
+    def emisor(self) -> _Rut: ...
+    @property
+    def receptor(self) -> Receptor: ...
+    @property
+    def lineas(self) -> tuple[Linea, ...]: ...
+    @property
+    def ted_mnt(self) -> str: ...
+
 
 RSR_IT1_MAX = 40
 
@@ -36,7 +62,7 @@ class CafMismatch(ValueError):
     """The CAF cannot stamp this document (other emisor, type or folio range)."""
 
 
-def build_dd(doc: Documento, *, caf_xml: str, timestamp: datetime) -> str:
+def build_dd(doc: Stampable, *, caf_xml: str, timestamp: datetime) -> str:
     receptor = doc.receptor or ANONYMOUS_RECEPTOR
     first_item = text.clean(doc.lineas[0].nombre, 80) if doc.lineas else ""
     parts = [
@@ -46,7 +72,7 @@ def build_dd(doc: Documento, *, caf_xml: str, timestamp: datetime) -> str:
         ("FE", format_date(doc.fecha_emision)),
         ("RR", receptor.rut),
         ("RSR", text.clean(receptor.razon_social, 100)[:RSR_IT1_MAX].rstrip()),
-        ("MNT", str(doc.totales.monto_total)),
+        ("MNT", doc.ted_mnt),
         ("IT1", first_item[:RSR_IT1_MAX].rstrip()),
     ]
     body = "".join(f"<{tag}>{text.escape(value)}</{tag}>" for tag, value in parts)
@@ -60,7 +86,7 @@ def sign_dd(dd: str, caf_key: RSAPrivateKey) -> str:
 
 
 def build_ted(
-    doc: Documento,
+    doc: Stampable,
     *,
     caf_xml: str,
     caf_key: RSAPrivateKey,
