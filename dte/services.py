@@ -29,7 +29,7 @@ from dte.keyring import load_caf, load_certificate
 from dte.models import Caf, Certificate, Dte, DteEvent, Envelope, SandboxAuthority
 from dte.sii.responses import NOT_JUDGED
 from dte.sii_keys import sandbox_mode
-from erp.doctypes import TipoDte
+from erp.doctypes import TipoDte, doc_type
 from erp.errors import DOCUMENT_NOT_DRAFT, DomainError
 from erp.models import AuditEvent, Company, DocumentState, SalesDocument, SiiEnvironment
 from erp.services import audit_record, period_guard, user_or_none
@@ -335,7 +335,7 @@ def dte_issue(
 def _validate_alone(issued: IssuedDte) -> None:
     kind = (
         schemas.SchemaKind.BOLETA_DTE
-        if issued.documento.tipo.gross_prices
+        if doc_type(issued.documento.tipo).gross_prices
         else schemas.SchemaKind.DTE
     )
     problems = schemas.validate(kind, issued.file_bytes())

@@ -13,6 +13,7 @@ from lxml import etree
 
 from dte.core.domain import Documento
 from dte.core.envelope import XML_DECLARATION
+from dte.core.export import Exportacion, build_exportacion
 from dte.core.signing import SigningKey, sign_documento
 from dte.core.ted import Ted, build_ted
 from dte.core.xml import append_raw, build_documento, format_timestamp
@@ -52,7 +53,7 @@ def canonical_caf(caf_xml: bytes) -> str:
 
 @dataclass(frozen=True, slots=True)
 class IssuedDte:
-    documento: Documento
+    documento: "Documento | Exportacion"
     ted: Ted
     xml: str  # the signed <DTE> element, canonical text
     signature_value: str
@@ -62,10 +63,12 @@ class IssuedDte:
         return (XML_DECLARATION + self.xml).encode("iso-8859-1")
 
 
-def stamp_and_sign(doc: Documento, *, caf: CafLike, signer: SigningKey, now: datetime) -> IssuedDte:
+def stamp_and_sign(
+    doc: "Documento | Exportacion", *, caf: CafLike, signer: SigningKey, now: datetime
+) -> IssuedDte:
     if now.tzinfo is None:
         raise ValueError("`now` must be timezone-aware")
-    documento = build_documento(doc)
+    documento = build_exportacion(doc) if isinstance(doc, Exportacion) else build_documento(doc)
     ted = build_ted(
         doc,
         caf_xml=canonical_caf(caf.caf_xml),
