@@ -12,16 +12,16 @@ from cryptography.hazmat.primitives import serialization
 from lxml import etree
 
 from dte.core import schemas
-from dte.core.caf import official_sii_keys, parse_caf
+from dte.core.caf import official_sii_keys
 from dte.core.certificate import load_pkcs12
 from dte.core.domain import SIIDTE_NS, Emisor, Linea, Receptor, Referencia, Resolucion
 from dte.core.envelope import EnvelopeItem, build_envelope
 from dte.core.export import Aduana, Bulto, Exportacion, ExportError
 from dte.core.issue import stamp_and_sign
-from dte.core.testmaterial import SANDBOX_IDK, make_caf
+from dte.core.testmaterial import SANDBOX_IDK
 from dte.core.verify import verify_xml
 from erp.totals import GlobalAdjustment, Movement, ValueType
-from tests.dte.core.test_golden import KEYS
+from tests.dte.core.test_golden import KEYS, caf_for, check_golden
 
 NOW = datetime(2026, 11, 23, 13, 45, 10, tzinfo=UTC)
 NS = {"d": SIIDTE_NS}
@@ -90,22 +90,7 @@ def material():
     cert = load_pkcs12((KEYS / "firmante_12345678-5.p12").read_bytes(), "clave-de-prueba")
     sii = serialization.load_pem_private_key((KEYS / "sandbox_sii_key.pem").read_bytes(), None)
     keys = {**official_sii_keys(), SANDBOX_IDK: sii.public_key()}
-    cafs = {
-        tipo: parse_caf(
-            make_caf(
-                sii_key=sii,
-                idk=SANDBOX_IDK,
-                rut_emisor=EMISOR.rut,
-                razon_social=EMISOR.razon_social,
-                tipo_dte=tipo,
-                folio_desde=1,
-                folio_hasta=100,
-                fecha_autorizacion=date(2026, 11, 1),
-            )
-        )
-        for tipo in (110, 111, 112)
-    }
-    return cert, keys, cafs
+    return cert, keys, {tipo: caf_for(tipo) for tipo in (110, 111, 112)}
 
 
 def test_the_amounts_are_in_dollars_and_in_pesos():
@@ -129,6 +114,7 @@ def test_each_export_type_is_valid_signed_and_stamped(material, tipo):
         exportacion(tipo, referencias=refs), caf=cafs[tipo], signer=cert, now=NOW
     )
     data = issued.file_bytes()
+    check_golden(f"DTE--76086428-5--{tipo}--7.xml", data)  # fixed keys and time: byte-identical
     assert schemas.validate(schemas.SchemaKind.DTE, data) == []
     report = verify_xml(data, sii_keys=keys)
     assert report.ok, report.to_dict()
@@ -159,6 +145,7 @@ def test_the_envelope_carries_the_three(material, tmp_path):
         timestamp=NOW,
         key=cert,
     )
+    check_golden("EnvioDTE--76086428-5--exportaciones-golden.xml", envelope)
     assert schemas.validate(schemas.SchemaKind.ENVIO_DTE, envelope) == []
     report = verify_xml(envelope, sii_keys=keys)
     assert report.ok, report.to_dict()
