@@ -3,7 +3,8 @@
     python bench/issue_throughput.py            # pure pipeline + dte_issue through the database
     DATABASE_URL=postgres://… python bench/issue_throughput.py   # the database part on PostgreSQL
 
-Prints documents per second for N = 1, 100, 1000 factura 33 documents of 3 lines, the cost of
+Prints documents per second for N = 1, 100, 1000 factura 33 documents of 3 lines (and for 1000
+facturas de exportación 110 of 3 lines in dollars), the cost of
 each stage, peak memory (RSS), and, with the same keys in the same run, the ceiling set by RSA
 alone (one 512-bit CAF signature and one 2048-bit certificate signature per document). Then the
 throughput of `dte.services.dte_issue` through the database, in a throwaway test database.
@@ -34,11 +35,13 @@ from dte.core.caf import parse_caf  # noqa: E402
 from dte.core.certificate import load_pkcs12  # noqa: E402
 from dte.core.domain import Documento, Emisor, Linea, Receptor, Resolucion  # noqa: E402
 from dte.core.envelope import EnvelopeItem, build_envelope  # noqa: E402
+from dte.core.export import Aduana, Exportacion, build_exportacion  # noqa: E402
 from dte.core.issue import canonical_caf  # noqa: E402
 from dte.core.signing import sign_documento  # noqa: E402
 from dte.core.ted import build_ted  # noqa: E402
 from dte.core.xml import append_raw, build_documento, format_timestamp  # noqa: E402
 from erp.doctypes import TipoDte  # noqa: E402
+from erp.totals import GlobalAdjustment, Movement, ValueType  # noqa: E402
 
 KEYS = ROOT / "tests" / "data" / "keys"
 NOW = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)
@@ -65,23 +68,68 @@ LINES = (
     Linea("Resma papel carta", Decimal("2.5"), Decimal("4290.5")),
 )
 STAGES = ("build", "ted", "xmldsig", "envelope", "validation")
+FOREIGN_BUYER = Receptor(
+    "55555555-5",
+    "Pacific Fresh Imports LLC",
+    direccion="1200 Harbor Blvd",
+    ciudad="Los Angeles",
+    nacionalidad="225",
+)
+EXPORT_LINES = (
+    Linea("Uva de mesa Red Globe", Decimal(1200), Decimal("18.45"), unidad="U"),
+    Linea("Cereza Lapins", Decimal("402.5"), Decimal("31.10"), Decimal(5), unidad="U"),
+    Linea("Arándano orgánico", Decimal(800), Decimal("9.875"), unidad="U"),
+)
+EXPORT_ADUANA = Aduana(
+    modalidad_venta=1,
+    clausula_venta=5,
+    total_clausula=Decimal("30276.00"),
+    via_transporte=1,
+    puerto_embarque=906,
+    puerto_desembarque=221,
+    total_bultos=1,
+    flete=Decimal("1850.5"),
+    pais_receptor=225,
+    pais_destino=225,
+)
 
 
 def rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def pipeline(n: int, caf, cert, timings: dict[str, float]) -> bytes:
+def factura(folio: int) -> Documento:
+    return Documento(
+        TipoDte.FACTURA, folio, date(2026, 11, 23), EMISOR, RECEPTOR, LINES, forma_pago=1
+    )
+
+
+def factura_exportacion(folio: int) -> Exportacion:
+    """A 110 of 3 lines in US dollars, with its customs data and the freight as a surcharge."""
+    return Exportacion(
+        tipo=110,
+        folio=folio,
+        fecha_emision=date(2026, 11, 23),
+        emisor=EMISOR,
+        receptor=FOREIGN_BUYER,
+        lineas=EXPORT_LINES,
+        moneda="DOLAR USA",
+        tipo_cambio=Decimal("943.57"),
+        aduana=EXPORT_ADUANA,
+        ajustes=(GlobalAdjustment(Movement.SURCHARGE, ValueType.AMOUNT, Decimal("1850.50")),),
+        forma_pago_exportacion=1,
+    )
+
+
+def pipeline(n: int, caf, cert, timings: dict[str, float], make=factura) -> bytes:
     """The same steps as dte.core.issue.stamp_and_sign, timed one by one."""
     clock = time.perf_counter
     caf_text, caf_key = canonical_caf(caf.caf_xml), caf.private_key()
     items = []
     for folio in range(1, n + 1):
         t0 = clock()
-        doc = Documento(
-            TipoDte.FACTURA, folio, date(2026, 11, 23), EMISOR, RECEPTOR, LINES, forma_pago=1
-        )
-        documento = build_documento(doc)
+        doc = make(folio)
+        documento = build_exportacion(doc) if isinstance(doc, Exportacion) else build_documento(doc)
         t1 = clock()
         ted = build_ted(
             doc,
@@ -144,6 +192,21 @@ def bench_pipeline(caf, cert) -> dict:
             f"per doc ms: {per_doc}  envelope {len(envelope) / 1024:.0f} KiB"
         )
     return results
+
+
+def bench_export(caf, cert, n: int = 1000) -> float:
+    """The same pipeline for a factura de exportación (110) of 3 lines in dollars."""
+    pipeline(20, caf, cert, dict.fromkeys(STAGES, 0.0), make=factura_exportacion)
+    timings = dict.fromkeys(STAGES, 0.0)
+    t0 = time.perf_counter()
+    envelope = pipeline(n, caf, cert, timings, make=factura_exportacion)
+    elapsed = time.perf_counter() - t0
+    per_doc = " ".join(f"{s} {1000 * timings[s] / n:.3f}" for s in STAGES)
+    print(
+        f"110 N={n:<5} {n / elapsed:8.1f} docs/s  {1000 * elapsed:9.1f} ms total  "
+        f"per doc ms: {per_doc}  envelope {len(envelope) / 1024:.0f} KiB"
+    )
+    return n / elapsed
 
 
 def bench_database(n: int = 200) -> tuple[str, float]:
@@ -219,7 +282,12 @@ def bench_database(n: int = 200) -> tuple[str, float]:
             data=(KEYS / "caf_76086428-5_33_1-1000.xml").read_bytes(),
         )
         partner = Partner.objects.create(
-            company=company, rut=RECEPTOR.rut, razon_social=RECEPTOR.razon_social
+            company=company,
+            rut=RECEPTOR.rut,
+            razon_social=RECEPTOR.razon_social,
+            giro=RECEPTOR.giro,  # the SII requires giro, dirección and comuna on a factura
+            direccion=RECEPTOR.direccion,
+            comuna=RECEPTOR.comuna,
         )
         data = {
             "tipo_dte": 33,
@@ -260,6 +328,8 @@ def main() -> None:
         f"{cert.private_key.key_size} bits; Python {sys.version.split()[0]}"
     )
     results = bench_pipeline(caf, cert)
+    caf_110 = parse_caf((KEYS / "caf_76086428-5_110_1-1000.xml").read_bytes())
+    export_rate = bench_export(caf_110, cert)
     peak = rss_mb()  # before Django and the database part are loaded
     ceiling = rsa_ceiling(caf, cert)
     elapsed, _, _ = results[1000]
@@ -279,6 +349,7 @@ def main() -> None:
         json.dumps(
             {
                 "docs_per_s": round(docs_per_s, 1),
+                "export_110_docs_per_s": round(export_rate, 1),
                 "single_doc_ms": round(single_ms, 3),
                 "peak_mb": round(peak, 1),
                 "rsa_ceiling_docs_per_s": round(ceiling, 1),
