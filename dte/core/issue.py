@@ -14,6 +14,7 @@ from lxml import etree
 from dte.core.domain import Documento
 from dte.core.envelope import XML_DECLARATION
 from dte.core.export import Exportacion, build_exportacion
+from dte.core.liquidacion import Liquidacion, build_liquidacion
 from dte.core.signing import SigningKey, sign_documento
 from dte.core.ted import Ted, build_ted
 from dte.core.xml import append_raw, build_documento, format_timestamp
@@ -53,7 +54,7 @@ def canonical_caf(caf_xml: bytes) -> str:
 
 @dataclass(frozen=True, slots=True)
 class IssuedDte:
-    documento: "Documento | Exportacion"
+    documento: "Documento | Exportacion | Liquidacion"
     ted: Ted
     xml: str  # the signed <DTE> element, canonical text
     signature_value: str
@@ -63,12 +64,21 @@ class IssuedDte:
         return (XML_DECLARATION + self.xml).encode("iso-8859-1")
 
 
+def _build(doc: "Documento | Exportacion | Liquidacion") -> etree._Element:
+    """The element the DTE wraps, by what the document is (DTE_v10.xsd)."""
+    if isinstance(doc, Exportacion):
+        return build_exportacion(doc)
+    if isinstance(doc, Liquidacion):
+        return build_liquidacion(doc)
+    return build_documento(doc)
+
+
 def stamp_and_sign(
-    doc: "Documento | Exportacion", *, caf: CafLike, signer: SigningKey, now: datetime
+    doc: "Documento | Exportacion | Liquidacion", *, caf: CafLike, signer: SigningKey, now: datetime
 ) -> IssuedDte:
     if now.tzinfo is None:
         raise ValueError("`now` must be timezone-aware")
-    documento = build_exportacion(doc) if isinstance(doc, Exportacion) else build_documento(doc)
+    documento = _build(doc)
     ted = build_ted(
         doc,
         caf_xml=canonical_caf(caf.caf_xml),

@@ -6,6 +6,7 @@ the document carries: the SII recomputes FRMT over the DD it reads and any diffe
 """
 
 import base64
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Protocol
@@ -15,13 +16,18 @@ from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
 from dte.core import text
-from dte.core.domain import ANONYMOUS_RECEPTOR, Linea, Receptor
+from dte.core.domain import ANONYMOUS_RECEPTOR, Receptor
 from dte.core.xml import format_date, format_timestamp
 
 
 class _Rut(Protocol):
     @property
     def rut(self) -> str: ...
+
+
+class _Named(Protocol):
+    @property
+    def nombre(self) -> str: ...
 
 
 class Stampable(Protocol):
@@ -38,7 +44,7 @@ class Stampable(Protocol):
     @property
     def receptor(self) -> Receptor: ...
     @property
-    def lineas(self) -> tuple[Linea, ...]: ...
+    def lineas(self) -> Sequence[_Named]: ...
     @property
     def ted_mnt(self) -> str: ...
 
