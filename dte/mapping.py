@@ -1,5 +1,8 @@
 """The only place that turns erp models into dte.core dataclasses."""
 
+from decimal import Decimal
+from typing import Any
+
 from dte import errors
 from dte.core.domain import (
     ANONYMOUS_RECEPTOR,
@@ -11,10 +14,12 @@ from dte.core.domain import (
     Resolucion,
     Transporte,
 )
+from dte.core.export import Aduana, Bulto, Exportacion, ExportError
 from erp.doctypes import IndTraslado, TipoDte
 from erp.errors import DomainError
 from erp.models import Company, Partner, SalesDocument
-from erp.totals import GlobalAdjustment, Movement, ValueType
+from erp.services import export_adjustments
+from erp.totals import GlobalAdjustment, Movement, TotalsError, ValueType
 
 
 class MappingError(ValueError):
@@ -162,3 +167,91 @@ def documento_from(document: SalesDocument, *, folio: int) -> Documento:
             "Los totales guardados no coinciden con las líneas; guarde el borrador de nuevo.",
         )
     return documento
+
+
+def _references(document: SalesDocument) -> tuple[Referencia, ...]:
+    return tuple(
+        Referencia(
+            tipo_doc_ref=ref.tipo_doc_ref,
+            folio_ref=ref.folio_ref,
+            fecha_ref=ref.fecha_ref,
+            cod_ref=ref.cod_ref,
+            razon_ref=ref.razon_ref,
+            rut_otr=ref.rut_otr,
+        )
+        for ref in document.references.all()
+    )
+
+
+def _aduana(data: dict[str, Any]) -> Aduana:
+    decimal = {"total_clausula", "peso_bruto", "peso_neto", "flete", "seguro"}
+    packages = ("tipo_bultos", "marcas", "id_container", "sello")
+    fields: dict[str, Any] = {
+        k: (Decimal(v) if k in decimal else v) for k, v in data.items() if k not in packages
+    }
+    bultos: tuple[Bulto, ...] = ()
+    if data.get("tipo_bultos"):
+        bultos = (
+            Bulto(
+                codigo=data["tipo_bultos"],
+                cantidad=data.get("total_bultos") or 1,
+                marcas=data.get("marcas", ""),
+                id_container=data.get("id_container", ""),
+                sello=data.get("sello", ""),
+            ),
+        )
+    return Aduana(**fields, bultos=bultos)
+
+
+def exportacion_from(document: SalesDocument, *, folio: int) -> Exportacion:
+    """The core Exportacion (110–112) for a stored draft; its totals must equal the stored ones."""
+    tipo = TipoDte(document.tipo_dte)
+    if document.partner is None:
+        raise MappingError("partner", "El documento no tiene receptor.")
+    lines = tuple(
+        Linea(
+            nombre=line.name,
+            cantidad=line.quantity,
+            precio=line.unit_price,
+            descuento_pct=line.discount_pct,
+            exento=True,
+            unidad=line.unit,
+            descripcion=line.description,
+            codigo=line.product.code if line.product_id else "",
+        )
+        for line in document.lines.select_related("product")
+    )
+    header = {
+        "global_discount_type": document.global_discount_type,
+        "global_discount_value": document.global_discount_value,
+        "global_surcharge_type": document.global_surcharge_type,
+        "global_surcharge_value": document.global_surcharge_value,
+        "aduana": document.aduana,
+    }
+    try:
+        exportacion = Exportacion(
+            tipo=int(tipo),
+            folio=folio,
+            fecha_emision=document.fecha_emision,
+            emisor=emisor_from(document.company),
+            receptor=receptor_from(document.partner),
+            lineas=lines,
+            moneda=document.moneda,
+            tipo_cambio=document.tipo_cambio or Decimal(0),
+            aduana=_aduana(dict(document.aduana or {})),
+            referencias=_references(document),
+            ajustes=tuple(export_adjustments(tipo, header)),
+            ind_servicio=document.ind_servicio,
+            forma_pago_exportacion=document.forma_pago_exportacion,
+            fecha_vencimiento=document.fecha_vencimiento,
+        )
+    except ExportError as exc:
+        raise MappingError(exc.field, str(exc)) from exc
+    except TotalsError as exc:
+        raise MappingError(exc.field, str(exc)) from exc
+    if exportacion.totales.monto_total != document.monto_total_moneda:
+        raise MappingError(
+            "monto_total",
+            "Los totales guardados no coinciden con las líneas; guarde el borrador de nuevo.",
+        )
+    return exportacion

@@ -13,7 +13,7 @@ and says what stops a draft from being issued:
   plus its notas de débito that correct amounts, less its other notas de crédito).
 """
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -256,6 +256,8 @@ def issue_problems(document: SalesDocument, *, lock: bool = False) -> dict[str, 
                 f"Al receptor {partner.razon_social} le falta {', '.join(missing)}: el SII "
                 f"los exige en una {tipo.label.lower()}. Complételos en su ficha.",
             )
+    if tipo.is_export:
+        _export_problems(document, add)
     if not tipo.is_note:
         return problems
 
@@ -310,6 +312,33 @@ def issue_problems(document: SalesDocument, *, lock: bool = False) -> dict[str, 
                 + ").",
             )
     return problems
+
+
+def _export_problems(document: SalesDocument, add: Callable[[str, str], None]) -> None:
+    """What the SII requires of an export beyond its schema (EXPORTS.md §1.3): on a factura de
+    exportación the receiver's address and city, the countries and the packages; for goods (no
+    service indicator) the sale's mode, clause and its total, and the transport way."""
+    if document.tipo_dte != TipoDte.FACTURA_EXPORTACION:
+        return
+    aduana = document.aduana or {}
+    partner, company = document.partner, document.company
+    if partner is not None and not (partner.direccion and partner.ciudad):
+        add("partner", f"Indique la dirección y la ciudad de {partner.razon_social} en su ficha.")
+    if not (company.direccion and company.ciudad):
+        add("company", "La empresa necesita dirección y ciudad de origen para exportar.")
+    required = [("pais_receptor", "el país receptor"), ("total_bultos", "el total de bultos")]
+    if document.ind_servicio is None:
+        required += [
+            ("modalidad_venta", "la modalidad de venta"),
+            ("clausula_venta", "la cláusula de venta"),
+            ("total_clausula", "el total de la cláusula"),
+            ("via_transporte", "la vía de transporte"),
+        ]
+    elif document.ind_servicio != 4:
+        required += [("via_transporte", "la vía de transporte")]
+    missing = [label for key, label in required if not aduana.get(key)]
+    if missing:
+        add("aduana", "Faltan datos de Aduana: " + ", ".join(missing) + ".")
 
 
 def check_issuable(document: SalesDocument) -> None:

@@ -298,7 +298,11 @@ def dte_issue(
     notes.check_issuable(doc)
     caf_row, folio = _take_folio(company, doc.tipo_dte, timezone.localdate(now))
     try:
-        documento = mapping.documento_from(doc, folio=folio)
+        documento = (
+            mapping.exportacion_from(doc, folio=folio)
+            if doc.tipo.is_export
+            else mapping.documento_from(doc, folio=folio)
+        )
         issued = stamp_and_sign(
             documento, caf=load_caf(caf_row.pk, bytes(caf_row.caf_xml)), signer=signer, now=now
         )
@@ -359,7 +363,7 @@ def _save_dte(doc: SalesDocument, caf_row: Caf, issued: IssuedDte, envelope_row)
                 envelope=envelope_row,
                 fecha_emision=doc.fecha_emision,
                 rut_receptor=issued.documento.receptor.rut,
-                monto_total=issued.documento.totales.monto_total,
+                monto_total=doc.monto_total,  # pesos (an export's at its rate, OtraMoneda)
                 xml=issued.file_bytes(),
                 signature_value=issued.signature_value,
                 ted=issued.ted.latin1,

@@ -62,6 +62,17 @@ PARTNERS = [
         "juan.perez@correo.example",
     ),
 ]
+# A customer abroad, for export documents (110–112): RUT 55.555.555-5, its own identification
+# and its country as an Aduana code (225: U.S.A.).
+FOREIGN_CUSTOMER = {
+    "rut": "55555555-5",
+    "razon_social": "Pacific Fresh Imports LLC",
+    "num_id": "US-EIN 12-3456789",
+    "nacionalidad": "225",
+    "direccion": "1200 Harbor Blvd",
+    "ciudad": "Los Angeles",
+    "email_dte": "invoices@pacificfresh.example",
+}
 PRODUCTS = [
     ("SERV-001", "Servicio de consultoría", "HR", Decimal("45000"), False),
     ("SOFT-LIC", "Licencia de software anual", "UN", Decimal("120000"), False),
@@ -115,6 +126,8 @@ def load_demo(*, today: date) -> list[DemoLogin]:
             user.save()
         Membership.objects.get_or_create(user=user, company=company, defaults={"role": login.role})
 
+    if not Partner.objects.filter(company=company, rut=FOREIGN_CUSTOMER["rut"]).exists():
+        services.partner_create(company=company, actor=None, data=FOREIGN_CUSTOMER)
     partners = {}
     for rut, name, giro, direccion, comuna, ciudad, email in PARTNERS:
         partner = Partner.objects.filter(company=company, rut=rut).first()

@@ -407,6 +407,9 @@ class TipoDte(IntEnum):
     GUIA_DESPACHO = 52
     NOTA_DEBITO = 56
     NOTA_CREDITO = 61
+    FACTURA_EXPORTACION = 110
+    NOTA_DEBITO_EXPORTACION = 111
+    NOTA_CREDITO_EXPORTACION = 112
 
     @property
     def spec(self) -> DocType:
@@ -457,6 +460,11 @@ class TipoDte(IntEnum):
     def receiver_optional(self) -> bool:
         """Boletas may go to the anonymous receiver 66666666-6."""
         return self.spec.receiver_optional
+
+    @property
+    def is_export(self) -> bool:
+        """Exports (110–112): amounts in the operation's currency, a receiver abroad."""
+        return self.spec.foreign_currency
 
     @property
     def max_lines(self) -> int:

@@ -170,7 +170,9 @@ class DocumentForm(forms.ModelForm):
                 widget=forms.TextInput(attrs={"placeholder": "12.345.678-5"}),
             )
         tipo = self.fields["tipo_dte"]
-        tipo.choices = [c for c in tipo.choices if c[0] != ""]  # required: no empty choice
+        # Required: no empty choice. Exports (110–112) are issued through the API and the
+        # command line until this form has their currency and customs fields.
+        tipo.choices = [c for c in tipo.choices if c[0] != "" and not TipoDte(c[0]).is_export]
         for name, blank in (
             ("global_discount_type", "Sin descuento"),
             ("global_surcharge_type", "Sin recargo"),

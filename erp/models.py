@@ -302,6 +302,35 @@ class SalesDocument(Audited):
     dir_destino = models.CharField("dirección de destino", max_length=70, blank=True)
     comuna_destino = models.CharField("comuna de destino", max_length=20, blank=True)
     ciudad_destino = models.CharField("ciudad de destino", max_length=20, blank=True)
+    # Exports (110–112): the operation's currency and its rate, and the customs data (Aduana).
+    moneda = models.CharField(
+        "moneda", max_length=30, blank=True, help_text="Exportaciones: TpoMoneda (DOLAR USA…)."
+    )
+    tipo_cambio = models.DecimalField(
+        "tipo de cambio",
+        max_digits=10,
+        decimal_places=4,
+        null=True,
+        blank=True,
+        help_text="Pesos por unidad de la moneda (Banco Central, a la fecha de emisión).",
+    )
+    forma_pago_exportacion = models.PositiveSmallIntegerField(
+        "forma de pago de exportación", null=True, blank=True
+    )
+    ind_servicio = models.PositiveSmallIntegerField(
+        "indicador de servicio",
+        null=True,
+        blank=True,
+        choices=[
+            (3, "3 · Servicios calificados por Aduana"),
+            (4, "4 · Servicios de hotelería"),
+            (5, "5 · Transporte terrestre internacional"),
+        ],
+    )
+    aduana = models.JSONField("datos de Aduana", default=dict, blank=True)
+    monto_total_moneda = models.DecimalField(
+        "total en la moneda", max_digits=18, decimal_places=4, null=True, blank=True
+    )
     # Totals are derived by erp.totals and stored so that lists and SQL aggregates need no Python.
     monto_neto = models.BigIntegerField(default=0)
     monto_exento = models.BigIntegerField(default=0)
@@ -363,6 +392,9 @@ class SalesDocumentLine(models.Model):
     is_exempt = models.BooleanField("exento", default=False)
     discount_amount = models.BigIntegerField(default=0)
     amount = models.BigIntegerField("monto", default=0)
+    amount_moneda = models.DecimalField(
+        "monto en la moneda", max_digits=18, decimal_places=4, null=True, blank=True
+    )
 
     class Meta:
         ordering = ["line_number"]

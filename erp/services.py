@@ -15,7 +15,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 
-from erp import siicodes
+from erp import exports, siicodes
 from erp.doctypes import (
     FOREIGN_RECEIVER_RUT,
     IVA_NO_RECUPERABLE_CODES,
@@ -52,15 +52,18 @@ from erp.models import (
     SalesDocumentLine,
     SalesDocumentReference,
 )
+from erp.money import round_clp
 from erp.periods import month_start, period_label
 from erp.rut import InvalidRut, normalize_rut
 from erp.totals import (
+    ExportTotals,
     GlobalAdjustment,
     LineInput,
     Movement,
     Totals,
     TotalsError,
     ValueType,
+    compute_export_totals,
     compute_totals,
 )
 
@@ -91,6 +94,7 @@ GUIA_FIELDS = (
     "comuna_destino",
     "ciudad_destino",
 )
+EXPORT_FIELDS = ("moneda", "tipo_cambio", "forma_pago_exportacion", "ind_servicio", "aduana")
 DOCUMENT_FIELDS = (
     "tipo_dte",
     "fecha_emision",
@@ -103,6 +107,7 @@ DOCUMENT_FIELDS = (
     "global_surcharge_value",
     "notes",
     *GUIA_FIELDS,
+    *EXPORT_FIELDS,
 )
 LINE_FIELDS = (
     "product",
@@ -130,8 +135,8 @@ def user_or_none(actor):
 
 
 def _plain(value: Any) -> Any:
-    if value is None or isinstance(value, bool | int | str):
-        return value
+    if value is None or isinstance(value, bool | int | str | dict | list):
+        return value  # JSON already (the customs data of an export is a JSON object)
     if isinstance(value, Decimal | date):
         return str(value)
     if hasattr(value, "pk"):
@@ -437,7 +442,7 @@ class PreparedDocument:
     header: dict[str, Any]
     lines: list[dict[str, Any]]
     references: list[dict[str, Any]]
-    totals: Totals
+    totals: Totals | ExportTotals
 
 
 def _existing_lines(document: SalesDocument) -> list[dict[str, Any]]:
@@ -492,6 +497,7 @@ def _prepare_header(
         header["fecha_vencimiento"] = header["fecha_emision"] + timedelta(days=CREDIT_DAYS)
 
     traslado = _prepare_guia(company, tipo, header, errors)
+    _prepare_export(tipo, header, errors)
     reference = header.get("partner")
     if isinstance(reference, Partner):
         reference = reference.pk
@@ -503,6 +509,11 @@ def _prepare_header(
         partner = _partner_by_reference(company, reference)
         if partner is None:
             err("partner", "Cliente o proveedor desconocido.")
+        elif tipo and tipo.is_export and partner.rut != FOREIGN_RECEIVER_RUT:
+            err(
+                "partner",
+                "El receptor de una exportación es un cliente extranjero (RUT 55.555.555-5).",
+            )
         elif traslado and traslado.receiver_is_issuer and partner.rut != company.rut:
             err(
                 "partner",
@@ -524,6 +535,51 @@ def _prepare_header(
         header[kind_field], header[value_field] = kind, value
     header["notes"] = (header.get("notes") or "").strip()
     return tipo
+
+
+def _prepare_export(
+    tipo: TipoDte | None, header: dict[str, Any], errors: dict[str, list[str]]
+) -> None:
+    """An export's currency, rate, payment form, service indicator and customs data; other
+    types carry none of them."""
+
+    def err(field: str, message: str) -> None:
+        errors.setdefault(field, []).append(message)
+
+    header["moneda"] = (header.get("moneda") or "").strip().upper()
+    header["aduana"] = header.get("aduana") or {}
+    if tipo is None or not tipo.is_export:
+        for field in EXPORT_FIELDS:
+            if header.get(field) not in (None, "", {}):
+                err(field, "Solo los documentos de exportación llevan estos datos.")
+        header.update(moneda="", tipo_cambio=None, forma_pago_exportacion=None, aduana={})
+        header["ind_servicio"] = None
+        return
+    problem = exports.currency_problem(header["moneda"])
+    if problem:
+        err("moneda", problem)
+    rate = _decimal(header.get("tipo_cambio"), "tipo_cambio", errors)
+    if rate is None and "tipo_cambio" not in errors:
+        err("tipo_cambio", "Indique el tipo de cambio del día (pesos por unidad de la moneda).")
+    elif rate is not None and not (0 < rate <= Decimal("999999.9999")):
+        err("tipo_cambio", "El tipo de cambio debe ser mayor que cero (máximo 999.999,9999).")
+    elif rate is not None and rate != rate.quantize(Decimal("0.0001")):
+        err("tipo_cambio", "Máximo 4 decimales.")
+    header["tipo_cambio"] = rate
+    fma = _int_or_none(header.get("forma_pago_exportacion"))
+    if header.get("forma_pago_exportacion") not in (None, "") and (
+        fma is None or not siicodes.is_valid("formas_pago_exportacion", fma)
+    ):
+        err("forma_pago_exportacion", "Forma de pago de exportación desconocida (tabla de Aduana).")
+    header["forma_pago_exportacion"] = fma
+    servicio = _int_or_none(header.get("ind_servicio"))
+    if header.get("ind_servicio") not in (None, "") and servicio not in exports.IND_SERVICIO:
+        err("ind_servicio", "Indicador de servicio de exportación: 3, 4 o 5.")
+    header["ind_servicio"] = servicio
+    aduana, problems = exports.clean_aduana(header.get("aduana"))
+    for field, message in problems.items():
+        err(field, message)
+    header["aduana"] = aduana
 
 
 GUIA_TEXT_LIMITS = {
@@ -770,29 +826,41 @@ def _prepare_references(
 
 def sales_document_totals(
     *, tipo_dte: int, lines: Iterable[Mapping[str, Any]], header: Mapping[str, Any]
-) -> Totals:
-    """Totals of typed lines and a header's global discount/surcharge, by erp.totals."""
+) -> Totals | ExportTotals:
+    """Totals of typed lines and a header's global discount/surcharge, by erp.totals; an
+    export's in its currency, with its freight and insurance (erp.exports)."""
     try:
         tipo = TipoDte(int(tipo_dte))
     except (TypeError, ValueError) as exc:
         message = "Tipo de documento no soportado."
         raise DomainError(INVALID_INPUT, message, {"tipo_dte": message}) from exc
-    try:
-        return compute_totals(
-            [
-                LineInput(
-                    ln["quantity"],
-                    ln["unit_price"],
-                    ln.get("discount_pct") or Decimal(0),
-                    bool(ln.get("is_exempt")),
-                )
-                for ln in lines
-            ],
-            tipo_dte=tipo,
-            adjustments=_adjustments(header),
+    inputs = [
+        LineInput(
+            ln["quantity"],
+            ln["unit_price"],
+            ln.get("discount_pct") or Decimal(0),
+            bool(ln.get("is_exempt")),
         )
+        for ln in lines
+    ]
+    try:
+        if tipo.is_export:
+            return compute_export_totals(
+                inputs,
+                decimals=siicodes.currency(header["moneda"]).decimals,
+                adjustments=export_adjustments(tipo, header),
+                tipo_cambio=header.get("tipo_cambio"),
+            )
+        return compute_totals(inputs, tipo_dte=tipo, adjustments=_adjustments(header))
     except TotalsError as exc:
         raise DomainError(INVALID_INPUT, str(exc), {exc.field: str(exc)}) from exc
+
+
+def export_adjustments(tipo: TipoDte, header: Mapping[str, Any]) -> list[GlobalAdjustment]:
+    """An export's global adjustments: the header's, then, on a factura de exportación, its
+    freight and insurance."""
+    extra = exports.freight_and_insurance(header.get("aduana") or {})
+    return _adjustments(header) + (extra if tipo is TipoDte.FACTURA_EXPORTACION else [])
 
 
 def sales_document_prepare(
@@ -810,6 +878,7 @@ def sales_document_prepare(
         header["fecha_vencimiento"] = document.fecha_vencimiento
         header["global_discount_value"] = document.global_discount_value
         header["global_surcharge_value"] = document.global_surcharge_value
+        header["tipo_cambio"], header["aduana"] = document.tipo_cambio, document.aduana
         header.update({k: v for k, v in data.items() if k in DOCUMENT_FIELDS})
         raw_lines = data["lines"] if "lines" in data else _existing_lines(document)
         raw_refs = data["references"] if "references" in data else _existing_references(document)
@@ -843,22 +912,34 @@ def _write(document: SalesDocument, prepared: PreparedDocument) -> None:
     for field, value in prepared.header.items():
         setattr(document, field, value)
     t = prepared.totals
-    document.monto_neto, document.monto_exento = t.monto_neto, t.monto_exento
-    document.tasa_iva, document.iva, document.iva_retenido = t.tasa_iva, t.iva, t.iva_retenido
-    document.monto_total = t.monto_total
+    if isinstance(t, ExportTotals):
+        # Lists, books and the F29 read pesos: the total at the document's rate (OtraMoneda);
+        # the amounts in the operation's currency are kept beside them.
+        pesos = t.monto_total_pesos or 0
+        document.monto_neto, document.monto_exento, document.tasa_iva = 0, pesos, 0
+        document.iva = document.iva_retenido = 0
+        document.monto_total, document.monto_total_moneda = pesos, t.monto_total
+        rate = document.tipo_cambio or Decimal(0)
+        rows = [
+            {
+                "discount_amount": a.discount,
+                "amount": round_clp(a.amount * rate),
+                "amount_moneda": a.amount,
+            }
+            for a in t.lines
+        ]
+    else:
+        document.monto_neto, document.monto_exento = t.monto_neto, t.monto_exento
+        document.tasa_iva, document.iva, document.iva_retenido = t.tasa_iva, t.iva, t.iva_retenido
+        document.monto_total, document.monto_total_moneda = t.monto_total, None
+        rows = [{"discount_amount": a.discount, "amount": a.amount} for a in t.lines]
     _full_clean(document, exclude=["company", "partner", "created_by", "updated_by"])
     document.save()
     document.lines.all().delete()
     document.references.all().delete()
     SalesDocumentLine.objects.bulk_create(
-        SalesDocumentLine(
-            document=document,
-            line_number=n,
-            discount_amount=amounts.discount,
-            amount=amounts.amount,
-            **line,
-        )
-        for n, (line, amounts) in enumerate(zip(prepared.lines, t.lines, strict=True), start=1)
+        SalesDocumentLine(document=document, line_number=n, **amounts, **line)
+        for n, (line, amounts) in enumerate(zip(prepared.lines, rows, strict=True), start=1)
     )
     SalesDocumentReference.objects.bulk_create(
         SalesDocumentReference(document=document, line_number=n, **ref)

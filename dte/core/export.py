@@ -19,6 +19,7 @@ from dte.core.domain import SIIDTE_NS, Emisor, Linea, Receptor, Referencia
 from dte.core.xml import _NS, _Builder, format_date, format_decimal
 from erp import siicodes
 from erp.doctypes import FOREIGN_RECEIVER_RUT, codes
+from erp.exports import IND_SERVICIO, PESO_CL, currency_problem
 from erp.totals import (
     EXPORT_FRACTION_DIGITS,
     ExportTotals,
@@ -30,10 +31,6 @@ from erp.totals import (
 )
 
 EXPORT_TYPES = codes(lambda d: d.foreign_currency)
-# Exportaciones/IdDoc/IndServicio: the schema admits 3 (servicios calificados por Aduana),
-# 4 (hotelería) and 5 (transporte terrestre internacional); EXPORTS.md §1.4.
-IND_SERVICIO = (3, 4, 5)
-PESO_CL = "PESO CL"
 
 
 class ExportError(ValueError):
@@ -137,12 +134,9 @@ class Exportacion:
             raise ExportError(
                 "partner", "El receptor de una exportación es extranjero: RUT 55.555.555-5."
             )
-        try:
-            currency = siicodes.currency(self.moneda)
-        except KeyError:
-            raise ExportError("moneda", f"Moneda desconocida: {self.moneda!r}.") from None
-        if currency.name == PESO_CL or currency.obsolete:
-            raise ExportError("moneda", "Use la moneda de la operación (p. ej. DOLAR USA).")
+        problem = currency_problem(self.moneda)
+        if problem:
+            raise ExportError("moneda", problem)
         if self.ind_servicio is not None and self.ind_servicio not in IND_SERVICIO:
             raise ExportError("ind_servicio", "Indicador de servicio de exportación: 3, 4 o 5.")
         if self.forma_pago_exportacion is not None and not siicodes.is_valid(

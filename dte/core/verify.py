@@ -77,7 +77,7 @@ BOLETAS = codes(lambda d: d.envio is Envio.BOLETA)
 EXEMPT_TYPES = codes(lambda d: d.exempt_only)  # every line is exempt
 # Types whose totals follow the plain model (lines, global adjustments, IVA; 46 with the IVA
 # retained in full, ImptoReten TipoImp 15).
-MODELLED_TYPES = frozenset(int(t) for t in TipoDte)
+MODELLED_TYPES = frozenset(int(t) for t in TipoDte if not t.is_export)
 # Totales children the model covers; any other one with a non-zero value skips the check.
 _MODELLED_TOTALES = frozenset(
     {"MntNeto", "MntExe", "TasaIVA", "IVA", "MntTotal", "SaldoAnterior", "VlrPagar", "MontoPeriodo"}

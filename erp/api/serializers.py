@@ -127,8 +127,9 @@ class LineSerializer(serializers.ModelSerializer):
             "is_exempt",
             "discount_amount",
             "amount",
+            "amount_moneda",
         )
-        read_only_fields = ("line_number", "discount_amount", "amount")
+        read_only_fields = ("line_number", "discount_amount", "amount", "amount_moneda")
         extra_kwargs = {"discount_pct": {"validators": []}}
 
 
@@ -167,6 +168,11 @@ class SalesDocumentSerializer(AuditedSerializer):
         allow_null=True,
         help_text="Guías: motivo del traslado (1 venta … 5 traslado interno … 9). Por omisión 1.",
     )
+    aduana = serializers.JSONField(
+        required=False,
+        help_text="Exportaciones: datos de Aduana (códigos de las tablas de Aduana), p. ej. "
+        '{"clausula_venta": 5, "total_clausula": "30276.00", "pais_receptor": 225}.',
+    )
     rut_transportista = serializers.CharField(max_length=12, required=False, allow_blank=True)
     rut_chofer = serializers.CharField(max_length=12, required=False, allow_blank=True)
 
@@ -195,6 +201,12 @@ class SalesDocumentSerializer(AuditedSerializer):
             "dir_destino",
             "comuna_destino",
             "ciudad_destino",
+            "moneda",
+            "tipo_cambio",
+            "forma_pago_exportacion",
+            "ind_servicio",
+            "aduana",
+            "monto_total_moneda",
             "lines",
             "references",
             "monto_neto",
@@ -209,6 +221,7 @@ class SalesDocumentSerializer(AuditedSerializer):
         read_only_fields = (
             "state",
             "folio",
+            "monto_total_moneda",
             "monto_neto",
             "monto_exento",
             "tasa_iva",

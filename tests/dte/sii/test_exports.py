@@ -1,0 +1,160 @@
+"""A factura de exportación (110) and its nota de crédito (112), from the example input through
+the database to the SII sandbox's "accepted", in dollars with their pesos (issue 16)."""
+
+from decimal import Decimal
+
+import pytest
+from lxml import etree
+
+from dte import services
+from dte.core.domain import SIIDTE_NS
+from dte.core.verify import verify_xml
+from erp import services as erp_services
+from erp.errors import DomainError
+from erp.models import Partner
+from tests.dte.sii.test_flow import run_outbox
+from tests.dte.test_issue import draft_from_file
+
+pytestmark = pytest.mark.django_db(transaction=True)
+NS = {"d": SIIDTE_NS}
+
+
+@pytest.fixture
+def buyer(issuer):
+    return erp_services.partner_create(
+        company=issuer,
+        actor=None,
+        data={
+            "rut": "55555555-5",
+            "razon_social": "Pacific Fresh Imports LLC",
+            "num_id": "US-EIN 12-3456789",
+            "nacionalidad": "225",
+            "direccion": "1200 Harbor Blvd",
+            "ciudad": "Los Angeles",
+        },
+    )
+
+
+def test_the_example_110_is_issued_in_dollars_and_accepted(sii, issuer, buyer, clerk):
+    draft = draft_from_file(issuer, 110)
+    assert draft.monto_total_moneda == Decimal("43902.25")  # lines + freight + insurance
+    assert draft.monto_total == draft.monto_exento == 41_424_846  # × 943,57, in pesos
+    assert [line.amount_moneda for line in draft.lines.all()] == [
+        Decimal("22140.00"),
+        Decimal("11891.75"),
+        Decimal("7900.00"),
+    ]
+
+    dte = services.dte_issue(document=draft, actor=clerk)
+
+    assert (dte.tipo_dte, dte.folio, dte.monto_total) == (110, 1, 41_424_846)
+    report = verify_xml(bytes(dte.xml), sii_keys=services.sii_keys())
+    assert report.ok, report.to_dict()
+    xml = etree.fromstring(bytes(dte.xml))
+    assert xml.findtext(".//d:Totales/d:MntTotal", namespaces=NS) == "43902.25"
+    assert xml.findtext(".//d:Receptor/d:Extranjero/d:NumId", namespaces=NS) == (
+        "US-EIN 12-3456789"
+    )
+    run_outbox()
+    dte.refresh_from_db()
+    assert dte.status == "accepted", list(dte.events.values_list("status", "message"))
+
+    nota = erp_services.sales_document_create(
+        company=issuer,
+        actor=clerk,
+        data={
+            "tipo_dte": 112,
+            "fecha_emision": draft.fecha_emision,
+            "partner": buyer.pk,
+            "moneda": "DOLAR USA",
+            "tipo_cambio": Decimal("943.57"),
+            "lines": [{"name": "Devolución cereza", "quantity": 10, "unit_price": "31.10"}],
+            "references": [
+                {
+                    "tipo_doc_ref": "110",
+                    "folio_ref": "1",
+                    "fecha_ref": draft.fecha_emision,
+                    "cod_ref": 3,
+                    "razon_ref": "Devolución",
+                }
+            ],
+        },
+    )
+    assert nota.monto_total_moneda == Decimal("311.00")
+    credit = services.dte_issue(document=nota, actor=clerk)
+    run_outbox()
+    credit.refresh_from_db()
+    assert credit.status == "accepted", list(credit.events.values_list("status", "message"))
+
+
+def test_the_api_creates_and_issues_a_110(api, issuer, buyer):
+    base = f"/api/v1/companies/{issuer.rut}/sales-documents/"
+    payload = {
+        "tipo_dte": 110,
+        "fecha_emision": "2026-11-20",
+        "partner": buyer.pk,
+        "moneda": "EURO",
+        "tipo_cambio": "1021.3",
+        "ind_servicio": 3,
+        "aduana": {"pais_receptor": 563, "total_bultos": 1, "via_transporte": 4},
+        "lines": [{"name": "Asesoría en enología", "quantity": "1", "unit_price": "4500"}],
+    }
+    created = api.post(base, payload, format="json")
+    assert created.status_code == 201, created.json()
+    body = created.json()
+    assert (body["monto_total_moneda"], body["monto_total"]) == ("4500.0000", 4_595_850)
+    issued = api.post(f"{base}{body['id']}/issue/")
+    assert issued.status_code == 201, issued.json()
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"moneda": "PESO CL"}, "moneda"),
+        ({"tipo_cambio": None}, "tipo_cambio"),
+        ({"ind_servicio": 1}, "ind_servicio"),
+        ({"aduana": {"puerto_embarque": 99999}}, "aduana.puerto_embarque"),
+        ({"partner": "local"}, "partner"),
+    ],
+)
+def test_what_an_export_draft_refuses(issuer, buyer, change, field):
+    from tests.factories import PartnerFactory
+
+    data = {
+        "tipo_dte": 110,
+        "fecha_emision": "2026-11-20",
+        "partner": buyer.pk,
+        "moneda": "DOLAR USA",
+        "tipo_cambio": Decimal("943.57"),
+        "lines": [{"name": "Uva", "quantity": 1, "unit_price": 10}],
+        **change,
+    }
+    if data["partner"] == "local":
+        data["partner"] = PartnerFactory(company=issuer).pk
+    from datetime import date
+
+    data["fecha_emision"] = date(2026, 11, 20)
+    with pytest.raises(DomainError) as info:
+        erp_services.sales_document_create(company=issuer, actor=None, data=data)
+    assert field in info.value.fields, info.value.fields
+
+
+def test_a_110_missing_its_customs_data_is_stopped_before_its_folio(issuer, buyer, clerk):
+    from datetime import date
+
+    draft = erp_services.sales_document_create(
+        company=issuer,
+        actor=clerk,
+        data={
+            "tipo_dte": 110,
+            "fecha_emision": date(2026, 11, 20),
+            "partner": buyer.pk,
+            "moneda": "DOLAR USA",
+            "tipo_cambio": Decimal("943.57"),
+            "lines": [{"name": "Uva", "quantity": 1, "unit_price": 10}],
+        },
+    )
+    with pytest.raises(DomainError) as info:
+        services.dte_issue(document=draft, actor=clerk)
+    assert "Faltan datos de Aduana: el país receptor, el total de bultos" in info.value.message
+    assert not Partner.objects.filter(rut="55555555-5").count() > 1
