@@ -8,7 +8,9 @@ from decimal import Decimal
 from lxml import etree
 
 from dte.core.schemas import safe_parse
+from erp import siicodes
 from erp.doctypes import IND_TRASLADO_LABELS, TIPO_DESPACHO_LABELS, IndTraslado, TipoDespacho
+from erp.money import format_decimal
 
 
 @dataclass(frozen=True)
@@ -34,7 +36,7 @@ class Line:
     price: Decimal | None
     discount_pct: Decimal | None
     discount: int
-    amount: int
+    amount: int | Decimal  # an export's in its currency
     exempt: bool
 
 
@@ -68,13 +70,17 @@ class PrintData:
     adjustments: tuple[Adjustment, ...]
     references: tuple[Reference, ...]
     neto: int
-    exento: int
+    exento: int | Decimal
     tasa_iva: int
     iva: int
     iva_retenido: int
-    total: int
+    total: int | Decimal
     ted: bytes  # the <TED>…</TED> as the PDF417 carries it (ISO-8859-1, no xmlns)
     traslado: tuple[str, ...] = ()  # guías: the motive, the despacho and the transport, in words
+    moneda: str = ""  # exports: Totales/TpoMoneda; amounts above are in it
+    tipo_cambio: Decimal | None = None  # OtraMoneda/TpoCambio
+    total_pesos: int | None = None  # OtraMoneda/MntTotOtrMnda
+    aduana: tuple[str, ...] = ()  # exports: the customs data, in words
 
 
 def _t(node: etree._Element | None, path: str) -> str:
@@ -133,9 +139,65 @@ def _traslado(enc: etree._Element) -> tuple[str, ...]:
     return tuple(lines)
 
 
+def _amount(text: str) -> int | Decimal:
+    """An amount as written: whole pesos, or an export's decimals in its currency."""
+    number = Decimal(text) if text else Decimal(0)
+    return int(number) if number == number.to_integral_value() and "." not in text else number
+
+
+def _aduana(enc: etree._Element, moneda: str) -> tuple[str, ...]:
+    """Transporte/Aduana of an export in words, the codes named by the Aduana's tables, the
+    amounts in the document's currency and the numbers as Chileans write them."""
+    aduana = enc.find("{*}Transporte/{*}Aduana")
+    if aduana is None:
+        return ()
+    try:
+        symbol = siicodes.currency(moneda).symbol
+    except KeyError:
+        symbol = moneda
+
+    def number(tag: str, money: bool = False) -> str:
+        text = _t(aduana, tag)
+        if not text:
+            return ""
+        shown = format_decimal(Decimal(text), 2 if money else None)
+        return f"{symbol} {shown}".strip() if money else shown
+
+    def named(tag: str, table: str) -> str:
+        code = _t(aduana, tag)
+        return siicodes.name_of(table, code) if code and siicodes.is_valid(table, code) else code
+
+    pairs = [
+        ("Modalidad de venta", named("CodModVenta", "modalidades")),
+        ("Cláusula de venta", named("CodClauVenta", "clausulas")),
+        ("Total cláusula", number("TotClauVenta", money=True)),
+        ("Vía de transporte", named("CodViaTransp", "vias_transporte")),
+        ("Nave o transporte", _t(aduana, "NombreTransp")),
+        ("Puerto de embarque", named("CodPtoEmbarque", "puertos")),
+        ("Puerto de desembarque", named("CodPtoDesemb", "puertos")),
+        ("Peso bruto", number("PesoBruto")),
+        ("Peso neto", number("PesoNeto")),
+        ("Total bultos", _t(aduana, "TotBultos")),
+        ("Flete", number("MntFlete", money=True)),
+        ("Seguro", number("MntSeguro", money=True)),
+        ("País receptor", named("CodPaisRecep", "paises")),
+        ("País de destino", named("CodPaisDestin", "paises")),
+    ]
+    lines = [f"{label}: {value}" for label, value in pairs if value]
+    for bulto in aduana.findall("{*}TipoBultos"):
+        kind = _t(bulto, "CodTpoBultos")
+        name = siicodes.name_of("bultos", kind) if siicodes.is_valid("bultos", kind) else kind
+        marks = ", ".join(
+            v for v in (_t(bulto, "Marcas"), _t(bulto, "IdContainer"), _t(bulto, "Sello")) if v
+        )
+        lines.append(f"Bultos: {_t(bulto, 'CantBultos')} {name}" + (f" ({marks})" if marks else ""))
+    return tuple(lines)
+
+
 def read_dte(xml: bytes) -> PrintData:
     root = safe_parse(xml)
-    documento = next(root.iter("{*}Documento"))
+    # Documento, or Exportaciones (110–112) and Liquidacion (43): what the DTE wraps.
+    documento = next(e for e in root.iter("{*}Documento", "{*}Exportaciones", "{*}Liquidacion"))
     enc = documento.find("{*}Encabezado")
     emisor = enc.find("{*}Emisor")
     receptor = enc.find("{*}Receptor")
@@ -151,7 +213,7 @@ def read_dte(xml: bytes) -> PrintData:
             price=_dec(_t(d, "PrcItem")),
             discount_pct=_dec(_t(d, "DescuentoPct")),
             discount=_int(_t(d, "DescuentoMonto")),
-            amount=_int(_t(d, "MontoItem")),
+            amount=_amount(_t(d, "MontoItem")),
             exempt=_t(d, "IndExe") == "1",
         )
         for d in documento.findall("{*}Detalle")
@@ -203,11 +265,15 @@ def read_dte(xml: bytes) -> PrintData:
             for r in documento.findall("{*}Referencia")
         ),
         neto=_int(_t(totales, "MntNeto")),
-        exento=_int(_t(totales, "MntExe")),
+        exento=_amount(_t(totales, "MntExe")),
         tasa_iva=_int(_t(totales, "TasaIVA")) or (19 if _t(totales, "IVA") else 0),
         iva=_int(_t(totales, "IVA")),
         iva_retenido=retained,
-        total=_int(_t(totales, "MntTotal")),
+        total=_amount(_t(totales, "MntTotal")),
         ted=_ted_bytes(documento.find("{*}TED")),
         traslado=_traslado(enc),
+        moneda=_t(totales, "TpoMoneda"),
+        tipo_cambio=_dec(_t(enc, "OtraMoneda/TpoCambio")),
+        total_pesos=_int(_t(enc, "OtraMoneda/MntTotOtrMnda")) or None,
+        aduana=_aduana(enc, _t(totales, "TpoMoneda")),
     )

@@ -28,6 +28,7 @@ from reportlab.platypus import (
 
 from dte.pdf.barcodes import pdf417_bitmap, qr_bitmap
 from dte.pdf.data import PrintData
+from erp import siicodes
 from erp.doctypes import TipoDte, codes
 from erp.money import format_clp, format_decimal
 from erp.rut import format_rut
@@ -196,12 +197,32 @@ def _emisor_block(data: PrintData, options: RenderOptions, width: float) -> list
     return parts
 
 
+def _money(data: PrintData, value: int | Decimal) -> str:
+    """Pesos as `$ 1.234`; an export's amounts in its currency: `US$ 43.902,25`."""
+    if not data.moneda:
+        return format_clp(value)
+    try:
+        currency = siicodes.currency(data.moneda)
+    except KeyError:
+        return f"{data.moneda} {format_decimal(value)}"
+    return f"{currency.symbol} {format_decimal(Decimal(value), currency.decimals)}"
+
+
 def _totals_rows(data: PrintData) -> list[tuple[str, str]]:
     rows = []
     for adj in data.adjustments:
         label = "Descuento global" if adj.movement == "D" else "Recargo global"
-        value = f"{format_decimal(adj.value)} %" if adj.value_type == "%" else format_clp(adj.value)
+        value = (
+            f"{format_decimal(adj.value)} %" if adj.value_type == "%" else _money(data, adj.value)
+        )
         rows.append((label, value))
+    if data.moneda:
+        rows.append(("Monto exento", _money(data, data.exento)))
+        rows.append((f"TOTAL {data.moneda}", _money(data, data.total)))
+        if data.total_pesos is not None and data.tipo_cambio is not None:
+            rate = format_decimal(data.tipo_cambio)
+            rows.append((f"Total en pesos (tipo de cambio {rate})", format_clp(data.total_pesos)))
+        return rows
     if data.neto or not data.exento:
         rows.append(("Monto neto", format_clp(data.neto)))
     if data.exento:
@@ -230,7 +251,7 @@ def _lines_table(data: PrintData, width: float) -> Table:
                 _p(line.unit, 7),
                 _p(_qty(line.price), 7, align=TA_RIGHT),
                 _p(discount, 7, align=TA_RIGHT),
-                _p(format_clp(line.amount), 7, align=TA_RIGHT),
+                _p(_money(data, line.amount), 7, align=TA_RIGHT),
             ]
         )
     fractions = (0.11, 0.41, 0.08, 0.07, 0.12, 0.08, 0.13)
@@ -278,9 +299,11 @@ def _receptor_table(data: PrintData, width: float) -> Table:
 
 
 def _traslado(data: PrintData, size: float = 7) -> list[Flowable]:
-    if not data.traslado:
+    """A guía's traslado, or an export's customs data, as printed lines under the detail."""
+    lines = data.traslado + data.aduana
+    if not lines:
         return []
-    return [Spacer(1, 2 * mm), _p("\n".join(data.traslado), size)]
+    return [Spacer(1, 2 * mm), _p("\n".join(lines), size)]
 
 
 def _references(data: PrintData, size: float = 7) -> list[Flowable]:
@@ -457,7 +480,7 @@ def _thermal(data: PrintData, options: RenderOptions) -> bytes:
         rows.append(
             [
                 _p(line.name + (" (exento)" if line.exempt else ""), 8),
-                _p(format_clp(line.amount), 8, align=TA_RIGHT),
+                _p(_money(data, line.amount), 8, align=TA_RIGHT),
             ]
         )
         rows.append(

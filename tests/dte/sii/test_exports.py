@@ -158,3 +158,32 @@ def test_a_110_missing_its_customs_data_is_stopped_before_its_folio(issuer, buye
         services.dte_issue(document=draft, actor=clerk)
     assert "Faltan datos de Aduana: el país receptor, el total de bultos" in info.value.message
     assert not Partner.objects.filter(rut="55555555-5").count() > 1
+
+
+def test_the_printed_110_is_in_dollars_with_its_pesos_and_customs(issuer, buyer, clerk):
+    import io
+
+    from pypdf import PdfReader
+
+    from dte import printing
+
+    dte = services.dte_issue(document=draft_from_file(issuer, 110), actor=clerk)
+    pdf = printing.render(dte, format="letter")
+    text = " ".join(" ".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf)).pages).split())
+    for expected in (
+        "FACTURA DE EXPORTACIÓN ELECTRÓNICA",
+        "US$ 22.140,00",
+        "TOTAL DOLAR USA US$ 43.902,25",
+        "Total en pesos (tipo de cambio 943,57) $ 41.424.846",
+        "Cláusula de venta: FOB",
+        "Total cláusula: US$ 30.276,00",
+        "Flete: US$ 1.850,50",
+        "Peso bruto: 25.400,5",
+        "Puerto de embarque: SAN ANTONIO",
+        "País receptor: U.S.A.",
+        "55.555.555-5",
+    ):
+        assert expected in text, (expected, text)
+    assert "COPIA CEDIBLE" not in printing.render(dte, format="letter", cedible=True).decode(
+        "latin-1"
+    )
