@@ -366,6 +366,8 @@ def _doc_evidence(doc: DocumentFacts) -> dict[str, object]:
 
 
 def _total_mismatch(doc: DocumentFacts, history: Sequence[PastDocument]) -> list[Finding]:
+    if not _in_pesos(doc):
+        return []
     retains = doc.tipo in REGISTRY and REGISTRY[doc.tipo].retains_iva
     expected = doc.monto_neto + doc.monto_exento + (0 if retains else doc.iva)
     if doc.monto_total == expected:
@@ -409,7 +411,15 @@ def _line_label(index: int, line: LineFacts, *, with_product: bool = False) -> s
     return f"línea {index + 1}" + (f" ({', '.join(details)})" if details else "")
 
 
+def _in_pesos(doc: DocumentFacts) -> bool:
+    """An export's lines are priced in its currency: the peso arithmetic does not apply (its
+    amounts are checked when it is built, dte.core.export)."""
+    return not (doc.tipo in REGISTRY and REGISTRY[doc.tipo].foreign_currency)
+
+
 def _line_amount_mismatch(doc: DocumentFacts, history: Sequence[PastDocument]) -> list[Finding]:
+    if not _in_pesos(doc):
+        return []
     findings = []
     for index, line in enumerate(doc.lines):
         expected = expected_line_amount(line)

@@ -18,7 +18,7 @@ from django.db.models import Count, Q, QuerySet, Sum
 from django.db.models.functions import TruncMonth
 from django.utils.module_loading import import_string
 
-from erp.doctypes import TipoDte
+from erp.doctypes import SalesBox, TipoDte, codes
 from erp.models import Company, DocumentState, SalesDocument
 from erp.money import format_clp
 from erp.periods import month_start, next_period, previous_period
@@ -28,8 +28,14 @@ MONTHS = 12
 RECENT = 8
 # What the company sells: guías move goods and a factura de compra (46) is issued by the buyer
 # for what it buys; notas de crédito subtract in the month they are issued.
-NOT_SALES = (TipoDte.GUIA_DESPACHO, TipoDte.FACTURA_COMPRA)
-SUBTRACTS = (TipoDte.NOTA_CREDITO,)
+# Exports count in pesos, at their rate (SalesDocument keeps their totals in pesos). What is
+# a sale and what subtracts is the registry's F29 reading (erp.doctypes, DocType.sales_boxes).
+_ISSUED = frozenset(int(t) for t in TipoDte)
+_NOT_A_SALE = {SalesBox.FACTURAS_COMPRA}  # box 39: IVA the company retains as a buyer
+NOT_SALES = tuple(sorted(codes(lambda d: d.code in _ISSUED and d.sales_boxes <= _NOT_A_SALE)))
+SUBTRACTS = tuple(
+    sorted(codes(lambda d: bool({SalesBox.NOTAS_CREDITO, SalesBox.EXPORT_RESTA} & d.sales_boxes)))
+)
 MONTH_ABBR = ("ene", "feb", "mar", "abr", "may", "jun", "jul", "ago", "sep", "oct", "nov", "dic")
 MONTH_NAMES = (
     "enero",

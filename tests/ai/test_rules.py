@@ -719,3 +719,16 @@ def test_resources_in_order_and_empty():
         ("certificate_expiring", None),
     ]
     assert findings[-1].message.startswith("El certificado digital vence el")
+
+
+def test_an_export_priced_in_dollars_is_not_checked_in_pesos():
+    export = dataclasses.replace(
+        doc(lines=(line(quantity=Decimal(1200), unit_price=Decimal("18.45"), amount=20_890_640),)),
+        tipo=110,
+        monto_neto=0,
+        iva=0,
+        monto_exento=41_424_846,
+        monto_total=41_424_846,
+    )
+    found = codes(review(export))
+    assert "line_amount_mismatch" not in found and "total_mismatch" not in found
