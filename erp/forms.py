@@ -7,10 +7,12 @@ from django import forms
 from erp import siicodes
 from erp.doctypes import PURCHASE_TYPES, TipoDte
 from erp.errors import DomainError
+from erp.exports import ADUANA_FIELDS
 from erp.models import Partner, Product, PurchaseDocument, PurchaseState, SalesDocument
 from erp.money import NumberError, format_decimal, parse_decimal
 from erp.rut import InvalidRut, normalize_rut
 from erp.services import (
+    EXPORT_FIELDS,
     GUIA_FIELDS,
     PARTNER_FIELDS,
     PRODUCT_FIELDS,
@@ -142,6 +144,10 @@ class DocumentForm(forms.ModelForm):
             "global_surcharge_value",
             "notes",
             *GUIA_FIELDS,
+            "moneda",
+            "tipo_cambio",
+            "forma_pago_exportacion",
+            "ind_servicio",
         )
         widgets = {
             "fecha_emision": DATE_WIDGET,
@@ -170,15 +176,34 @@ class DocumentForm(forms.ModelForm):
                 widget=forms.TextInput(attrs={"placeholder": "12.345.678-5"}),
             )
         tipo = self.fields["tipo_dte"]
-        # Required: no empty choice. Exports (110–112) are issued through the API and the
-        # command line until this form has their currency and customs fields.
-        tipo.choices = [c for c in tipo.choices if c[0] != "" and not TipoDte(c[0]).is_export]
+        tipo.choices = [c for c in tipo.choices if c[0] != ""]  # required: no empty choice
+        self.fields["moneda"] = forms.ChoiceField(
+            label="Moneda",
+            required=False,
+            choices=[("", "—"), *siicodes.choices("monedas")],
+            help_text="Exportaciones: la moneda de la operación.",
+        )
+        self.fields["tipo_cambio"] = ChileanDecimalField(
+            label="Tipo de cambio",
+            required=False,
+            max_digits=10,
+            decimal_places=4,
+            help_text="Pesos por unidad de la moneda (Banco Central, a la fecha de emisión).",
+        )
+        self.fields["forma_pago_exportacion"] = forms.TypedChoiceField(
+            label="Forma de pago (exportación)",
+            required=False,
+            choices=_code_choices("formas_pago_exportacion"),
+            coerce=int,
+            empty_value=None,
+        )
         for name, blank in (
             ("global_discount_type", "Sin descuento"),
             ("global_surcharge_type", "Sin recargo"),
             ("forma_pago", "—"),
             ("ind_traslado", "1 · Operación constituye venta (por omisión)"),
             ("tipo_despacho", "—"),
+            ("ind_servicio", "— (bienes)"),
         ):
             field = self.fields[name]
             field.choices = [("", blank), *[c for c in field.choices if c[0] != ""]]
@@ -193,14 +218,49 @@ class DocumentForm(forms.ModelForm):
             )
 
     def main_fields(self):
-        return [f for f in self if f.name not in GUIA_FIELDS]
+        return [f for f in self if f.name not in GUIA_FIELDS and f.name not in EXPORT_FIELDS]
 
     def guia_fields(self):
         return [f for f in self if f.name in GUIA_FIELDS]
 
+    def export_fields(self):
+        return [f for f in self if f.name in EXPORT_FIELDS]
+
     def _post_clean(self):
         # The service checks the whole document; skip ModelForm's model validation here.
         pass
+
+
+def _code_choices(table: str) -> list[tuple[str, str]]:
+    return [("", "—"), *((int(code), label) for code, label in siicodes.choices(table))]
+
+
+class AduanaForm(forms.Form):
+    """Transporte/Aduana of an export (erp.exports.ADUANA_FIELDS), as Aduana codes."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name, spec in ADUANA_FIELDS.items():
+            if spec.kind == "code":
+                field: forms.Field = forms.TypedChoiceField(
+                    choices=_code_choices(spec.table), coerce=int, empty_value=None
+                )
+                field.widget.attrs["data-searchable"] = spec.table
+            elif spec.kind == "decimal":
+                field = ChileanDecimalField(max_digits=18, decimal_places=spec.places)
+            elif spec.kind == "int":
+                field = forms.IntegerField(min_value=1)
+            elif spec.kind == "rut":
+                field = RutFormField()
+            else:
+                field = forms.CharField(max_length=spec.max_length)
+            field.label, field.required = spec.label, False
+            self.fields[name] = field
+
+    def values(self) -> dict:
+        """What was filled in, for the service (which checks it again)."""
+        data = getattr(self, "cleaned_data", {}) or {}
+        return {k: (str(v) if isinstance(v, Decimal) else v) for k, v in data.items() if v}
 
 
 class LineForm(forms.Form):
@@ -271,6 +331,8 @@ def apply_domain_error(error: DomainError, form: forms.BaseForm, **formsets) -> 
                 target, field = forms_by_index[int(index)], sub or None
         elif head in formsets:
             target, field = form, None
+        elif head == "aduana" and rest and hasattr(form, "aduana"):
+            target, field = form.aduana, rest  # an export's customs data, in its sub-form
         for message in messages:
             if field and field in target.fields:
                 target.add_error(field, message)

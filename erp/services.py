@@ -845,6 +845,9 @@ def sales_document_totals(
     ]
     try:
         if tipo.is_export:
+            problem = exports.currency_problem(header.get("moneda") or "")
+            if problem:
+                raise DomainError(INVALID_INPUT, problem, {"moneda": problem})
             return compute_export_totals(
                 inputs,
                 decimals=siicodes.currency(header["moneda"]).decimals,

@@ -9,11 +9,12 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from erp import selectors, services, tenancy
+from erp import selectors, services, siicodes, tenancy
 from erp.dashboard import build as build_dashboard
 from erp.doctypes import TipoDte, catalog_price
 from erp.errors import DomainError
 from erp.forms import (
+    AduanaForm,
     DocumentForm,
     LineFormSet,
     PartnerForm,
@@ -26,6 +27,7 @@ from erp.forms import (
 from erp.models import Membership
 from erp.money import format_clp, format_decimal
 from erp.tenancy import Perm
+from erp.totals import ExportTotals
 from erp.web import SESSION_KEY, company_view
 
 PAGE_SIZE = 25
@@ -211,6 +213,8 @@ def _document_forms(request, company, document=None):
         refs_initial = [
             {f: getattr(r, f) for f in services.REFERENCE_FIELDS} for r in document.references.all()
         ]
+    # An export's customs data (Transporte/Aduana) rides with the document form.
+    form.aduana = AduanaForm(data, prefix="aduana", initial=document.aduana if document else {})
     kwargs = {"form_kwargs": {"company": company}}
     lines = LineFormSet(data, prefix="lines", initial=None if data else lines_initial, **kwargs)
     refs = ReferenceFormSet(data, prefix="refs", initial=None if data else refs_initial)
@@ -226,6 +230,12 @@ def _document_payload(form, lines, refs) -> dict:
     if data.get("tipo_dte") != TipoDte.GUIA_DESPACHO:
         # The traslado block is hidden for other types: what it still holds is not sent.
         data.update(dict.fromkeys(services.GUIA_FIELDS))
+    tipo = data.get("tipo_dte")
+    if tipo and TipoDte(tipo).is_export:
+        data["aduana"] = form.aduana.values()
+    else:  # so is the export block
+        data.update(dict.fromkeys(services.EXPORT_FIELDS), aduana={})
+        data["moneda"] = ""
     if data.get("partner") is not None:
         data["partner"] = data["partner"].pk
     data["lines"] = []
@@ -242,7 +252,8 @@ def _document_payload(form, lines, refs) -> dict:
 def _document_edit(request, membership: Membership, document=None):
     company = membership.company
     form, lines, refs = _document_forms(request, company, document)
-    if request.method == "POST" and form.is_valid() and lines.is_valid() and refs.is_valid():
+    valid = form.is_valid() and form.aduana.is_valid() and lines.is_valid() and refs.is_valid()
+    if request.method == "POST" and valid:
         data = _document_payload(form, lines, refs)
         try:
             if document is None:
@@ -323,7 +334,9 @@ def document_preview(request, membership: Membership) -> HttpResponse:
     """
     form, lines, _ = _document_forms(request, membership.company)
     form.is_valid()
-    header = getattr(form, "cleaned_data", {})
+    header = dict(getattr(form, "cleaned_data", {}))
+    if form.aduana.is_valid():
+        header["aduana"] = form.aduana.values()  # an export's freight and insurance add up
     rows: list[dict | None] = []
     for n, f in enumerate(lines.forms, start=1):
         data = f.cleaned_data if f.is_valid() else {}
@@ -346,6 +359,27 @@ def document_preview(request, membership: Membership) -> HttpResponse:
     except DomainError as exc:
         return JsonResponse({"ok": False, "message": exc.message, "fields": exc.fields})
     amounts = iter(totals.lines)
+    if isinstance(totals, ExportTotals):
+        symbol = siicodes.currency(header["moneda"]).symbol
+
+        def money(value):
+            return f"{symbol} {format_decimal(value, totals.decimals)}"
+
+        pesos = totals.monto_total_pesos
+        return JsonResponse(
+            {
+                "ok": True,
+                "lines": [money(next(amounts).amount) if r else "" for r in rows],
+                "totals": {
+                    "monto_neto": "—",
+                    "monto_exento": money(totals.monto_exento),
+                    "iva": "—",
+                    "iva_retenido": "—",
+                    "monto_total": money(totals.monto_total)
+                    + (f" ({format_clp(pesos)})" if pesos is not None else ""),
+                },
+            }
+        )
     return JsonResponse(
         {
             "ok": True,

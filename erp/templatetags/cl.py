@@ -26,3 +26,17 @@ def rut(value):
 @register.filter
 def decimal_cl(value):
     return format_decimal(value)
+
+
+@register.filter
+def in_currency(value, moneda):
+    """An amount in an export's currency: `US$ 43.902,25` (its symbol and minor unit)."""
+    from erp import siicodes
+
+    if value is None:
+        return ""
+    try:
+        currency = siicodes.currency(moneda)
+    except KeyError:
+        return f"{moneda} {format_decimal(value)}".strip()
+    return f"{currency.symbol} {format_decimal(value, currency.decimals)}"

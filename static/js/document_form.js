@@ -92,9 +92,16 @@
   function grossPrices() {
     return !!(tipo && basis && basis.dataset.grossTypes.split(" ").includes(tipo.value));
   }
+  const exportBlock = document.getElementById("export-fields");
   function showTypeFields() {
     if (guia && tipo) guia.hidden = tipo.value !== guia.dataset.tipo;
-    if (basis) basis.textContent = grossPrices() ? basis.dataset.gross : basis.dataset.net;
+    if (exportBlock && tipo) exportBlock.hidden = !exportBlock.dataset.tipos.split(" ").includes(tipo.value);
+    const exporting = exportBlock && tipo && !exportBlock.hidden;
+    if (basis) {
+      basis.textContent = exporting
+        ? basis.dataset.export
+        : grossPrices() ? basis.dataset.gross : basis.dataset.net;
+    }
   }
   form.addEventListener("change", (event) => {
     if (event.target === tipo) showTypeFields();
