@@ -187,3 +187,21 @@ def test_the_printed_110_is_in_dollars_with_its_pesos_and_customs(issuer, buyer,
     assert "COPIA CEDIBLE" not in printing.render(dte, format="letter", cedible=True).decode(
         "latin-1"
     )
+
+
+def test_the_example_notas_modify_the_example_110_and_the_f29_counts_the_exports(
+    sii, issuer, buyer, clerk
+):
+    from f29 import services as f29_services
+
+    folios = {}
+    for tipo in (110, 111, 112):
+        dte = services.dte_issue(document=draft_from_file(issuer, tipo), actor=clerk)
+        folios[tipo] = (dte.folio, dte.monto_total)
+    run_outbox()
+    assert folios == {110: (1, 41_424_846), 111: (1, 169_843), 112: (1, 293_450)}
+    from datetime import date
+
+    f29 = f29_services.f29_compute(company=issuer, actor=clerk, periodo=date(2026, 11, 1))
+    assert f29.box(585) == 1
+    assert f29.box(20) == 41_424_846 + 169_843 - 293_450  # pesos at each document's rate
