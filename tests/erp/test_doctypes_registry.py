@@ -106,3 +106,9 @@ def test_unknown_codes():
     with pytest.raises(KeyError, match="Tipo de documento desconocido: 999"):
         doc_type(999)
     assert type_name(801) == "Tipo 801" and type_name(33) == "Factura electrónica"
+
+
+def test_the_readme_lists_every_type_issued_here():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for tipo in TipoDte:
+        assert f"| {int(tipo)} | {tipo.label} |" in readme, tipo
