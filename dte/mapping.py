@@ -121,19 +121,7 @@ def documento_from(document: SalesDocument, *, folio: int) -> Documento:
     receptor = _receptor_of(document)
     if document.partner is None and receptor is ANONYMOUS_RECEPTOR and not tipo.receiver_optional:
         raise MappingError("partner", "El documento no tiene receptor.")
-    lines = [
-        Linea(
-            nombre=line.name,
-            cantidad=line.quantity,
-            precio=line.unit_price,
-            descuento_pct=line.discount_pct,
-            exento=line.is_exempt,
-            unidad=line.unit,
-            descripcion=line.description,
-            codigo=line.product.code if line.product_id else "",
-        )
-        for line in document.lines.select_related("product")
-    ]
+    lines = _lineas(document)
     if not lines:
         raise MappingError("lines", "El documento no tiene líneas.")
     documento = Documento(
@@ -142,18 +130,8 @@ def documento_from(document: SalesDocument, *, folio: int) -> Documento:
         fecha_emision=document.fecha_emision,
         emisor=emisor_from(company),
         receptor=receptor,
-        lineas=tuple(lines),
-        referencias=tuple(
-            Referencia(
-                tipo_doc_ref=ref.tipo_doc_ref,
-                folio_ref=ref.folio_ref,
-                fecha_ref=ref.fecha_ref,
-                cod_ref=ref.cod_ref,
-                razon_ref=ref.razon_ref,
-                rut_otr=ref.rut_otr,
-            )
-            for ref in document.references.all()
-        ),
+        lineas=lines,
+        referencias=_references(document),
         ajustes=_adjustments(document),
         forma_pago=document.forma_pago,
         fecha_vencimiento=document.fecha_vencimiento,
@@ -167,6 +145,22 @@ def documento_from(document: SalesDocument, *, folio: int) -> Documento:
             "Los totales guardados no coinciden con las líneas; guarde el borrador de nuevo.",
         )
     return documento
+
+
+def _lineas(document: SalesDocument, *, all_exempt: bool = False) -> tuple[Linea, ...]:
+    return tuple(
+        Linea(
+            nombre=line.name,
+            cantidad=line.quantity,
+            precio=line.unit_price,
+            descuento_pct=line.discount_pct,
+            exento=all_exempt or line.is_exempt,
+            unidad=line.unit,
+            descripcion=line.description,
+            codigo=line.product.code if line.product_id else "",
+        )
+        for line in document.lines.select_related("product")
+    )
 
 
 def _references(document: SalesDocument) -> tuple[Referencia, ...]:
@@ -208,19 +202,7 @@ def exportacion_from(document: SalesDocument, *, folio: int) -> Exportacion:
     tipo = TipoDte(document.tipo_dte)
     if document.partner is None:
         raise MappingError("partner", "El documento no tiene receptor.")
-    lines = tuple(
-        Linea(
-            nombre=line.name,
-            cantidad=line.quantity,
-            precio=line.unit_price,
-            descuento_pct=line.discount_pct,
-            exento=True,
-            unidad=line.unit,
-            descripcion=line.description,
-            codigo=line.product.code if line.product_id else "",
-        )
-        for line in document.lines.select_related("product")
-    )
+    lines = _lineas(document, all_exempt=True)
     header = {
         "global_discount_type": document.global_discount_type,
         "global_discount_value": document.global_discount_value,

@@ -82,13 +82,17 @@ class Totals:
     monto_total: int
 
 
-def line_amounts(line: LineInput, *, exempt: bool) -> LineAmounts:
+def check_line(line: LineInput) -> None:
     if line.quantity <= ZERO:
         raise TotalsError("La cantidad debe ser mayor que cero.", "quantity")
     if line.unit_price < ZERO:
         raise TotalsError("El precio unitario no puede ser negativo.", "unit_price")
     if not ZERO <= line.discount_pct <= HUNDRED:
         raise TotalsError("El descuento debe estar entre 0 y 100 %.", "discount_pct")
+
+
+def line_amounts(line: LineInput, *, exempt: bool) -> LineAmounts:
+    check_line(line)
     subtotal = line.quantity * line.unit_price
     gross = round_clp(subtotal)
     discount = percent_of(subtotal, line.discount_pct) if line.discount_pct else 0
@@ -208,12 +212,7 @@ def compute_export_totals(
         raise TotalsError("El tipo de cambio debe ser mayor que cero.", "tipo_cambio")
     amounts = []
     for line in lines:
-        if line.quantity <= ZERO:
-            raise TotalsError("La cantidad debe ser mayor que cero.", "quantity")
-        if line.unit_price < ZERO:
-            raise TotalsError("El precio unitario no puede ser negativo.", "unit_price")
-        if not ZERO <= line.discount_pct <= HUNDRED:
-            raise TotalsError("El descuento debe estar entre 0 y 100 %.", "discount_pct")
+        check_line(line)
         gross = _in_currency(line.quantity * line.unit_price, decimals)
         discount = round_clp(gross * line.discount_pct / HUNDRED) if line.discount_pct else 0
         amounts.append(ExportLineAmounts(gross=gross, discount=discount, amount=gross - discount))

@@ -16,7 +16,7 @@ from lxml import etree
 
 from dte.core import text
 from dte.core.domain import SIIDTE_NS, Emisor, Linea, Receptor, Referencia
-from dte.core.xml import _NS, _Builder, format_date, format_decimal
+from dte.core.xml import _NS, _Builder, emisor_body, format_date, format_decimal
 from erp import siicodes
 from erp.doctypes import FOREIGN_RECEIVER_RUT, codes
 from erp.exports import IND_SERVICIO, PESO_CL, currency_problem
@@ -185,16 +185,7 @@ def _id_doc(b: _Builder, doc: Exportacion) -> None:
 def _emisor(b: _Builder, e: Emisor) -> None:
     em = b.group("Emisor")
     em.add("RUTEmisor", e.rut)
-    em.add("RznSoc", text.clean(e.razon_social, 100), required=True)
-    em.add("GiroEmis", text.clean(e.giro, 80), required=True)
-    em.add("Telefono", text.clean(e.telefono, 20))
-    em.add("CorreoEmisor", text.clean(e.correo, 80))
-    for acteco in e.actecos[:4]:
-        em.add("Acteco", acteco)
-    em.add("CdgSIISucur", e.cdg_sii_sucur)
-    em.add("DirOrigen", text.clean(e.direccion, 70))
-    em.add("CmnaOrigen", text.clean(e.comuna, 20))
-    em.add("CiudadOrigen", text.clean(e.ciudad, 20))
+    emisor_body(em, e)
 
 
 def _receptor(b: _Builder, r: Receptor) -> None:

@@ -17,7 +17,7 @@ from lxml import etree
 
 from dte.core import text
 from dte.core.domain import SIIDTE_NS, Emisor, Receptor, Referencia
-from dte.core.xml import _NS, _Builder, format_date, format_decimal
+from dte.core.xml import _NS, _Builder, emisor_body, format_date, format_decimal
 from erp.doctypes import REGISTRY, TASA_IVA, codes
 from erp.money import HUNDRED, percent_of, round_clp
 
@@ -141,16 +141,7 @@ def _encabezado(b: _Builder, doc: Liquidacion) -> None:
     e = doc.emisor
     em = b.group("Emisor")
     em.add("RUTEmisor", e.rut)
-    em.add("RznSoc", text.clean(e.razon_social, 100), required=True)
-    em.add("GiroEmis", text.clean(e.giro, 80), required=True)
-    em.add("Telefono", text.clean(e.telefono, 20))
-    em.add("CorreoEmisor", text.clean(e.correo, 80))
-    for acteco in e.actecos[:4]:
-        em.add("Acteco", acteco)
-    em.add("CdgSIISucur", e.cdg_sii_sucur)
-    em.add("DirOrigen", text.clean(e.direccion, 70), required=True)
-    em.add("CmnaOrigen", text.clean(e.comuna, 20))
-    em.add("CiudadOrigen", text.clean(e.ciudad, 20))
+    emisor_body(em, e, direccion_required=True)
     r = doc.receptor
     rc = b.group("Receptor")
     rc.add("RUTRecep", r.rut)

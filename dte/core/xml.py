@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 from lxml import etree
 
 from dte.core import text
-from dte.core.domain import ANONYMOUS_RECEPTOR, SIIDTE_NS, Documento, Linea, Receptor
+from dte.core.domain import ANONYMOUS_RECEPTOR, SIIDTE_NS, Documento, Emisor, Linea, Receptor
 from erp.doctypes import TipoDte
 from erp.totals import LineAmounts, Movement, ValueType
 
@@ -98,6 +98,11 @@ def _emisor(b: _Builder, doc: Documento) -> None:
         em.add("CmnaOrigen", text.clean(e.comuna, 20))
         em.add("CiudadOrigen", text.clean(e.ciudad, 20))
         return
+    emisor_body(em, e)
+
+
+def emisor_body(em: _Builder, e: Emisor, *, direccion_required: bool = False) -> None:
+    """Emisor after RUTEmisor, as a factura, an export and a liquidación write it."""
     em.add("RznSoc", text.clean(e.razon_social, 100), required=True)
     em.add("GiroEmis", text.clean(e.giro, 80), required=True)
     em.add("Telefono", text.clean(e.telefono, 20))
@@ -105,7 +110,7 @@ def _emisor(b: _Builder, doc: Documento) -> None:
     for acteco in e.actecos[:4]:
         em.add("Acteco", acteco)
     em.add("CdgSIISucur", e.cdg_sii_sucur)
-    em.add("DirOrigen", text.clean(e.direccion, 70))
+    em.add("DirOrigen", text.clean(e.direccion, 70), required=direccion_required)
     em.add("CmnaOrigen", text.clean(e.comuna, 20))
     em.add("CiudadOrigen", text.clean(e.ciudad, 20))
 
