@@ -824,7 +824,50 @@ def _totals_check(document: etree._Element, tipo: int | None) -> Check:
     return Check("totals", True, "Totales match the detail lines")
 
 
+# An export's amounts may be rounded to its currency's minor unit or to the schema's 4 decimals,
+# and its DescuentoMonto is whole (MntImpType): a line may differ by less than one unit, and
+# the total, the sum of lines and globals, by less than a cent (EXPORTS.md §1.6).
+EXPORT_LINE_TOLERANCE = Decimal(1)
+EXPORT_TOTAL_TOLERANCE = Decimal("0.01")
+
+
+def _export_problems(document: etree._Element) -> list[str]:
+    """Detalle and DscRcgGlobal against Totales (and OtraMoneda) of an Exportaciones."""
+    problems = []
+    total = Decimal(0)
+    for detalle in document.iterfind("{*}Detalle"):
+        amount = _amount(detalle, "MontoItem") or Decimal(0)
+        qty, price = _amount(detalle, "QtyItem"), _amount(detalle, "PrcItem")
+        if qty is not None and price is not None:
+            expected = (
+                qty * price
+                - (_amount(detalle, "DescuentoMonto") or 0)
+                + (_amount(detalle, "RecargoMonto") or 0)
+            )
+            if abs(expected - amount) >= EXPORT_LINE_TOLERANCE:
+                line = _text(detalle, "NroLinDet")
+                problems.append(f"line {line}: MontoItem {amount} is not QtyItem × PrcItem")
+        total += amount
+    for dr in document.iterfind("{*}DscRcgGlobal"):
+        value = _amount(dr, "ValorDR") or Decimal(0)
+        if _text(dr, "TpoValor") == "%":
+            value = total * value / 100
+        total += value if _text(dr, "TpoMov") == "R" else -value
+    totales = document.find("{*}Encabezado/{*}Totales")
+    declared = _amount(totales, "MntTotal") if totales is not None else None
+    if declared is None or abs(declared - total) >= EXPORT_TOTAL_TOLERANCE:
+        problems.append(f"MntTotal {declared} is not the lines and globals' {total}")
+    otra = document.find("{*}Encabezado/{*}OtraMoneda")
+    if otra is not None and declared is not None:
+        rate, pesos = _amount(otra, "TpoCambio"), _amount(otra, "MntTotOtrMnda")
+        if rate is not None and pesos is not None and abs(declared * rate - pesos) > 1:
+            problems.append(f"MntTotOtrMnda {pesos} is not MntTotal × TpoCambio")
+    return problems
+
+
 def _totals_problems(document: etree._Element, tipo: int | None) -> list[str]:
+    if etree.QName(document).localname == "Exportaciones":
+        return _export_problems(document)
     _require_modelled(document, tipo)
     assert tipo is not None
     totales = document.find("{*}Encabezado/{*}Totales")

@@ -173,3 +173,15 @@ def test_what_an_export_cannot_carry(extra, field):
     with pytest.raises(ExportError) as info:
         exportacion(**extra)
     assert info.value.field == field
+
+
+def test_the_verifier_checks_an_exports_amounts(material):
+    cert, keys, cafs = material
+    issued = stamp_and_sign(exportacion(), caf=cafs[110], signer=cert, now=NOW)
+    report = verify_xml(issued.file_bytes(), sii_keys=keys)
+    totals = report.documents[0].check("totals")
+    assert totals.ok and totals.detail == "Totales match the detail lines"
+    # Amounts changed after signing break the signature; the totals check reads them anyway.
+    tampered = issued.file_bytes().replace(b"<MntTotal>36002.25<", b"<MntTotal>36102.25<")
+    totals = verify_xml(tampered, sii_keys=keys).documents[0].check("totals")
+    assert not totals.ok and "MntTotal 36102.25" in totals.detail
