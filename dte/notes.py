@@ -25,17 +25,52 @@ from django.utils import timezone
 from dte import errors
 from dte.models import DteStatus
 from erp import services as erp_services
-from erp.doctypes import CodRef, TipoDte
+from erp import siicodes
+from erp.doctypes import CodRef, SalesBox, TipoDte, codes
 from erp.errors import DomainError
 from erp.models import DocumentState, SalesDocument, SalesDocumentReference
-from erp.money import format_clp
+from erp.money import format_clp, format_decimal
 
 REASONS: Mapping[int, str] = {
     CodRef.ANULA: "Anula el documento",
     CodRef.CORRIGE_TEXTO: "Corrige texto",
     CodRef.CORRIGE_MONTOS: "Corrige montos",
 }
-NOTE_TYPES = (TipoDte.NOTA_CREDITO, TipoDte.NOTA_DEBITO)
+_ISSUED = frozenset(int(t) for t in TipoDte)
+# Notas de crédito subtract (F29 510, or 20 for exports); notas de débito add (the registry).
+CREDIT_TYPES = (
+    codes(
+        lambda d: d.note and bool({SalesBox.NOTAS_CREDITO, SalesBox.EXPORT_RESTA} & d.sales_boxes)
+    )
+    & _ISSUED
+)
+NOTE_TYPES = tuple(sorted(codes(lambda d: d.note) & _ISSUED))
+
+
+def note_types_for(document: SalesDocument) -> tuple[TipoDte, TipoDte]:
+    """The nota de crédito and the nota de débito of a document: 112/111 for an export."""
+    if document.tipo.is_export:
+        return TipoDte.NOTA_CREDITO_EXPORTACION, TipoDte.NOTA_DEBITO_EXPORTACION
+    return TipoDte.NOTA_CREDITO, TipoDte.NOTA_DEBITO
+
+
+def amount_of(document: SalesDocument) -> Any:
+    """What a nota is measured in: pesos, or an export's currency."""
+    if document.tipo.is_export:
+        return document.monto_total_moneda or Decimal(0)
+    return document.monto_total
+
+
+def money(document: SalesDocument, value: Any) -> str:
+    if document.tipo.is_export and document.moneda:
+        try:
+            currency = siicodes.currency(document.moneda)
+        except KeyError:
+            return f"{document.moneda} {format_decimal(value)}"
+        return f"{currency.symbol} {format_decimal(value, currency.decimals)}"
+    return format_clp(value)
+
+
 # Types we issue electronically: a reference to one of these without RUTOtr must be ours.
 OWN_ELECTRONIC_TYPES = frozenset(str(int(t)) for t in TipoDte)
 
@@ -84,7 +119,7 @@ def _referencing(document: SalesDocument) -> Q:
 def notes_of(document: SalesDocument, *, exclude: SalesDocument | None = None) -> NoteSummary:
     """The notas (drafts too) that modify an issued document, and its remaining amount."""
     if document.folio is None:
-        return NoteSummary(remaining=document.monto_total)
+        return NoteSummary(remaining=amount_of(document))
     notes = (
         SalesDocument.objects.filter(company_id=document.company_id, tipo_dte__in=NOTE_TYPES)
         .filter(_referencing(document))
@@ -105,11 +140,11 @@ def notes_of(document: SalesDocument, *, exclude: SalesDocument | None = None) -
             for r in note.references.all()
             if r.tipo_doc_ref == str(document.tipo_dte) and r.folio_ref == str(document.folio)
         }
-        if note.tipo_dte == TipoDte.NOTA_CREDITO and codes & {CodRef.ANULA, CodRef.CORRIGE_MONTOS}:
-            credited += note.monto_total
-        elif note.tipo_dte == TipoDte.NOTA_DEBITO and CodRef.CORRIGE_MONTOS in codes:
-            debited += note.monto_total
-    remaining = document.monto_total + debited - credited
+        if note.tipo_dte in CREDIT_TYPES and codes & {CodRef.ANULA, CodRef.CORRIGE_MONTOS}:
+            credited += amount_of(note)
+        elif note.tipo_dte not in CREDIT_TYPES and CodRef.CORRIGE_MONTOS in codes:
+            debited += amount_of(note)
+    remaining = amount_of(document) + debited - credited
     return NoteSummary(notes=notes, credited=credited, debited=debited, remaining=remaining)
 
 
@@ -135,8 +170,9 @@ def note_draft(
         note_type = TipoDte(int(tipo))  # type: ignore[arg-type]
     except (TypeError, ValueError):
         note_type = None
-    if note_type is None or note_type not in NOTE_TYPES:
-        message = "Elija nota de crédito (61) o nota de débito (56)."
+    allowed = note_types_for(document)
+    if note_type is None or note_type not in allowed:
+        message = f"Elija nota de crédito ({int(allowed[0])}) o nota de débito ({int(allowed[1])})."
         raise DomainError(errors.NOT_ISSUABLE, message, {"tipo_dte": message})
     try:
         code = CodRef(int(cod_ref))  # type: ignore[arg-type]
@@ -184,6 +220,18 @@ def note_draft(
             "global_discount_value": document.global_discount_value,
             "global_surcharge_type": document.global_surcharge_type,
             "global_surcharge_value": document.global_surcharge_value,
+        }
+    if document.tipo.is_export:  # the same currency and customs data; the rate is to be checked
+        aduana = dict(document.aduana or {})
+        if code is not CodRef.ANULA:  # only an annulment gives back the freight and insurance
+            aduana.pop("flete", None)
+            aduana.pop("seguro", None)
+        adjustments |= {
+            "moneda": document.moneda,
+            "tipo_cambio": document.tipo_cambio,
+            "forma_pago_exportacion": document.forma_pago_exportacion,
+            "ind_servicio": document.ind_servicio,
+            "aduana": aduana,
         }
     data = {
         "tipo_dte": int(note_type),
@@ -296,19 +344,19 @@ def issue_problems(document: SalesDocument, *, lock: bool = False) -> dict[str, 
             )
         if target.partner_id != document.partner_id:
             add("partner", f"La nota debe ir al mismo receptor que la {name}.")
-        if document.tipo_dte != TipoDte.NOTA_CREDITO or ref.cod_ref == CodRef.CORRIGE_TEXTO:
+        if document.tipo_dte not in CREDIT_TYPES or ref.cod_ref == CodRef.CORRIGE_TEXTO:
             continue
         if lock:
             SalesDocument.objects.select_for_update(of=("self",)).filter(pk=target.pk).first()
         summary = notes_of(target, exclude=document)
-        if document.monto_total > summary.remaining:
+        if amount_of(document) > summary.remaining:
             add(
                 "monto_total",
-                f"La nota de crédito ({format_clp(document.monto_total)}) excede lo que queda de "
-                f"la {_document_name(target)}: {format_clp(summary.remaining)} "
-                f"(total {format_clp(target.monto_total)}"
-                + (f", acreditado {format_clp(summary.credited)}" if summary.credited else "")
-                + (f", debitado {format_clp(summary.debited)}" if summary.debited else "")
+                f"La nota de crédito ({money(document, amount_of(document))}) excede lo que "
+                f"queda de la {_document_name(target)}: {money(target, summary.remaining)} "
+                f"(total {money(target, amount_of(target))}"
+                + (f", acreditado {money(target, summary.credited)}" if summary.credited else "")
+                + (f", debitado {money(target, summary.debited)}" if summary.debited else "")
                 + ").",
             )
     return problems

@@ -452,9 +452,8 @@ class TipoDte(IntEnum):
     def accepts_notes(self) -> bool:
         """Documents an "Emitir nota de crédito / débito" action starts from: facturas and the
         notas themselves (a nota de débito annuls a nota de crédito, and the reverse)."""
-        return self.spec.family in (Family.FACTURA, Family.NOTA_DEBITO, Family.NOTA_CREDITO) and (
-            not self.spec.retains_iva
-        )
+        families = (Family.FACTURA, Family.NOTA_DEBITO, Family.NOTA_CREDITO, Family.EXPORTACION)
+        return self.spec.family in families and not self.spec.retains_iva
 
     @property
     def receiver_optional(self) -> bool:

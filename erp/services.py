@@ -860,10 +860,9 @@ def sales_document_totals(
 
 
 def export_adjustments(tipo: TipoDte, header: Mapping[str, Any]) -> list[GlobalAdjustment]:
-    """An export's global adjustments: the header's, then, on a factura de exportación, its
-    freight and insurance."""
-    extra = exports.freight_and_insurance(header.get("aduana") or {})
-    return _adjustments(header) + (extra if tipo is TipoDte.FACTURA_EXPORTACION else [])
+    """An export's global adjustments: the header's, then the freight and insurance its
+    customs data declares (a nota that annuls a factura carries them again)."""
+    return _adjustments(header) + exports.freight_and_insurance(header.get("aduana") or {})
 
 
 def sales_document_prepare(

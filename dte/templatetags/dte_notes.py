@@ -4,7 +4,7 @@ to draft a new one; `{% issue_problems document %}`: what stops a draft from bei
 from django import template
 
 from dte import notes
-from erp.doctypes import CodRef, TipoDte
+from erp.doctypes import CodRef
 from erp.models import SalesDocument
 
 register = template.Library()
@@ -20,7 +20,7 @@ def notes_panel(context, document: SalesDocument):
         "document": document,
         "shown": shown,
         "summary": summary,
-        "note_types": [(int(t), t.label) for t in (TipoDte.NOTA_CREDITO, TipoDte.NOTA_DEBITO)],
+        "note_types": [(int(t), t.label) for t in notes.note_types_for(document)],
         "reasons": [(int(code), label) for code, label in notes.REASONS.items()],
         "default_reason": int(CodRef.ANULA),
     }

@@ -205,3 +205,28 @@ def test_the_example_notas_modify_the_example_110_and_the_f29_counts_the_exports
     f29 = f29_services.f29_compute(company=issuer, actor=clerk, periodo=date(2026, 11, 1))
     assert f29.box(585) == 1
     assert f29.box(20) == 41_424_846 + 169_843 - 293_450  # pesos at each document's rate
+
+
+def test_notas_from_a_110_are_112_and_111_in_its_currency(issuer, buyer, clerk):
+    from dte import notes
+
+    factura = draft_from_file(issuer, 110)
+    services.dte_issue(document=factura, actor=clerk)
+    factura.refresh_from_db()
+    with pytest.raises(DomainError) as info:
+        notes.note_draft(document=factura, actor=clerk, tipo=61, cod_ref=1)
+    assert info.value.message == "Elija nota de crédito (112) o nota de débito (111)."
+
+    annul = notes.note_draft(document=factura, actor=clerk, tipo=112, cod_ref=1)
+    assert (annul.tipo_dte, annul.moneda) == (112, "DOLAR USA")
+    assert annul.monto_total_moneda == factura.monto_total_moneda  # freight and insurance too
+    partial = notes.note_draft(document=factura, actor=clerk, tipo=112, cod_ref=3)
+    assert partial.monto_total_moneda == Decimal("41931.75")  # the lines, without the freight
+    services.dte_issue(document=annul, actor=clerk)
+    summary = notes.notes_of(factura)
+    assert (summary.credited, summary.remaining) == (Decimal("43902.25"), Decimal("0.00"))
+    problems = notes.issue_problems(partial)
+    assert problems["monto_total"][0].startswith(
+        "La nota de crédito (US$ 41.931,75) excede lo que queda de la factura de exportación "
+        "electrónica N° 1: US$ 0,00"
+    )
