@@ -25,11 +25,11 @@ from django.utils import timezone
 from dte import errors
 from dte.models import DteStatus
 from erp import services as erp_services
-from erp import siicodes
 from erp.doctypes import CodRef, SalesBox, TipoDte, codes
 from erp.errors import DomainError
+from erp.exports import format_in_currency
 from erp.models import DocumentState, SalesDocument, SalesDocumentReference
-from erp.money import format_clp, format_decimal
+from erp.money import format_clp
 
 REASONS: Mapping[int, str] = {
     CodRef.ANULA: "Anula el documento",
@@ -63,11 +63,7 @@ def amount_of(document: SalesDocument) -> Any:
 
 def money(document: SalesDocument, value: Any) -> str:
     if document.tipo.is_export and document.moneda:
-        try:
-            currency = siicodes.currency(document.moneda)
-        except KeyError:
-            return f"{document.moneda} {format_decimal(value)}"
-        return f"{currency.symbol} {format_decimal(value, currency.decimals)}"
+        return format_in_currency(value, document.moneda)
     return format_clp(value)
 
 

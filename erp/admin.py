@@ -315,15 +315,7 @@ class LineInline(ReadOnlyInline):
 
 class ReferenceInline(ReadOnlyInline):
     model = SalesDocumentReference
-    fields = (
-        "line_number",
-        "tipo_doc_ref",
-        "folio_ref",
-        "rut_otr",
-        "fecha_ref",
-        "cod_ref",
-        "razon_ref",
-    )
+    fields = ("line_number", *services.REFERENCE_FIELDS)
     readonly_fields = fields
 
 

@@ -12,6 +12,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from erp import siicodes
+from erp.money import format_decimal
 from erp.rut import InvalidRut, normalize_rut
 from erp.totals import GlobalAdjustment, Movement, ValueType
 
@@ -135,3 +136,12 @@ def freight_and_insurance(aduana: Mapping[str, Any]) -> list[GlobalAdjustment]:
         for key in ("flete", "seguro")
         if aduana.get(key)
     ]
+
+
+def format_in_currency(value: Decimal | int, moneda: str) -> str:
+    """An amount in an export's currency, es-CL: `US$ 43.902,25` (its symbol, its minor unit)."""
+    try:
+        currency = siicodes.currency(moneda)
+    except KeyError:
+        return f"{moneda} {format_decimal(value)}".strip()
+    return f"{currency.symbol} {format_decimal(Decimal(value), currency.decimals)}"

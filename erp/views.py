@@ -9,10 +9,11 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from erp import selectors, services, siicodes, tenancy
+from erp import selectors, services, tenancy
 from erp.dashboard import build as build_dashboard
 from erp.doctypes import TipoDte, catalog_price
 from erp.errors import DomainError
+from erp.exports import format_in_currency
 from erp.forms import (
     AduanaForm,
     DocumentForm,
@@ -360,10 +361,9 @@ def document_preview(request, membership: Membership) -> HttpResponse:
         return JsonResponse({"ok": False, "message": exc.message, "fields": exc.fields})
     amounts = iter(totals.lines)
     if isinstance(totals, ExportTotals):
-        symbol = siicodes.currency(header["moneda"]).symbol
 
         def money(value):
-            return f"{symbol} {format_decimal(value, totals.decimals)}"
+            return format_in_currency(value, header["moneda"])
 
         pesos = totals.monto_total_pesos
         return JsonResponse(

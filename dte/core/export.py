@@ -16,7 +16,7 @@ from lxml import etree
 
 from dte.core import text
 from dte.core.domain import SIIDTE_NS, Emisor, Linea, Receptor, Referencia
-from dte.core.xml import _NS, _Builder, emisor_body, format_date, format_decimal
+from dte.core.xml import _NS, _Builder, emisor_body, format_date, format_decimal, referencias
 from erp import siicodes
 from erp.doctypes import FOREIGN_RECEIVER_RUT, codes
 from erp.exports import IND_SERVICIO, PESO_CL, currency_problem
@@ -296,18 +296,6 @@ def _descuentos_recargos(b: _Builder, doc: Exportacion) -> None:
         dr.add("IndExeDR", 1)
 
 
-def _referencias(b: _Builder, doc: Exportacion) -> None:
-    for n, ref in enumerate(doc.referencias, start=1):
-        r = b.group("Referencia")
-        r.add("NroLinRef", n)
-        r.add("TpoDocRef", text.clean(ref.tipo_doc_ref, 3))
-        r.add("FolioRef", text.clean(ref.folio_ref, 18))
-        r.add("RUTOtr", ref.rut_otr)
-        r.add("FchRef", format_date(ref.fecha_ref))
-        r.add("CodRef", ref.cod_ref)
-        r.add("RazonRef", text.clean(ref.razon_ref, 90))
-
-
 def build_exportacion(doc: Exportacion) -> etree._Element:
     """The Exportaciones element without TED and TmstFirma (ted.py and signing add them)."""
     root = etree.Element(_NS + "Exportaciones", nsmap={None: SIIDTE_NS})
@@ -321,5 +309,5 @@ def build_exportacion(doc: Exportacion) -> etree._Element:
     _totales(enc, doc)
     _detalle(b, doc)
     _descuentos_recargos(b, doc)
-    _referencias(b, doc)
+    referencias(b, doc.referencias)
     return root

@@ -17,7 +17,7 @@ from lxml import etree
 
 from dte.core import text
 from dte.core.domain import SIIDTE_NS, Emisor, Receptor, Referencia
-from dte.core.xml import _NS, _Builder, emisor_body, format_date, format_decimal
+from dte.core.xml import _NS, _Builder, emisor_body, format_date, format_decimal, referencias
 from erp.doctypes import REGISTRY, TASA_IVA, codes
 from erp.money import HUNDRED, percent_of, round_clp
 
@@ -186,14 +186,7 @@ def build_liquidacion(doc: Liquidacion) -> etree._Element:
         if line.precio:
             d.add("PrcItem", format_decimal(line.precio))
         d.add("MontoItem", line.monto)
-    for n, ref in enumerate(doc.referencias, start=1):
-        r = b.group("Referencia")
-        r.add("NroLinRef", n)
-        r.add("TpoDocRef", text.clean(ref.tipo_doc_ref, 3))
-        r.add("FolioRef", text.clean(ref.folio_ref, 18))
-        r.add("FchRef", format_date(ref.fecha_ref))
-        r.add("CodRef", ref.cod_ref)
-        r.add("RazonRef", text.clean(ref.razon_ref, 90))
+    referencias(b, doc.referencias, rut_otr=False)
     for n, comision in enumerate(doc.comisiones, start=1):
         c = b.group("Comisiones")
         c.add("NroLinCom", n)

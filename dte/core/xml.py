@@ -13,7 +13,15 @@ from zoneinfo import ZoneInfo
 from lxml import etree
 
 from dte.core import text
-from dte.core.domain import ANONYMOUS_RECEPTOR, SIIDTE_NS, Documento, Emisor, Linea, Receptor
+from dte.core.domain import (
+    ANONYMOUS_RECEPTOR,
+    SIIDTE_NS,
+    Documento,
+    Emisor,
+    Linea,
+    Receptor,
+    Referencia,
+)
 from erp.doctypes import TipoDte
 from erp.totals import LineAmounts, Movement, ValueType
 
@@ -207,14 +215,19 @@ def _descuentos_recargos(b: _Builder, doc: Documento) -> None:
             dr.add("IndExeDR", 1)
 
 
-def _referencias(b: _Builder, doc: Documento) -> None:
-    for n, ref in enumerate(doc.referencias, start=1):
+def referencias(
+    b: _Builder, refs: Iterable[Referencia], *, rut_otr: bool = True, fecha: bool = True
+) -> None:
+    """Referencia elements, as every DTE root writes them: boletas have no FchRef, a
+    Liquidacion has no RUTOtr."""
+    for n, ref in enumerate(refs, start=1):
         r = b.group("Referencia")
         r.add("NroLinRef", n)
         r.add("TpoDocRef", text.clean(ref.tipo_doc_ref, 3))
         r.add("FolioRef", text.clean(ref.folio_ref, 18))
-        r.add("RUTOtr", ref.rut_otr)
-        if not doc.tipo.gross_prices:
+        if rut_otr:
+            r.add("RUTOtr", ref.rut_otr)
+        if fecha:
             r.add("FchRef", format_date(ref.fecha_ref))
         r.add("CodRef", ref.cod_ref)
         r.add("RazonRef", text.clean(ref.razon_ref, 90))
@@ -234,7 +247,7 @@ def build_documento(doc: Documento) -> etree._Element:
     for n, (linea, amounts) in enumerate(zip(doc.lineas, doc.totales.lines, strict=True), 1):
         _detalle(b, doc, n, linea, amounts)
     _descuentos_recargos(b, doc)
-    _referencias(b, doc)
+    referencias(b, doc.referencias, fecha=not doc.tipo.gross_prices)
     return root
 
 

@@ -28,8 +28,8 @@ from reportlab.platypus import (
 
 from dte.pdf.barcodes import pdf417_bitmap, qr_bitmap
 from dte.pdf.data import PrintData
-from erp import siicodes
 from erp.doctypes import TipoDte, codes
+from erp.exports import format_in_currency
 from erp.money import format_clp, format_decimal
 from erp.rut import format_rut
 
@@ -199,13 +199,7 @@ def _emisor_block(data: PrintData, options: RenderOptions, width: float) -> list
 
 def _money(data: PrintData, value: int | Decimal) -> str:
     """Pesos as `$ 1.234`; an export's amounts in its currency: `US$ 43.902,25`."""
-    if not data.moneda:
-        return format_clp(value)
-    try:
-        currency = siicodes.currency(data.moneda)
-    except KeyError:
-        return f"{data.moneda} {format_decimal(value)}"
-    return f"{currency.symbol} {format_decimal(Decimal(value), currency.decimals)}"
+    return format_in_currency(value, data.moneda) if data.moneda else format_clp(value)
 
 
 def _totals_rows(data: PrintData) -> list[tuple[str, str]]:

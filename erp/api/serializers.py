@@ -11,7 +11,14 @@ from erp.models import (
     SalesDocumentLine,
     SalesDocumentReference,
 )
-from erp.services import PARTNER_FIELDS, PRODUCT_FIELDS, PURCHASE_FIELDS
+from erp.services import (
+    EXPORT_FIELDS,
+    GUIA_FIELDS,
+    PARTNER_FIELDS,
+    PRODUCT_FIELDS,
+    PURCHASE_FIELDS,
+    REFERENCE_FIELDS,
+)
 
 AUDIT_FIELDS = ("created_at", "created_by", "updated_at", "updated_by")
 
@@ -143,15 +150,7 @@ class ReferenceSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = SalesDocumentReference
-        fields = (
-            "line_number",
-            "tipo_doc_ref",
-            "folio_ref",
-            "rut_otr",
-            "fecha_ref",
-            "cod_ref",
-            "razon_ref",
-        )
+        fields = ("line_number", *REFERENCE_FIELDS)
         read_only_fields = ("line_number",)
 
 
@@ -192,20 +191,8 @@ class SalesDocumentSerializer(AuditedSerializer):
             "global_surcharge_type",
             "global_surcharge_value",
             "notes",
-            "ind_traslado",
-            "tipo_despacho",
-            "patente",
-            "rut_transportista",
-            "rut_chofer",
-            "nombre_chofer",
-            "dir_destino",
-            "comuna_destino",
-            "ciudad_destino",
-            "moneda",
-            "tipo_cambio",
-            "forma_pago_exportacion",
-            "ind_servicio",
-            "aduana",
+            *GUIA_FIELDS,
+            *EXPORT_FIELDS,
             "monto_total_moneda",
             "lines",
             "references",

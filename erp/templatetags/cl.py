@@ -2,6 +2,7 @@
 
 from django import template
 
+from erp.exports import format_in_currency
 from erp.money import format_clp, format_decimal
 from erp.rut import InvalidRut, format_rut
 
@@ -31,12 +32,4 @@ def decimal_cl(value):
 @register.filter
 def in_currency(value, moneda):
     """An amount in an export's currency: `US$ 43.902,25` (its symbol and minor unit)."""
-    from erp import siicodes
-
-    if value is None:
-        return ""
-    try:
-        currency = siicodes.currency(moneda)
-    except KeyError:
-        return f"{moneda} {format_decimal(value)}".strip()
-    return f"{currency.symbol} {format_decimal(value, currency.decimals)}"
+    return "" if value is None else format_in_currency(value, moneda)
