@@ -183,6 +183,7 @@ class LineFacts:
     product_code: str | None = None
     product_is_exempt: bool | None = None  # what the product master says; None = free-text line
     gross_prices: bool = False  # boletas: prices include IVA (same amount formula)
+    subtracts: bool = False  # a liquidación factura's line for a nota de crédito: negative
 
 
 @dataclass(frozen=True)
@@ -211,6 +212,7 @@ class DocumentFacts:
     monto_total: int
     lines: tuple[LineFacts, ...]
     references: tuple[ReferenceFacts, ...] = ()
+    comisiones: int = 0  # a liquidación factura's commissions with their IVA (MntTotal less)
 
 
 @dataclass(frozen=True)
@@ -369,10 +371,16 @@ def _total_mismatch(doc: DocumentFacts, history: Sequence[PastDocument]) -> list
     if not _in_pesos(doc):
         return []
     retains = doc.tipo in REGISTRY and REGISTRY[doc.tipo].retains_iva
-    expected = doc.monto_neto + doc.monto_exento + (0 if retains else doc.iva)
+    expected = doc.monto_neto + doc.monto_exento + (0 if retains else doc.iva) - doc.comisiones
     if doc.monto_total == expected:
         return []
-    if retains:
+    if doc.comisiones:
+        parts = (
+            f"neto {format_clp(doc.monto_neto)} + exento {format_clp(doc.monto_exento)} + "
+            f"IVA {format_clp(doc.iva)} − comisiones {format_clp(doc.comisiones)} dan "
+            f"{format_clp(expected)}"
+        )
+    elif retains:
         parts = (
             f"neto {format_clp(doc.monto_neto)} + exento {format_clp(doc.monto_exento)} suman "
             f"{format_clp(expected)} (el IVA de la factura de compra se retiene)"
@@ -391,6 +399,7 @@ def _total_mismatch(doc: DocumentFacts, history: Sequence[PastDocument]) -> list
         "monto_exento": doc.monto_exento,
         "iva": doc.iva,
         "iva_retained": retains,
+        "comisiones": doc.comisiones,
         "monto_total": doc.monto_total,
         "expected_total": expected,
         "difference": doc.monto_total - expected,
@@ -399,8 +408,10 @@ def _total_mismatch(doc: DocumentFacts, history: Sequence[PastDocument]) -> list
 
 
 def expected_line_amount(line: LineFacts) -> int:
-    """round_half_up(quantity × unit price × (1 − discount/100)), in pesos."""
-    return round_clp(line.quantity * line.unit_price * (1 - line.discount_pct / HUNDRED))
+    """round_half_up(quantity × unit price × (1 − discount/100)), in pesos; negative for a
+    liquidated nota de crédito."""
+    amount = round_clp(line.quantity * line.unit_price * (1 - line.discount_pct / HUNDRED))
+    return -amount if line.subtracts else amount
 
 
 def _line_label(index: int, line: LineFacts, *, with_product: bool = False) -> str:

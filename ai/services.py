@@ -27,6 +27,7 @@ from erp import services as erp_services
 from erp.errors import INVALID_INPUT, DomainError
 from erp.models import Company, DocumentState, SalesDocument
 from erp.periods import previous_period
+from erp.totals import liquidated_credit
 from f29.models import F29Return
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,7 @@ def _facts(document: SalesDocument) -> rules.DocumentFacts:
             product_code=ln.product.code if ln.product else None,
             product_is_exempt=ln.product.is_exempt if ln.product else None,
             gross_prices=document.tipo.gross_prices,
+            subtracts=liquidated_credit(ln.tipo_doc_liq),
         )
         for ln in document.lines.select_related("product").order_by("line_number")
     )
@@ -108,6 +110,7 @@ def _facts(document: SalesDocument) -> rules.DocumentFacts:
         monto_exento=document.monto_exento,
         iva=document.iva,
         monto_total=document.monto_total,
+        comisiones=document.comision_neto + document.comision_exento + document.comision_iva,
         lines=lines,
         references=tuple(references),
     )

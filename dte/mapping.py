@@ -15,6 +15,13 @@ from dte.core.domain import (
     Transporte,
 )
 from dte.core.export import Aduana, Bulto, Exportacion, ExportError
+from dte.core.liquidacion import (
+    Comision,
+    LineaLiquidada,
+    Liquidacion,
+    LiquidacionError,
+    TipoMovim,
+)
 from erp.doctypes import IndTraslado, TipoDte
 from erp.errors import DomainError
 from erp.models import Company, Partner, SalesDocument
@@ -237,3 +244,62 @@ def exportacion_from(document: SalesDocument, *, folio: int) -> Exportacion:
             "Los totales guardados no coinciden con las líneas; guarde el borrador de nuevo.",
         )
     return exportacion
+
+
+def liquidacion_from(document: SalesDocument, *, folio: int) -> Liquidacion:
+    """The core Liquidacion (43) for a stored draft: its lines' signed amounts as stored, its
+    commissions; its totals must equal the stored ones."""
+    if document.partner is None:
+        raise MappingError("partner", "La liquidación factura no tiene mandante (receptor).")
+    lines = tuple(
+        LineaLiquidada(
+            tipo_doc=line.tipo_doc_liq,
+            nombre=line.name,
+            monto=line.amount,
+            exento=line.is_exempt,
+            cantidad=line.quantity,
+            precio=line.unit_price,
+            descripcion=line.description,
+        )
+        for line in document.lines.all()
+    )
+    comisiones = tuple(
+        Comision(
+            glosa=c.glosa,
+            neto=c.neto,
+            exento=c.exento,
+            tasa=c.tasa,
+            movimiento=TipoMovim(c.tipo_movim),
+        )
+        for c in document.commissions.all()
+    )
+    try:
+        liquidacion = Liquidacion(
+            tipo=document.tipo_dte,
+            folio=folio,
+            fecha_emision=document.fecha_emision,
+            emisor=emisor_from(document.company),
+            receptor=receptor_from(document.partner),
+            lineas=lines,
+            comisiones=comisiones,
+            referencias=_references(document),
+            forma_pago=document.forma_pago or 2,
+            fecha_vencimiento=document.fecha_vencimiento,
+        )
+    except LiquidacionError as exc:
+        raise MappingError(exc.field, str(exc)) from exc
+    if liquidacion.totales.monto_total != document.monto_total:
+        raise MappingError(
+            "monto_total",
+            "Los totales guardados no coinciden con las líneas; guarde el borrador de nuevo.",
+        )
+    return liquidacion
+
+
+def dte_from(document: SalesDocument, *, folio: int) -> Documento | Exportacion | Liquidacion:
+    """The core document of a stored draft, by the root its type's DTE carries."""
+    if document.tipo.is_export:
+        return exportacion_from(document, folio=folio)
+    if document.tipo.is_liquidacion:
+        return liquidacion_from(document, folio=folio)
+    return documento_from(document, folio=folio)

@@ -298,11 +298,7 @@ def dte_issue(
     notes.check_issuable(doc)
     caf_row, folio = _take_folio(company, doc.tipo_dte, timezone.localdate(now))
     try:
-        documento = (
-            mapping.exportacion_from(doc, folio=folio)
-            if doc.tipo.is_export
-            else mapping.documento_from(doc, folio=folio)
-        )
+        documento = mapping.dte_from(doc, folio=folio)
         issued = stamp_and_sign(
             documento, caf=load_caf(caf_row.pk, bytes(caf_row.caf_xml)), signer=signer, now=now
         )
@@ -585,6 +581,11 @@ def dte_reissue_draft(*, dte: Dte, actor) -> SalesDocument:
         "global_surcharge_value": original.global_surcharge_value,
         "notes": f"Reemisión del folio {dte.folio} rechazado por el SII. {original.notes}".strip(),
         **{f: getattr(original, f) for f in erp_services.GUIA_FIELDS},
+        **{f: getattr(original, f) for f in erp_services.EXPORT_FIELDS},
+        "commissions": [
+            {f: getattr(c, f) for f in erp_services.COMMISSION_FIELDS}
+            for c in original.commissions.all()
+        ],
         "lines": [
             {
                 f: (line.product_id if f == "product" else getattr(line, f))

@@ -18,6 +18,7 @@ from erp.models import (
     Product,
     PurchaseDocument,
     SalesDocument,
+    SalesDocumentCommission,
     SalesDocumentLine,
     SalesDocumentReference,
 )
@@ -308,6 +309,7 @@ class LineInline(ReadOnlyInline):
         "unit_price",
         "discount_pct",
         "is_exempt",
+        "tipo_doc_liq",
         "amount",
     )
     readonly_fields = fields
@@ -319,6 +321,14 @@ class ReferenceInline(ReadOnlyInline):
     readonly_fields = fields
 
 
+class CommissionInline(ReadOnlyInline):
+    """A liquidación factura's commissions."""
+
+    model = SalesDocumentCommission
+    fields = ("line_number", *services.COMMISSION_FIELDS, "iva")
+    readonly_fields = fields
+
+
 @admin.register(SalesDocument)
 class SalesDocumentAdmin(TenantAdmin):
     """Documents are listed, searched and inspected here; lines are edited in the web UI or the
@@ -326,7 +336,7 @@ class SalesDocumentAdmin(TenantAdmin):
     are entirely read-only."""
 
     perm = Perm.EDIT_DOCUMENTS
-    inlines = (LineInline, ReferenceInline)
+    inlines = (LineInline, ReferenceInline, CommissionInline)
     list_display = (
         "id",
         "tipo_dte",

@@ -64,6 +64,9 @@ class SalesBox(StrEnum):
     EXPORT_SUMA = "20+"  # export amount, adds
     EXPORT_RESTA = "20-"  # export amount, subtracts
     FACTURAS_COMPRA = "39"  # IVA retained by the buyer
+    # count / IVA of the liquidaciones factura the comisionista issues: only its commission's
+    # IVA is its débito (Reglamento DL 825 art. 22; dte/core/EXPORTS.md §6).
+    LIQUIDACIONES = "500/501"
 
 
 class PurchaseBox(StrEnum):
@@ -233,6 +236,7 @@ REGISTRY: Mapping[int, DocType] = MappingProxyType(
                 receiver_details=True,
                 rcv_acceptance=True,
                 receivable=True,
+                sales_boxes=frozenset({S.LIQUIDACIONES}),
             ),
             DocType(
                 45,
@@ -390,10 +394,29 @@ def codes(predicate: Callable[[DocType], bool]) -> frozenset[int]:
     return frozenset(code for code, spec in REGISTRY.items() if predicate(spec))
 
 
+# TpoDocLiq of a liquidación factura's line for an advance or any other transaction (SII,
+# Formato DTE; dte/core/EXPORTS.md §6); any other value is the liquidated document's type.
+LIQUIDATED_OTHER = "99"
+
+
+def liquidable(tipo_doc_liq: str) -> bool:
+    """A TpoDocLiq this system accepts: a document type it knows, or 99."""
+    code = tipo_doc_liq.strip()
+    return code == LIQUIDATED_OTHER or (code.isdigit() and int(code) in REGISTRY)
+
+
 def type_name(code: int) -> str:
     """The type's name, or "Tipo N" for a code the registry does not know (a reference)."""
     spec = REGISTRY.get(code)
     return spec.name if spec else f"Tipo {code}"
+
+
+def liquidated_label(tipo_doc_liq: str) -> str:
+    """A TpoDocLiq in words: "33 · Factura electrónica", "99 · Anticipos y otras operaciones"."""
+    code = tipo_doc_liq.strip()
+    if code == LIQUIDATED_OTHER:
+        return f"{code} · Anticipos y otras operaciones"
+    return f"{code} · {type_name(int(code))}" if code.isdigit() else code
 
 
 class TipoDte(IntEnum):
@@ -403,6 +426,7 @@ class TipoDte(IntEnum):
     FACTURA_EXENTA = 34
     BOLETA = 39
     BOLETA_EXENTA = 41
+    LIQUIDACION_FACTURA = 43
     FACTURA_COMPRA = 46
     GUIA_DESPACHO = 52
     NOTA_DEBITO = 56
@@ -464,6 +488,11 @@ class TipoDte(IntEnum):
     def is_export(self) -> bool:
         """Exports (110–112): amounts in the operation's currency, a receiver abroad."""
         return self.spec.foreign_currency
+
+    @property
+    def is_liquidacion(self) -> bool:
+        """The liquidación-factura (43): liquidated sales by type, less the commissions."""
+        return self.spec.root == "Liquidacion"
 
     @property
     def max_lines(self) -> int:

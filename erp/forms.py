@@ -5,10 +5,24 @@ from decimal import Decimal
 from django import forms
 
 from erp import siicodes
-from erp.doctypes import PURCHASE_TYPES, TipoDte
+from erp.doctypes import (
+    LIQUIDATED_OTHER,
+    PURCHASE_TYPES,
+    Family,
+    TipoDte,
+    codes,
+    liquidated_label,
+)
 from erp.errors import DomainError
 from erp.exports import ADUANA_FIELDS
-from erp.models import Partner, Product, PurchaseDocument, PurchaseState, SalesDocument
+from erp.models import (
+    CommissionKind,
+    Partner,
+    Product,
+    PurchaseDocument,
+    PurchaseState,
+    SalesDocument,
+)
 from erp.money import NumberError, format_decimal, parse_decimal
 from erp.rut import InvalidRut, normalize_rut
 from erp.services import (
@@ -263,7 +277,18 @@ class AduanaForm(forms.Form):
         return {k: (str(v) if isinstance(v, Decimal) else v) for k, v in data.items() if v}
 
 
+def liquidated_type_choices() -> list[tuple[str, str]]:
+    """TpoDocLiq of a liquidación factura's line: the sales documents a comisionista issues
+    on the mandante's behalf, and 99 for advances and other operations."""
+    sales = sorted(codes(lambda d: bool(d.sales_boxes) and d.family is not Family.LIQUIDACION))
+    return [
+        ("", "—"),
+        *((str(code), liquidated_label(str(code))) for code in [*sales, LIQUIDATED_OTHER]),
+    ]
+
+
 class LineForm(forms.Form):
+    tipo_doc_liq = forms.ChoiceField(label="Doc. liquidado", required=False, choices=())
     product = forms.ModelChoiceField(
         queryset=Product.objects.none(),
         required=False,
@@ -284,8 +309,21 @@ class LineForm(forms.Form):
 
     def __init__(self, *args, company=None, **kwargs):
         super().__init__(*args, **kwargs)
+        self.fields["tipo_doc_liq"].choices = liquidated_type_choices()
         if company is not None:
             self.fields["product"].queryset = Product.objects.filter(company=company)
+
+
+class CommissionForm(forms.Form):
+    """A liquidación factura's Comisiones line: its net in pesos, or a rate of the sales."""
+
+    tipo_movim = forms.ChoiceField(
+        label="Tipo", choices=CommissionKind.choices, initial=CommissionKind.COMISION
+    )
+    glosa = forms.CharField(label="Glosa", max_length=60)
+    tasa = ChileanDecimalField(label="Tasa %", max_digits=5, decimal_places=2, required=False)
+    neto = ChileanIntegerField(label="Neto", required=False)
+    exento = ChileanIntegerField(label="Exento", required=False)
 
 
 class ReferenceForm(forms.Form):
@@ -315,6 +353,7 @@ class ReferenceForm(forms.Form):
 
 LineFormSet = forms.formset_factory(LineForm, extra=0, can_delete=True, max_num=1000)
 ReferenceFormSet = forms.formset_factory(ReferenceForm, extra=0, can_delete=True, max_num=40)
+CommissionFormSet = forms.formset_factory(CommissionForm, extra=0, can_delete=True, max_num=20)
 
 TIPO_CHOICES = [("", "Todos")] + [(t.value, f"{t.value} · {t.label}") for t in TipoDte]
 

@@ -338,6 +338,11 @@ class SalesDocument(Audited):
     iva = models.BigIntegerField(default=0)
     iva_retenido = models.BigIntegerField(default=0)
     monto_total = models.BigIntegerField(default=0)
+    # Liquidación factura (43): the commissions' sums (Totales/Comisiones), which MntTotal
+    # subtracts; the commission's IVA is the comisionista's débito in the F29 (box 501).
+    comision_neto = models.BigIntegerField("comisión neta", default=0)
+    comision_exento = models.BigIntegerField("comisión exenta", default=0)
+    comision_iva = models.BigIntegerField("IVA de la comisión", default=0)
     issued_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -390,6 +395,13 @@ class SalesDocumentLine(models.Model):
         validators=[MinValueValidator(0), MaxValueValidator(100)],
     )
     is_exempt = models.BooleanField("exento", default=False)
+    tipo_doc_liq = models.CharField(
+        "tipo de documento liquidado",
+        max_length=3,
+        blank=True,
+        help_text="Liquidación factura: TpoDocLiq, el tipo del documento de venta liquidado "
+        "(33, 39, 61…) o 99 para anticipos y otras operaciones.",
+    )
     discount_amount = models.BigIntegerField(default=0)
     amount = models.BigIntegerField("monto", default=0)
     amount_moneda = models.DecimalField(
@@ -406,6 +418,43 @@ class SalesDocumentLine(models.Model):
 
     def __str__(self) -> str:
         return f"{self.line_number}. {self.name}"
+
+
+class CommissionKind(models.TextChoices):
+    """TipoMovim of a liquidación factura's Comisiones line."""
+
+    COMISION = "C", "Comisión"
+    OTROS_CARGOS = "O", "Otros cargos"
+
+
+class SalesDocumentCommission(models.Model):
+    """One Comisiones line of a liquidación factura (43): what the comisionista charges."""
+
+    document = models.ForeignKey(
+        SalesDocument, on_delete=models.CASCADE, related_name="commissions"
+    )
+    line_number = models.PositiveSmallIntegerField("N° comisión")
+    tipo_movim = models.CharField(
+        "tipo", max_length=1, choices=CommissionKind, default=CommissionKind.COMISION
+    )
+    glosa = models.CharField("glosa", max_length=60)
+    tasa = models.DecimalField("tasa %", max_digits=5, decimal_places=2, null=True, blank=True)
+    neto = models.BigIntegerField("neto")
+    exento = models.BigIntegerField("exento", default=0)
+    iva = models.BigIntegerField("IVA", default=0)
+
+    class Meta:
+        ordering = ["line_number"]
+        verbose_name = "comisión"
+        verbose_name_plural = "comisiones"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["document", "line_number"], name="sales_commission_unique_number"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.line_number}. {self.glosa}"
 
 
 class SalesDocumentReference(models.Model):

@@ -7,6 +7,7 @@ raises DomainError with field-level messages, and nothing is written.
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -20,12 +21,14 @@ from erp.doctypes import (
     FOREIGN_RECEIVER_RUT,
     IVA_NO_RECUPERABLE_CODES,
     PURCHASE_TYPES,
+    TASA_IVA,
     CodRef,
     FormaPago,
     IndTraslado,
     TipoDte,
     catalog_price,
     codes,
+    liquidable,
 )
 from erp.errors import (
     DOCUMENT_NOT_DRAFT,
@@ -41,6 +44,7 @@ from erp.models import (
     AdjustmentType,
     AuditEvent,
     ClosedPeriod,
+    CommissionKind,
     Company,
     DocumentState,
     Partner,
@@ -49,22 +53,28 @@ from erp.models import (
     PurchaseSource,
     PurchaseState,
     SalesDocument,
+    SalesDocumentCommission,
     SalesDocumentLine,
     SalesDocumentReference,
 )
-from erp.money import round_clp
+from erp.money import percent_of, round_clp
 from erp.periods import month_start, period_label
 from erp.rut import InvalidRut, normalize_rut
 from erp.totals import (
+    CommissionInput,
     ExportTotals,
     GlobalAdjustment,
     LineInput,
+    LiquidacionTotals,
     Movement,
     Totals,
     TotalsError,
     ValueType,
+    commission_iva,
     compute_export_totals,
+    compute_liquidacion_totals,
     compute_totals,
+    liquidated_amount,
 )
 
 PARTNER_FIELDS = (
@@ -118,7 +128,10 @@ LINE_FIELDS = (
     "unit_price",
     "discount_pct",
     "is_exempt",
+    "tipo_doc_liq",
 )
+COMMISSION_FIELDS = ("tipo_movim", "glosa", "tasa", "neto", "exento")
+MAX_COMMISSIONS = 20  # Comisiones occurrences in DTE_v10.xsd
 REFERENCE_FIELDS = ("tipo_doc_ref", "folio_ref", "rut_otr", "fecha_ref", "cod_ref", "razon_ref")
 MAX_REFERENCES = 40
 # A sale on credit with no due date falls due this many days after it is issued.
@@ -442,7 +455,8 @@ class PreparedDocument:
     header: dict[str, Any]
     lines: list[dict[str, Any]]
     references: list[dict[str, Any]]
-    totals: Totals | ExportTotals
+    totals: Totals | ExportTotals | LiquidacionTotals
+    commissions: list[dict[str, Any]] = dataclass_field(default_factory=list)
 
 
 def _existing_lines(document: SalesDocument) -> list[dict[str, Any]]:
@@ -454,6 +468,10 @@ def _existing_lines(document: SalesDocument) -> list[dict[str, Any]]:
 
 def _existing_references(document: SalesDocument) -> list[dict[str, Any]]:
     return [{f: getattr(ref, f) for f in REFERENCE_FIELDS} for ref in document.references.all()]
+
+
+def _existing_commissions(document: SalesDocument) -> list[dict[str, Any]]:
+    return [{f: getattr(c, f) for f in COMMISSION_FIELDS} for c in document.commissions.all()]
 
 
 def _adjustments(header: Mapping[str, Any]) -> list[GlobalAdjustment]:
@@ -747,6 +765,16 @@ def _prepare_lines(
             exempt = product.is_exempt if product else False
         if tipo and tipo.exempt_only:
             exempt = True
+        tipo_liq = str(raw.get("tipo_doc_liq") or "").strip()
+        if tipo and tipo.is_liquidacion:
+            if not tipo_liq:
+                err("tipo_doc_liq", "Indique el tipo del documento liquidado (33, 39, 61… o 99).")
+            elif not liquidable(tipo_liq):
+                err("tipo_doc_liq", "Tipo de documento liquidado desconocido (use 99 para otros).")
+            if discount:
+                err("discount_pct", "Una liquidación factura no lleva descuentos por línea.")
+        elif tipo_liq:
+            err("tipo_doc_liq", "Solo las líneas de una liquidación factura llevan este tipo.")
         prepared.append(
             {
                 "product": product,
@@ -757,6 +785,7 @@ def _prepare_lines(
                 "unit_price": price,
                 "discount_pct": discount,
                 "is_exempt": bool(exempt),
+                "tipo_doc_liq": tipo_liq,
             }
         )
     all_exempt = all(ln["is_exempt"] for ln in prepared)
@@ -824,11 +853,124 @@ def _prepare_references(
     return prepared
 
 
+def _whole_amount(value: Any, field: str, errors: dict[str, list[str]]) -> int | None:
+    """Whole pesos (which may be negative) from an int, a Decimal or text; None if absent."""
+    if value in (None, ""):
+        return None
+    number = _decimal(value, field, errors)
+    if number is None:
+        return None
+    if number != number.to_integral_value():
+        errors.setdefault(field, []).append("Ingrese un monto en pesos, sin decimales.")
+        return None
+    return int(number)
+
+
+def _prepare_commissions(
+    tipo: TipoDte | None, raw: Any, errors: dict[str, list[str]]
+) -> list[dict[str, Any]]:
+    """A liquidación factura's Comisiones lines; no other type carries any."""
+    if not isinstance(raw, list):
+        errors.setdefault("commissions", []).append("Debe ser una lista de comisiones.")
+        return []
+    if tipo is None or not tipo.is_liquidacion:
+        if raw:
+            errors.setdefault("commissions", []).append(
+                "Solo las liquidaciones factura llevan comisiones."
+            )
+        return []
+    if not raw:
+        errors.setdefault("commissions", []).append(
+            "Una liquidación factura indica la comisión que cobra (o un cargo)."
+        )
+    elif len(raw) > MAX_COMMISSIONS:
+        errors.setdefault("commissions", []).append(f"Máximo {MAX_COMMISSIONS} comisiones.")
+    prepared = []
+    for i, item in enumerate(raw):
+
+        def err(field: str, message: str, i: int = i) -> None:
+            errors.setdefault(f"commissions.{i}.{field}", []).append(message)
+
+        if not isinstance(item, Mapping):
+            errors.setdefault(f"commissions.{i}", []).append("Cada comisión debe ser un objeto.")
+            continue
+        for name in sorted(set(item) - set(COMMISSION_FIELDS) - {"id", "line_number", "iva"}):
+            err(name, "Campo desconocido.")
+        kind = item.get("tipo_movim") or CommissionKind.COMISION
+        if kind not in CommissionKind.values:
+            err("tipo_movim", "Use C (comisión) u O (otros cargos).")
+        glosa = str(item.get("glosa") or "").strip()
+        if not glosa:
+            err("glosa", "Indique la glosa de la comisión.")
+        elif len(glosa) > 60:
+            err("glosa", "Máximo 60 caracteres.")
+        tasa = _decimal(item.get("tasa"), f"commissions.{i}.tasa", errors)
+        if tasa is not None and not (0 <= tasa <= 100 and tasa == tasa.quantize(Decimal("0.01"))):
+            err("tasa", "La tasa es un porcentaje entre 0 y 100, con hasta 2 decimales.")
+        neto = _whole_amount(item.get("neto"), f"commissions.{i}.neto", errors)
+        exento = _whole_amount(item.get("exento"), f"commissions.{i}.exento", errors) or 0
+        if neto is None and tasa is None and f"commissions.{i}.neto" not in errors:
+            err("neto", "Indique el monto neto de la comisión, o su tasa sobre las ventas.")
+        prepared.append(
+            {"tipo_movim": kind, "glosa": glosa, "tasa": tasa, "neto": neto, "exento": exento}
+        )
+    return prepared
+
+
+def resolved_commissions(
+    commissions: Iterable[Mapping[str, Any]], *, base: int
+) -> list[dict[str, Any]]:
+    """Commissions with their net (a rate's share of the liquidated sales, `base`, when no net
+    was given) and their IVA."""
+    resolved = []
+    for c in commissions:
+        neto = c["neto"] if c.get("neto") is not None else percent_of(base, c["tasa"])
+        resolved.append({**c, "neto": neto, "exento": c.get("exento") or 0})
+        resolved[-1]["iva"] = commission_iva(neto)
+    return resolved
+
+
+def _liquidacion_totals(
+    lines: Iterable[Mapping[str, Any]], commissions: Iterable[Mapping[str, Any]]
+) -> tuple[LiquidacionTotals, list[dict[str, Any]]]:
+    amounts = [
+        (
+            liquidated_amount(
+                LineInput(ln["quantity"], ln["unit_price"], ln.get("discount_pct") or Decimal(0)),
+                tipo_doc_liq=ln.get("tipo_doc_liq") or "",
+            ),
+            bool(ln.get("is_exempt")),
+        )
+        for ln in lines
+    ]
+    resolved = resolved_commissions(commissions, base=sum(a for a, _ in amounts))
+    inputs = [CommissionInput(c["neto"], c["exento"]) for c in resolved]
+    return compute_liquidacion_totals(amounts, inputs), resolved
+
+
+def _liquidacion_signs(totals: LiquidacionTotals) -> None:
+    """A line or a commission may be negative (a return, an adjustment), but the sums the
+    books and the F29 read may not: the SII's XSD allows them, the F29 has no negative box."""
+    if min(totals.monto_neto, totals.monto_exento, totals.monto_total) < 0:
+        message = (
+            "Las devoluciones y comisiones superan las ventas liquidadas: el total es negativo."
+        )
+        raise DomainError(INVALID_INPUT, message, {"lines": message})
+    if min(totals.comision_neto, totals.comision_exento) < 0:
+        message = "La suma de las comisiones no puede ser negativa."
+        raise DomainError(INVALID_INPUT, message, {"commissions": message})
+
+
 def sales_document_totals(
-    *, tipo_dte: int, lines: Iterable[Mapping[str, Any]], header: Mapping[str, Any]
-) -> Totals | ExportTotals:
+    *,
+    tipo_dte: int,
+    lines: Iterable[Mapping[str, Any]],
+    header: Mapping[str, Any],
+    commissions: Iterable[Mapping[str, Any]] = (),
+) -> Totals | ExportTotals | LiquidacionTotals:
     """Totals of typed lines and a header's global discount/surcharge, by erp.totals; an
-    export's in its currency, with its freight and insurance (erp.exports)."""
+    export's in its currency, with its freight and insurance (erp.exports); a liquidación
+    factura's less its commissions."""
     try:
         tipo = TipoDte(int(tipo_dte))
     except (TypeError, ValueError) as exc:
@@ -844,6 +986,8 @@ def sales_document_totals(
         for ln in lines
     ]
     try:
+        if tipo.is_liquidacion:
+            return _liquidacion_totals(lines, commissions)[0]
         if tipo.is_export:
             problem = exports.currency_problem(header.get("moneda") or "")
             if problem:
@@ -872,7 +1016,7 @@ def sales_document_prepare(
 
     With `document`, `data` may be partial: what it leaves out keeps the document's values.
     """
-    _unknown_fields(data, (*DOCUMENT_FIELDS, "lines", "references"))
+    _unknown_fields(data, (*DOCUMENT_FIELDS, "lines", "references", "commissions"))
     errors: dict[str, list[str]] = {}
     if document is not None:
         header = _snapshot(document, DOCUMENT_FIELDS)
@@ -884,10 +1028,14 @@ def sales_document_prepare(
         header.update({k: v for k, v in data.items() if k in DOCUMENT_FIELDS})
         raw_lines = data["lines"] if "lines" in data else _existing_lines(document)
         raw_refs = data["references"] if "references" in data else _existing_references(document)
+        raw_commissions = (
+            data["commissions"] if "commissions" in data else _existing_commissions(document)
+        )
     else:
         header = {k: data.get(k) for k in DOCUMENT_FIELDS}
         raw_lines = data.get("lines") or []
         raw_refs = data.get("references") or []
+        raw_commissions = data.get("commissions") or []
     if not isinstance(raw_lines, list):
         errors["lines"] = ["Debe ser una lista de líneas."]
         raw_lines = []
@@ -898,10 +1046,26 @@ def sales_document_prepare(
     priced = tipo is not TipoDte.GUIA_DESPACHO or header.get("ind_traslado") == IndTraslado.VENTA
     lines = _prepare_lines(company, tipo, raw_lines, errors, priced=priced)
     refs = _prepare_references(tipo, raw_refs, errors)
+    commissions = _prepare_commissions(tipo, raw_commissions, errors)
+    if tipo and tipo.is_liquidacion:
+        for prefix in ("discount", "surcharge"):
+            if header[f"global_{prefix}_value"]:
+                errors.setdefault(f"global_{prefix}_value", []).append(
+                    "Una liquidación factura no lleva descuentos ni recargos globales."
+                )
     if errors:
         raise DomainError(INVALID_INPUT, INVALID_MESSAGE, errors)
-    totals = sales_document_totals(tipo_dte=tipo, lines=lines, header=header)
-    return PreparedDocument(header=header, lines=lines, references=refs, totals=totals)
+    if tipo and tipo.is_liquidacion:
+        try:
+            totals, commissions = _liquidacion_totals(lines, commissions)
+        except TotalsError as exc:
+            raise DomainError(INVALID_INPUT, str(exc), {exc.field: str(exc)}) from exc
+        _liquidacion_signs(totals)
+    else:
+        totals = sales_document_totals(tipo_dte=tipo, lines=lines, header=header)
+    return PreparedDocument(
+        header=header, lines=lines, references=refs, totals=totals, commissions=commissions
+    )
 
 
 def _document_state(document: SalesDocument) -> dict[str, Any]:
@@ -911,6 +1075,7 @@ def _document_state(document: SalesDocument) -> dict[str, Any]:
 
 
 def _write(document: SalesDocument, prepared: PreparedDocument) -> None:
+    existed = document.pk is not None
     for field, value in prepared.header.items():
         setattr(document, field, value)
     t = prepared.totals
@@ -930,11 +1095,24 @@ def _write(document: SalesDocument, prepared: PreparedDocument) -> None:
             }
             for a in t.lines
         ]
+    elif isinstance(t, LiquidacionTotals):
+        document.monto_neto, document.monto_exento, document.iva = (
+            t.monto_neto,
+            t.monto_exento,
+            t.iva,
+        )
+        document.tasa_iva, document.iva_retenido = TASA_IVA, 0
+        document.monto_total, document.monto_total_moneda = t.monto_total, None
+        rows = [{"discount_amount": 0, "amount": amount} for amount in t.lines]
     else:
         document.monto_neto, document.monto_exento = t.monto_neto, t.monto_exento
         document.tasa_iva, document.iva, document.iva_retenido = t.tasa_iva, t.iva, t.iva_retenido
         document.monto_total, document.monto_total_moneda = t.monto_total, None
         rows = [{"discount_amount": a.discount, "amount": a.amount} for a in t.lines]
+    liquidacion = t if isinstance(t, LiquidacionTotals) else None
+    document.comision_neto = liquidacion.comision_neto if liquidacion else 0
+    document.comision_exento = liquidacion.comision_exento if liquidacion else 0
+    document.comision_iva = liquidacion.comision_iva if liquidacion else 0
     _full_clean(document, exclude=["company", "partner", "created_by", "updated_by"])
     document.save()
     document.lines.all().delete()
@@ -947,6 +1125,13 @@ def _write(document: SalesDocument, prepared: PreparedDocument) -> None:
         SalesDocumentReference(document=document, line_number=n, **ref)
         for n, ref in enumerate(prepared.references, start=1)
     )
+    if existed:
+        document.commissions.all().delete()
+    if prepared.commissions:
+        SalesDocumentCommission.objects.bulk_create(
+            SalesDocumentCommission(document=document, line_number=n, **commission)
+            for n, commission in enumerate(prepared.commissions, start=1)
+        )
 
 
 @transaction.atomic

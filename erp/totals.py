@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 
-from erp.doctypes import TASA_IVA, TipoDte
+from erp.doctypes import TASA_IVA, Family, TipoDte, codes
 from erp.money import HUNDRED, percent_of, round_clp
 
 ZERO = Decimal(0)
@@ -242,4 +242,80 @@ def compute_export_totals(
         monto_total=total,
         tipo_cambio=tipo_cambio,
         monto_total_pesos=pesos,
+    )
+
+
+# --- The liquidación-factura (43): liquidated sales less the commissions -------------------
+#
+# dte/core/EXPORTS.md §6 (DTE_v10.xsd LIQType; the SII's worked example): each Detalle is one
+# liquidated document or group of them, its MontoItem a whole amount that is negative for a
+# return (a nota de crédito liquidated); there are no line or global discounts. IVA is 19 % of
+# the liquidated net; each commission's IVA is 19 % of its net, rounded half up per commission.
+# MntTotal = MntNeto + MntExe + IVA − ValComNeto − ValComExe − ValComIVA.
+
+CREDIT_NOTE_TYPES = codes(lambda d: d.family is Family.NOTA_CREDITO)
+
+
+@dataclass(frozen=True, slots=True)
+class CommissionInput:
+    neto: int  # ValComNeto (may be negative: an adjustment of an earlier commission)
+    exento: int = 0  # ValComExe
+
+
+@dataclass(frozen=True, slots=True)
+class LiquidacionTotals:
+    lines: tuple[int, ...]  # MontoItem per line, signed
+    monto_neto: int
+    monto_exento: int
+    iva: int
+    comision_neto: int
+    comision_exento: int
+    comision_iva: int
+    monto_total: int
+
+
+def commission_iva(neto: int) -> int:
+    """ValComIVA: the commission's net at the IVA rate, half up."""
+    return percent_of(neto, Decimal(TASA_IVA))
+
+
+def liquidated_amount(line: LineInput, *, tipo_doc_liq: str) -> int:
+    """MontoItem of one liquidated line: quantity × price, negative when the liquidated
+    document is a nota de crédito (a return reduces the mandante's sales)."""
+    check_line(line)
+    if line.discount_pct:
+        raise TotalsError("Una liquidación factura no lleva descuentos por línea.", "discount_pct")
+    amount = round_clp(line.quantity * line.unit_price)
+    return -amount if liquidated_credit(tipo_doc_liq) else amount
+
+
+def liquidated_credit(tipo_doc_liq: str) -> bool:
+    """A liquidated nota de crédito: its line subtracts from the liquidated sales."""
+    code = tipo_doc_liq.strip()
+    return code.isdigit() and int(code) in CREDIT_NOTE_TYPES
+
+
+def compute_liquidacion_totals(
+    lines: Sequence[tuple[int, bool]], commissions: Sequence[CommissionInput]
+) -> LiquidacionTotals:
+    """Totals of a liquidación-factura from its lines' (MontoItem, exempt) and commissions."""
+    neto = sum(amount for amount, exempt in lines if not exempt)
+    exento = sum(amount for amount, exempt in lines if exempt)
+    iva = percent_of(neto, Decimal(TASA_IVA))
+    com_neto = sum(c.neto for c in commissions)
+    com_exento = sum(c.exento for c in commissions)
+    com_iva = sum(commission_iva(c.neto) for c in commissions)
+    total = neto + exento + iva - com_neto - com_exento - com_iva
+    largest = max((abs(a) for a, _ in lines), default=0)
+    if max(largest, abs(total), abs(neto + exento + iva)) > MAX_MONTO:
+        raise TotalsError("Los montos superan el máximo que admite el SII (18 dígitos).", "lines")
+    return LiquidacionTotals(
+        lines=tuple(amount for amount, _ in lines),
+        monto_neto=neto,
+        monto_exento=exento,
+        iva=iva,
+        comision_neto=com_neto,
+        comision_exento=com_exento,
+        comision_iva=com_iva,
+        monto_total=total,
     )

@@ -16,6 +16,7 @@ from erp.errors import DomainError
 from erp.exports import format_in_currency
 from erp.forms import (
     AduanaForm,
+    CommissionFormSet,
     DocumentForm,
     LineFormSet,
     PartnerForm,
@@ -28,7 +29,7 @@ from erp.forms import (
 from erp.models import Membership
 from erp.money import format_clp, format_decimal
 from erp.tenancy import Perm
-from erp.totals import ExportTotals
+from erp.totals import ExportTotals, LiquidacionTotals
 from erp.web import SESSION_KEY, company_view
 
 PAGE_SIZE = 25
@@ -196,6 +197,7 @@ def _document_forms(request, company, document=None):
             initial={"tipo_dte": 33, "fecha_emision": timezone.localdate(), "forma_pago": 1},
         )
         lines_initial, refs_initial = [{"quantity": 1, "discount_pct": 0}], []
+        commissions_initial = []
     else:
         form = DocumentForm(data, company=company, instance=document)
         lines_initial = [
@@ -208,17 +210,26 @@ def _document_forms(request, company, document=None):
                 "unit_price": ln.unit_price,
                 "discount_pct": ln.discount_pct,
                 "is_exempt": ln.is_exempt,
+                "tipo_doc_liq": ln.tipo_doc_liq,
             }
             for ln in document.lines.all()
         ]
         refs_initial = [
             {f: getattr(r, f) for f in services.REFERENCE_FIELDS} for r in document.references.all()
         ]
+        commissions_initial = [
+            {f: getattr(c, f) for f in services.COMMISSION_FIELDS}
+            for c in document.commissions.all()
+        ]
     # An export's customs data (Transporte/Aduana) rides with the document form.
     form.aduana = AduanaForm(data, prefix="aduana", initial=document.aduana if document else {})
     kwargs = {"form_kwargs": {"company": company}}
     lines = LineFormSet(data, prefix="lines", initial=None if data else lines_initial, **kwargs)
     refs = ReferenceFormSet(data, prefix="refs", initial=None if data else refs_initial)
+    # A liquidación factura's commissions ride with the document form too.
+    form.commissions = CommissionFormSet(
+        data, prefix="commissions", initial=None if data else commissions_initial
+    )
     return form, lines, refs
 
 
@@ -247,13 +258,35 @@ def _document_payload(form, lines, refs) -> dict:
     data["references"] = [
         {k: v for k, v in f.cleaned_data.items() if k != "DELETE"} for f in _active_forms(refs)
     ]
+    liquidacion = bool(tipo) and TipoDte(tipo).is_liquidacion
+    data["commissions"] = [
+        {k: v for k, v in f.cleaned_data.items() if k != "DELETE"}
+        for f in (_active_forms(form.commissions) if liquidacion else [])
+    ]
+    if not liquidacion:  # the liquidated type column is hidden for other types
+        for line in data["lines"]:
+            line["tipo_doc_liq"] = ""
     return data
+
+
+def _liquidacion(form) -> bool:
+    """The form is for a liquidación factura (its commissions are read, else ignored)."""
+    tipo = form.cleaned_data.get("tipo_dte") if hasattr(form, "cleaned_data") else None
+    return bool(tipo) and TipoDte(tipo).is_liquidacion
 
 
 def _document_edit(request, membership: Membership, document=None):
     company = membership.company
     form, lines, refs = _document_forms(request, company, document)
-    valid = form.is_valid() and form.aduana.is_valid() and lines.is_valid() and refs.is_valid()
+    valid = all(
+        (
+            form.is_valid(),
+            form.aduana.is_valid(),
+            form.commissions.is_valid() or not _liquidacion(form),
+            lines.is_valid(),
+            refs.is_valid(),
+        )
+    )
     if request.method == "POST" and valid:
         data = _document_payload(form, lines, refs)
         try:
@@ -267,7 +300,11 @@ def _document_edit(request, membership: Membership, document=None):
                 )
         except DomainError as exc:
             apply_domain_error(
-                exc, form, lines=_active_forms(lines), references=_active_forms(refs)
+                exc,
+                form,
+                lines=_active_forms(lines),
+                references=_active_forms(refs),
+                commissions=_active_forms(form.commissions),
             )
         else:
             messages.success(request, "Documento guardado.")
@@ -351,14 +388,39 @@ def document_preview(request, membership: Membership) -> HttpResponse:
             return JsonResponse({"ok": False, "message": f"Línea {n}: {ambiguous[0]}"})
         complete = data.get("quantity") and data.get("unit_price") is not None
         rows.append(None if data.get("DELETE") or not complete else data)
+    commissions = []
+    if _liquidacion(form):
+        for f in form.commissions.forms:
+            data = f.cleaned_data if f.is_valid() else {}
+            complete = data.get("neto") is not None or data.get("tasa") is not None
+            if complete and not data.get("DELETE"):
+                commissions.append(data)
     try:
         totals = services.sales_document_totals(
             tipo_dte=header.get("tipo_dte") or 33,
             lines=[r for r in rows if r is not None],
             header=header,
+            commissions=commissions,
         )
     except DomainError as exc:
         return JsonResponse({"ok": False, "message": exc.message, "fields": exc.fields})
+    if isinstance(totals, LiquidacionTotals):
+        amounts_clp = iter(totals.lines)
+        charged = totals.comision_neto + totals.comision_exento + totals.comision_iva
+        return JsonResponse(
+            {
+                "ok": True,
+                "lines": [format_clp(next(amounts_clp)) if r else "" for r in rows],
+                "totals": {
+                    "monto_neto": format_clp(totals.monto_neto),
+                    "monto_exento": format_clp(totals.monto_exento),
+                    "iva": format_clp(totals.iva),
+                    "iva_retenido": "—",
+                    "comisiones": f"−{format_clp(charged)}",
+                    "monto_total": format_clp(totals.monto_total),
+                },
+            }
+        )
     amounts = iter(totals.lines)
     if isinstance(totals, ExportTotals):
 

@@ -20,7 +20,10 @@ Débitos (issued sales DTEs accepted by the SII, `SalesAggregate`, one per tipo)
   minus `exento` of 60, 61 (the exempt part of afectas counts here too).
 - 585 / 20: count of export invoices 110 / export amount = `total` of 110 + 111 − `total` of 112
   (amounts assumed already in pesos).
-- 538 = 502 + 111 + 513 − 510.
+- 500 / 501: count of liquidaciones factura 43 / the IVA of their commissions
+  (`comision_iva`): the comisionista who issues one owes IVA only on its commission (Reglamento
+  DL 825 art. 22); the mandante declares the sales. Provisional, dte/core/EXPORTS.md §6.
+- 538 = 502 + 111 + 513 + 501 − 510.
 
 Créditos (the period's purchases in the register, `PurchaseAggregate`, one per tipo and
 fixed-asset flag). The credit of a group is `iva_recuperable` + round_half_up(`iva_uso_comun`
@@ -39,7 +42,9 @@ a received nota de crédito gives back common-use credit in the same proportion.
 Impuesto determinado: 89 = 538 − 537 when positive, else 0; 77 = 537 − 538 when positive, else 0.
 
 PPM: 563 base imponible = `neto` + `exento` of sales 30, 32, 33, 34, 35, 38, 39, 41, 55, 56, 110,
-111 minus `neto` + `exento` of 60, 61, 112; it may be negative and is kept so. 115 is the rate
+111, plus the commissions' `comision_neto` + `comision_exento` of 43 (a comisionista's
+income is its commission, not the sales it liquidates), minus `neto` + `exento` of 60, 61, 112;
+it may be negative and is kept so. 115 is the rate
 (a percentage, Decimal) taken from the input. 62 = round_half_up(563 × 115 / 100), 0 when
 563 ≤ 0.
 
@@ -98,6 +103,7 @@ SALES_EXPORT_RESTA = _sales(SalesBox.EXPORT_RESTA)  # 20, subtracts: 112
 SALES_PPM_SUMA = SALES_EXENTO_SUMA + SALES_EXPORT_SUMA  # 563, adds
 SALES_PPM_RESTA = SALES_NOTAS_CREDITO + SALES_EXPORT_RESTA  # 563, subtracts
 SALES_FACTURAS_COMPRA = _sales(SalesBox.FACTURAS_COMPRA)  # 39: 46
+SALES_LIQUIDACIONES = _sales(SalesBox.LIQUIDACIONES)  # 500 / 501: 43
 
 PURCHASE_FACTURAS = _purchases(PurchaseBox.FACTURAS)  # 519/520, 524/525: 30, 33, 46
 PURCHASE_NOTAS_CREDITO = _purchases(PurchaseBox.NOTAS_CREDITO)  # 527 / 528: 60, 61
@@ -126,6 +132,8 @@ _META: dict[int, tuple[str, str]] = {
     513: ("Débitos notas de débito emitidas", DEBITOS),
     509: ("Cantidad de notas de crédito emitidas", DEBITOS),
     510: ("Débitos notas de crédito emitidas", DEBITOS),
+    500: ("Cantidad de liquidaciones y liquidaciones factura", DEBITOS),
+    501: ("Débitos liquidaciones y liquidaciones factura", DEBITOS),
     538: ("Total débitos", DEBITOS),
     519: ("Cantidad de facturas recibidas del giro", CREDITOS),
     520: ("Crédito facturas recibidas del giro", CREDITOS),
@@ -172,6 +180,10 @@ class SalesAggregate:
     iva: int
     iva_retenido: int
     total: int
+    # Liquidaciones factura (43): the commissions' sums (erp SalesDocument.comision_*).
+    comision_neto: int = 0
+    comision_exento: int = 0
+    comision_iva: int = 0
 
 
 @dataclass(frozen=True)
@@ -208,6 +220,9 @@ FIELD_LABELS = {
     "iva": "IVA",
     "iva_retenido": "IVA retenido",
     "total": "monto total",
+    "comision_neto": "comisión neta",
+    "comision_exento": "comisión exenta",
+    "comision_iva": "IVA de la comisión",
     "iva_recuperable": "IVA recuperable",
     "iva_no_recuperable": "IVA no recuperable",
     "iva_uso_comun": "IVA de uso común (proporción acreditada)",
@@ -394,6 +409,7 @@ def compute(data: F29Input) -> F29Result:
     sales_pair(110, 111, SALES_BOLETAS, "iva")
     sales_pair(509, 510, SALES_NOTAS_CREDITO, "iva")
     sales_pair(512, 513, SALES_NOTAS_DEBITO, "iva")
+    sales_pair(500, 501, SALES_LIQUIDACIONES, "comision_iva")
     parts[586] = (_sales_part(sales, SALES_EXENTAS, "count"),)
     parts[142] = (
         _sales_part(sales, SALES_EXENTO_SUMA, "exento"),
@@ -424,6 +440,8 @@ def compute(data: F29Input) -> F29Result:
     parts[563] = (
         _sales_part(sales, SALES_PPM_SUMA, "neto"),
         _sales_part(sales, SALES_PPM_SUMA, "exento"),
+        _sales_part(sales, SALES_LIQUIDACIONES, "comision_neto"),
+        _sales_part(sales, SALES_LIQUIDACIONES, "comision_exento"),
         _sales_part(sales, SALES_PPM_RESTA, "neto", sign=-1),
         _sales_part(sales, SALES_PPM_RESTA, "exento", sign=-1),
     )
@@ -438,7 +456,12 @@ def compute(data: F29Input) -> F29Result:
         v[code] = value
         derived[code] = (value, formula, inputs)
 
-    derive(538, v[502] + v[111] + v[513] - v[510], "502 + 111 + 513 − 510", (502, 111, 513, 510))
+    derive(
+        538,
+        v[502] + v[111] + v[513] + v[501] - v[510],
+        "502 + 111 + 513 + 501 − 510",
+        (502, 111, 513, 501, 510),
+    )
     derive(
         537,
         v[520] + v[525] - v[528] + v[532] + v[535] + v[553] + v[504],

@@ -54,6 +54,9 @@ def sales_aggregates(*, company: Company, periodo: date) -> tuple[calc.SalesAggr
             iva=_sum("iva"),
             iva_retenido=_sum("iva_retenido"),
             total=_sum("monto_total"),
+            comision_neto=_sum("comision_neto"),
+            comision_exento=_sum("comision_exento"),
+            comision_iva=_sum("comision_iva"),
         )
     )
     return tuple(
@@ -65,6 +68,9 @@ def sales_aggregates(*, company: Company, periodo: date) -> tuple[calc.SalesAggr
             iva=r["iva"],
             iva_retenido=r["iva_retenido"],
             total=r["total"],
+            comision_neto=r["comision_neto"],
+            comision_exento=r["comision_exento"],
+            comision_iva=r["comision_iva"],
         )
         for r in rows
     )

@@ -5,7 +5,7 @@ sales it made on the mandante's behalf and charges its commission (dte/core/EXPO
 giro, dirección and comuna), Detalle (each liquidated document's type in TpoDocLiq; amounts are
 ValorType: whole pesos that may be negative), Referencia, then Comisiones (C comisión, O otros
 cargos) whose sums Totales repeats. MntTotal = MntNeto + MntExe + IVA − ValComNeto − ValComExe −
-ValComIVA. Pure: no Django.
+ValComIVA (erp.totals). Pure: no Django.
 """
 
 from dataclasses import dataclass, field
@@ -18,11 +18,16 @@ from lxml import etree
 from dte.core import text
 from dte.core.domain import SIIDTE_NS, Emisor, Receptor, Referencia
 from dte.core.xml import _NS, _Builder, emisor_body, format_date, format_decimal, referencias
-from erp.doctypes import REGISTRY, TASA_IVA, codes
-from erp.money import HUNDRED, percent_of, round_clp
+from erp.doctypes import TASA_IVA, codes, liquidable
+from erp.totals import (
+    CommissionInput,
+    LiquidacionTotals,
+    TotalsError,
+    commission_iva,
+    compute_liquidacion_totals,
+)
 
 LIQUIDACION_TYPES = codes(lambda d: d.root == "Liquidacion")
-LIQUIDATED_OTHER = "99"  # TpoDocLiq for an advance or any other transaction (EXPORTS.md §6)
 MAX_LINES = 60
 MAX_COMMISSIONS = 20
 
@@ -62,18 +67,7 @@ class Comision:
     @property
     def iva(self) -> int:
         """ValComIVA: the commission's net at the IVA rate, half up."""
-        return percent_of(self.neto, Decimal(TASA_IVA))
-
-
-@dataclass(frozen=True, slots=True)
-class LiquidacionTotals:
-    monto_neto: int
-    monto_exento: int
-    iva: int
-    comision_neto: int
-    comision_exento: int
-    comision_iva: int
-    monto_total: int
+        return commission_iva(self.neto)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,27 +92,18 @@ class Liquidacion:
         if len(self.comisiones) > MAX_COMMISSIONS:
             raise LiquidacionError("comisiones", f"Máximo {MAX_COMMISSIONS} comisiones.")
         for line in self.lineas:
-            known = line.tipo_doc.isdigit() and int(line.tipo_doc) in REGISTRY
-            if not (known or line.tipo_doc == LIQUIDATED_OTHER):
+            if not liquidable(line.tipo_doc):
                 raise LiquidacionError("lines", f"Tipo de documento liquidado: {line.tipo_doc}.")
         for party, name in ((self.receptor, "mandante"), (self.emisor, "comisionista")):
             if not (party.giro and party.direccion and party.comuna):
                 raise LiquidacionError("partner", f"Al {name} le falta giro, dirección o comuna.")
-        neto = sum(ln.monto for ln in self.lineas if not ln.exento)
-        exento = sum(ln.monto for ln in self.lineas if ln.exento)
-        iva = round_clp(Decimal(neto) * TASA_IVA / HUNDRED)
-        com_neto = sum(c.neto for c in self.comisiones)
-        com_exe = sum(c.exento for c in self.comisiones)
-        com_iva = sum(c.iva for c in self.comisiones)
-        totals = LiquidacionTotals(
-            monto_neto=neto,
-            monto_exento=exento,
-            iva=iva,
-            comision_neto=com_neto,
-            comision_exento=com_exe,
-            comision_iva=com_iva,
-            monto_total=neto + exento + iva - com_neto - com_exe - com_iva,
-        )
+        try:
+            totals = compute_liquidacion_totals(
+                [(ln.monto, ln.exento) for ln in self.lineas],
+                [CommissionInput(c.neto, c.exento) for c in self.comisiones],
+            )
+        except TotalsError as exc:
+            raise LiquidacionError(exc.field, str(exc)) from exc
         object.__setattr__(self, "totales", totals)
 
     @property

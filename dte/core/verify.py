@@ -52,7 +52,7 @@ from dte.core.schemas import (
     safe_parse,
     validate,
 )
-from erp.doctypes import Envio, TipoDte, codes
+from erp.doctypes import TASA_IVA, Envio, TipoDte, codes
 
 DSIG_NS = "http://www.w3.org/2000/09/xmldsig#"
 _DS = f"{{{DSIG_NS}}}"
@@ -77,7 +77,7 @@ BOLETAS = codes(lambda d: d.envio is Envio.BOLETA)
 EXEMPT_TYPES = codes(lambda d: d.exempt_only)  # every line is exempt
 # Types whose totals follow the plain model (lines, global adjustments, IVA; 46 with the IVA
 # retained in full, ImptoReten TipoImp 15).
-MODELLED_TYPES = frozenset(int(t) for t in TipoDte if not t.is_export)
+MODELLED_TYPES = frozenset(int(t) for t in TipoDte if t.spec.root == "Documento")
 # Totales children the model covers; any other one with a non-zero value skips the check.
 _MODELLED_TOTALES = frozenset(
     {"MntNeto", "MntExe", "TasaIVA", "IVA", "MntTotal", "SaldoAnterior", "VlrPagar", "MontoPeriodo"}
@@ -865,9 +865,60 @@ def _export_problems(document: etree._Element) -> list[str]:
     return problems
 
 
+def _liquidacion_problems(document: etree._Element) -> list[str]:
+    """Detalle and Comisiones against Totales of a Liquidacion (43, dte/core/EXPORTS.md §6):
+    MntNeto/MntExe the lines' sums, IVA 19 % of MntNeto, Totales/Comisiones the Comisiones
+    lines' sums with each ValComIVA 19 % of its ValComNeto, and MntTotal = MntNeto + MntExe +
+    IVA − ValComNeto − ValComExe − ValComIVA."""
+    totales = document.find("{*}Encabezado/{*}Totales")
+    if totales is None:
+        return ["the document has no Totales"]
+    for child in totales.iterchildren(etree.Element):
+        name = etree.QName(child).localname
+        if name not in {*_MODELLED_TOTALES, "Comisiones"} and _non_zero(child):
+            raise _NotModelled(f"Totales/{name}")
+    affected = exempt = Decimal(0)
+    for line in document.iterfind("{*}Detalle"):
+        amount = _amount(line, "MontoItem")
+        if amount is None:
+            raise _NotModelled("a Detalle line without MontoItem")
+        if _text(line, "IndExe") == "1":
+            exempt += amount
+        elif _text(line, "IndExe") is None:
+            affected += amount
+        else:
+            raise _NotModelled(f"IndExe={_text(line, 'IndExe')}")
+    sums = {"ValComNeto": Decimal(0), "ValComExe": Decimal(0), "ValComIVA": Decimal(0)}
+    problems = []
+    for line in document.iterfind("{*}Comisiones"):
+        neto = _amount(line, "ValComNeto") or Decimal(0)
+        iva = _amount(line, "ValComIVA") or Decimal(0)
+        if iva != _round_half_up(neto * Decimal(TASA_IVA) / 100):
+            number = _text(line, "NroLinCom")
+            problems.append(f"commission {number}: ValComIVA {iva:f} is not 19 % of {neto:f}")
+        for name in sums:
+            sums[name] += _amount(line, name) or Decimal(0)
+    declared = totales.find("{*}Comisiones")
+    for name, expected in sums.items():
+        value = _amount(declared, name) if declared is not None else None
+        problems.append(_mismatch(f"Comisiones/{name}", value, expected) or "")
+    iva = _round_half_up(affected * Decimal(TASA_IVA) / 100)
+    total = affected + exempt + iva - sum(sums.values())
+    for name, expected in (
+        ("MntNeto", affected),
+        ("MntExe", exempt),
+        ("IVA", iva),
+        ("MntTotal", total),
+    ):
+        problems.append(_mismatch(name, _amount(totales, name), expected) or "")
+    return [p for p in problems if p]
+
+
 def _totals_problems(document: etree._Element, tipo: int | None) -> list[str]:
     if etree.QName(document).localname == "Exportaciones":
         return _export_problems(document)
+    if etree.QName(document).localname == "Liquidacion":
+        return _liquidacion_problems(document)
     _require_modelled(document, tipo)
     assert tipo is not None
     totales = document.find("{*}Encabezado/{*}Totales")

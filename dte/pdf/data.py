@@ -38,6 +38,7 @@ class Line:
     discount: int
     amount: int | Decimal  # an export's in its currency
     exempt: bool
+    liquidated: str = ""  # a liquidación factura's TpoDocLiq: the liquidated document's type
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,18 @@ class Adjustment:
     value_type: str  # % / $
     value: Decimal
     glosa: str
+
+
+@dataclass(frozen=True)
+class Commission:
+    """A liquidación factura's Comisiones line."""
+
+    kind: str  # C comisión, O otros cargos
+    glosa: str
+    tasa: Decimal | None
+    neto: int
+    exento: int
+    iva: int
 
 
 @dataclass(frozen=True)
@@ -81,6 +94,10 @@ class PrintData:
     tipo_cambio: Decimal | None = None  # OtraMoneda/TpoCambio
     total_pesos: int | None = None  # OtraMoneda/MntTotOtrMnda
     aduana: tuple[str, ...] = ()  # exports: the customs data, in words
+    commissions: tuple[Commission, ...] = ()  # a liquidación factura's
+    comision_neto: int = 0  # Totales/Comisiones
+    comision_exento: int = 0
+    comision_iva: int = 0
 
 
 def _t(node: etree._Element | None, path: str) -> str:
@@ -215,6 +232,7 @@ def read_dte(xml: bytes) -> PrintData:
             discount=_int(_t(d, "DescuentoMonto")),
             amount=_amount(_t(d, "MontoItem")),
             exempt=_t(d, "IndExe") == "1",
+            liquidated=_t(d, "TpoDocLiq"),
         )
         for d in documento.findall("{*}Detalle")
     )
@@ -276,4 +294,18 @@ def read_dte(xml: bytes) -> PrintData:
         tipo_cambio=_dec(_t(enc, "OtraMoneda/TpoCambio")),
         total_pesos=_int(_t(enc, "OtraMoneda/MntTotOtrMnda")) or None,
         aduana=_aduana(enc, _t(totales, "TpoMoneda")),
+        commissions=tuple(
+            Commission(
+                kind=_t(c, "TipoMovim"),
+                glosa=_t(c, "Glosa"),
+                tasa=_dec(_t(c, "TasaComision")),
+                neto=_int(_t(c, "ValComNeto")),
+                exento=_int(_t(c, "ValComExe")),
+                iva=_int(_t(c, "ValComIVA")),
+            )
+            for c in documento.findall("{*}Comisiones")
+        ),
+        comision_neto=_int(_t(totales, "Comisiones/ValComNeto")),
+        comision_exento=_int(_t(totales, "Comisiones/ValComExe")),
+        comision_iva=_int(_t(totales, "Comisiones/ValComIVA")),
     )

@@ -28,7 +28,7 @@ from reportlab.platypus import (
 
 from dte.pdf.barcodes import pdf417_bitmap, qr_bitmap
 from dte.pdf.data import PrintData
-from erp.doctypes import TipoDte, codes
+from erp.doctypes import TipoDte, codes, liquidated_label
 from erp.exports import format_in_currency
 from erp.money import format_clp, format_decimal
 from erp.rut import format_rut
@@ -225,12 +225,53 @@ def _totals_rows(data: PrintData) -> list[tuple[str, str]]:
         rows.append((f"IVA {data.tasa_iva} %", format_clp(data.iva)))
     if data.iva_retenido:
         rows.append(("IVA retenido", f"-{format_clp(data.iva_retenido)}"))
+    if data.commissions:  # a liquidación factura: the commissions are subtracted
+        rows.append(("Comisiones neto", f"-{format_clp(data.comision_neto)}"))
+        if data.comision_exento:
+            rows.append(("Comisiones exento", f"-{format_clp(data.comision_exento)}"))
+        rows.append(("IVA comisiones", f"-{format_clp(data.comision_iva)}"))
     rows.append(("TOTAL", format_clp(data.total)))
     return rows
 
 
+COMMISSION_KINDS = {"C": "Comisión", "O": "Otros cargos"}
+
+
+def _commissions(data: PrintData, width: float) -> list[Flowable]:
+    """A liquidación factura's commissions and other charges, under the liquidated sales."""
+    if not data.commissions:
+        return []
+    header = ["Tipo", "Glosa", "Tasa", "Neto", "Exento", "IVA"]
+    rows = [[_p(h, 7, bold=True) for h in header]]
+    for c in data.commissions:
+        rows.append(
+            [
+                _p(COMMISSION_KINDS.get(c.kind, c.kind), 7),
+                _p(c.glosa, 7),
+                _p(f"{format_decimal(c.tasa)} %" if c.tasa is not None else "", 7, align=TA_RIGHT),
+                _p(format_clp(c.neto), 7, align=TA_RIGHT),
+                _p(format_clp(c.exento), 7, align=TA_RIGHT),
+                _p(format_clp(c.iva), 7, align=TA_RIGHT),
+            ]
+        )
+    fractions = (0.13, 0.43, 0.08, 0.12, 0.12, 0.12)
+    table = Table(rows, colWidths=[width * f for f in fractions], repeatRows=1)
+    table.setStyle(
+        TableStyle(
+            [
+                ("LINEBELOW", (0, 0), (-1, 0), 0.8, colors.black),
+                ("LINEBELOW", (0, 1), (-1, -1), 0.25, colors.lightgrey),
+                ("VALIGN", (0, 0), (-1, -1), "TOP"),
+            ]
+        )
+    )
+    return [Spacer(1, 3 * mm), _p("Comisiones y otros cargos", 8, bold=True), table]
+
+
 def _lines_table(data: PrintData, width: float) -> Table:
-    header = ["Código", "Descripción", "Cant.", "Unidad", "P. unitario", "Desc.", "Monto"]
+    liquidacion = any(line.liquidated for line in data.lines)
+    first = "Doc. liquidado" if liquidacion else "Código"
+    header = [first, "Descripción", "Cant.", "Unidad", "P. unitario", "Desc.", "Monto"]
     rows = [[_p(h, 7, bold=True) for h in header]]
     for line in data.lines:
         text = line.name + (f"\n{line.description}" if line.description else "")
@@ -239,7 +280,7 @@ def _lines_table(data: PrintData, width: float) -> Table:
         discount = f"{format_decimal(line.discount_pct)} %" if line.discount_pct else ""
         rows.append(
             [
-                _p(line.code, 7),
+                _p(liquidated_label(line.liquidated) if liquidacion else line.code, 7),
                 _p(text, 7),
                 _p(_qty(line.quantity), 7, align=TA_RIGHT),
                 _p(line.unit, 7),
@@ -432,6 +473,7 @@ def _letter(data: PrintData, options: RenderOptions) -> bytes:
         _receptor_table(data, width),
         Spacer(1, 4 * mm),
         _lines_table(data, width),
+        *_commissions(data, width),
         *_traslado(data),
         *_references(data),
         *_notes(options, width),

@@ -8,10 +8,12 @@ from erp.models import (
     Product,
     PurchaseDocument,
     SalesDocument,
+    SalesDocumentCommission,
     SalesDocumentLine,
     SalesDocumentReference,
 )
 from erp.services import (
+    COMMISSION_FIELDS,
     EXPORT_FIELDS,
     GUIA_FIELDS,
     PARTNER_FIELDS,
@@ -132,6 +134,7 @@ class LineSerializer(serializers.ModelSerializer):
             "unit_price",
             "discount_pct",
             "is_exempt",
+            "tipo_doc_liq",
             "discount_amount",
             "amount",
             "amount_moneda",
@@ -154,6 +157,19 @@ class ReferenceSerializer(serializers.ModelSerializer):
         read_only_fields = ("line_number",)
 
 
+class CommissionSerializer(serializers.ModelSerializer):
+    """A liquidación factura's Comisiones line: `neto` in pesos, or only `tasa` (a percentage of
+    the liquidated sales) and the net is computed; `iva` is always computed."""
+
+    neto = serializers.IntegerField(required=False, allow_null=True)
+    tasa = serializers.DecimalField(max_digits=5, decimal_places=2, required=False, allow_null=True)
+
+    class Meta:
+        model = SalesDocumentCommission
+        fields = ("line_number", *COMMISSION_FIELDS, "iva")
+        read_only_fields = ("line_number", "iva")
+
+
 class SalesDocumentSerializer(AuditedSerializer):
     tipo_dte = serializers.ChoiceField(choices=[(t.value, t.label) for t in TipoDte])
     partner = RelatedRefField(
@@ -161,6 +177,11 @@ class SalesDocumentSerializer(AuditedSerializer):
     )
     lines = LineSerializer(many=True)
     references = ReferenceSerializer(many=True, required=False)
+    commissions = CommissionSerializer(
+        many=True,
+        required=False,
+        help_text="Liquidación factura (43): las comisiones y otros cargos del comisionista.",
+    )
     ind_traslado = serializers.ChoiceField(
         choices=[(k.value, v) for k, v in IND_TRASLADO_LABELS.items()],
         required=False,
@@ -196,11 +217,15 @@ class SalesDocumentSerializer(AuditedSerializer):
             "monto_total_moneda",
             "lines",
             "references",
+            "commissions",
             "monto_neto",
             "monto_exento",
             "tasa_iva",
             "iva",
             "iva_retenido",
+            "comision_neto",
+            "comision_exento",
+            "comision_iva",
             "monto_total",
             "issued_at",
             *AUDIT_FIELDS,
@@ -214,6 +239,9 @@ class SalesDocumentSerializer(AuditedSerializer):
             "tasa_iva",
             "iva",
             "iva_retenido",
+            "comision_neto",
+            "comision_exento",
+            "comision_iva",
             "monto_total",
             "issued_at",
             *AUDIT_FIELDS,

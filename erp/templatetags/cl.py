@@ -2,6 +2,7 @@
 
 from django import template
 
+from erp.doctypes import liquidated_label
 from erp.exports import format_in_currency
 from erp.money import format_clp, format_decimal
 from erp.rut import InvalidRut, format_rut
@@ -33,3 +34,9 @@ def decimal_cl(value):
 def in_currency(value, moneda):
     """An amount in an export's currency: `US$ 43.902,25` (its symbol and minor unit)."""
     return "" if value is None else format_in_currency(value, moneda)
+
+
+@register.filter
+def liquidated_type(value):
+    """A liquidación factura line's TpoDocLiq in words."""
+    return liquidated_label(str(value or ""))

@@ -82,6 +82,13 @@
   document.getElementById("add-ref").addEventListener("click", () => {
     addRow("refs", "ref-template", "ref-rows");
   });
+  const addCommission = document.getElementById("add-commission");
+  if (addCommission) {
+    addCommission.addEventListener("click", () => {
+      const row = addRow("commissions", "commission-template", "commission-rows");
+      row.querySelector('[name$="-glosa"]').focus();
+    });
+  }
   form.addEventListener("click", (event) => {
     if (event.target.classList.contains("remove-row")) removeRow(event.target.closest("tr"));
   });
@@ -97,6 +104,9 @@
     if (guia && tipo) guia.hidden = tipo.value !== guia.dataset.tipo;
     if (exportBlock && tipo) exportBlock.hidden = !exportBlock.dataset.tipos.split(" ").includes(tipo.value);
     const exporting = exportBlock && tipo && !exportBlock.hidden;
+    // A liquidación factura: the liquidated type of each line, and the commissions.
+    const liquidacion = !!tipo && form.dataset.liquidacionTipos.split(" ").includes(tipo.value);
+    form.classList.toggle("is-liquidacion", liquidacion);
     if (basis) {
       basis.textContent = exporting
         ? basis.dataset.export

@@ -511,7 +511,7 @@ def test_compute_then_retrieve_shows_boxes_and_trail(api_for, clerk, books):
     assert "_inputs" not in trail and set(trail) <= set(boxes)
     assert trail["520"]["label"] == "Crédito facturas recibidas del giro"
     assert trail["520"]["section"] == "Créditos"
-    assert trail["538"]["inputs"] == [502, 111, 513, 510] and trail["538"]["formula"]
+    assert trail["538"]["inputs"] == [502, 111, 513, 501, 510] and trail["538"]["formula"]
     part = next(p for p in trail["520"]["parts"] if p["field"] == "iva_recuperable")
     assert (part["count"], part["amount"], part["fixed_asset"]) == (1, 38000, False)
     assert [e["action"] for e in body["events"]] == ["computed"]
@@ -558,7 +558,7 @@ def test_box_lists_the_documents_behind_it(api_for, viewer, clerk, books, suppli
     sold = sorted(d["monto_neto"] for p in debits["parts"] for d in p["documents"])
     assert sold == [50000, 100000] and debits["value"] == 28500
     derived = api.get(f"{OCTOBER}boxes/538/").json()
-    assert derived["formula"] and derived["inputs"] == [502, 111, 513, 510]
+    assert derived["formula"] and derived["inputs"] == [502, 111, 513, 501, 510]
 
 
 def test_unknown_box_is_not_found(api_for, clerk, company):

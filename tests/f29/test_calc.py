@@ -43,6 +43,9 @@ MONTH_SALES = (
     sale(112, 1, exento=50_000),  # nota de crédito de exportación
     sale(46, 2, neto=200_000, iva=38_000, iva_retenido=38_000),  # facturas de compra emitidas
     sale(52, 4, neto=90_000, iva=17_100),  # guías: feed no box
+    # A liquidación factura we issued as comisionista (the SII's worked example): its débito
+    # is only its commission's IVA, its PPM income only its commission.
+    SalesAggregate(43, 1, 2_000_000, 0, 380_000, 0, 2_261_000, 100_000, 0, 19_000),
 )
 # Purchases in the register:
 MONTH_PURCHASES = (
@@ -78,7 +81,9 @@ MONTH_EXPECTED = {
     "513": 3_800,
     "509": 2,
     "510": 19_000,
-    "538": 254_632,  # 190.000 + 79.832 + 3.800 − 19.000
+    "500": 1,  # tipo 43
+    "501": 19_000,  # the commission's IVA, not the 380.000 of the sales it liquidates
+    "538": 273_632,  # 190.000 + 79.832 + 3.800 + 19.000 − 19.000
     # --- Créditos (common-use share 0.6)
     "519": 10,  # 33 (8) + 46 (2), not fixed assets
     "520": 141_401,  # 95.000 + 38.000 + round(14.001 × 0.6 = 8.400,6 → 8.401)
@@ -95,20 +100,21 @@ MONTH_EXPECTED = {
     "504": 15_000,
     "537": 214_401,  # 141.401 + 38.000 − 10.400 + 1.900 + 19.000 + 9.500 + 15.000
     # --- Impuesto determinado
-    "89": 40_231,  # 254.632 − 214.401
+    "89": 59_231,  # 273.632 − 214.401
     "77": 0,
     # --- PPM
     # neto of 33, 39, 56: 1.000.000 + 420.168 + 20.000 = 1.440.168
     # exento of 33, 34, 41, 110: 50.000 + 300.000 + 24.932 + 800.000 = 1.174.932
-    # less neto + exento of 61 (110.000) and 112 (50.000): 2.615.100 − 160.000
-    "563": 2_455_100,
+    # the commission of the 43: 100.000
+    # less neto + exento of 61 (110.000) and 112 (50.000): 2.715.100 − 160.000
+    "563": 2_555_100,
     "115": Decimal("1.5"),
-    "62": 36_827,  # 2.455.100 × 1,5 / 100 = 36.826,5 → half up (banker's would give 36.826)
+    "62": 38_327,  # 2.555.100 × 1,5 / 100 = 38.326,5 → half up (banker's would give 38.326)
     # --- Retenciones
     "39": 38_000,  # iva_retenido of the issued facturas de compra (46)
     # --- Total
-    "595": 115_058,  # 40.231 + 36.827 + 38.000
-    "91": 115_058,
+    "595": 135_558,  # 59.231 + 38.327 + 38.000
+    "91": 135_558,
 }
 
 
@@ -247,8 +253,9 @@ def test_trail_of_document_boxes():
         "purchases", (914,), True, "iva_recuperable", 1, 9_500
     )
     assert result.boxes[39].parts == (TrailPart("sales", (46,), None, "iva_retenido", 2, 38_000),)
-    assert len(result.boxes[563].parts) == 4
-    assert [p.sign for p in result.boxes[563].parts] == [1, 1, -1, -1]
+    assert len(result.boxes[563].parts) == 6
+    assert [p.sign for p in result.boxes[563].parts] == [1, 1, 1, 1, -1, -1]
+    assert result.boxes[501].parts == (TrailPart("sales", (43,), None, "comision_iva", 1, 19_000),)
 
 
 def test_trail_of_input_boxes():
@@ -262,8 +269,8 @@ def test_trail_of_input_boxes():
 def test_trail_of_derived_boxes():
     result = compute(MONTH)
     total_debitos = result.boxes[538]
-    assert total_debitos.formula == "502 + 111 + 513 − 510"
-    assert total_debitos.inputs == (502, 111, 513, 510)
+    assert total_debitos.formula == "502 + 111 + 513 + 501 − 510"
+    assert total_debitos.inputs == (502, 111, 513, 501, 510)
     assert total_debitos.parts == ()
     assert result.boxes[537].inputs == (520, 525, 528, 532, 535, 553, 504)
     assert result.boxes[89].inputs == (538, 537)

@@ -171,7 +171,7 @@ def test_trail_lists_the_documents_of_a_box(october):
     credit = next(p for p in f29.trail["525"]["parts"] if p["field"] == "iva_recuperable")
     machine = list(selectors.box_documents(company=october, periodo=OCTOBER, part=credit))
     assert [d.folio for d in machine] == [7731] and machine[0].is_fixed_asset
-    assert f29.trail["538"]["formula"] and f29.trail["538"]["inputs"] == [502, 111, 513, 510]
+    assert f29.trail["538"]["formula"] and f29.trail["538"]["inputs"] == [502, 111, 513, 501, 510]
 
 
 def test_the_aggregates_take_a_fixed_number_of_queries(october):

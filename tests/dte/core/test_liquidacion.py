@@ -1,6 +1,8 @@
 """The liquidación-factura (43): the SII's worked example (dte/core/EXPORTS.md §6), built,
 stamped, signed and enveloped, valid against DTE_v10.xsd and EnvioDTE_v10.xsd and verified."""
 
+import shutil
+import subprocess
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
@@ -79,7 +81,7 @@ def test_a_negative_commission_and_other_charges():
     assert doc.totales.monto_total == 2_380_000 - (6_699 + 1_273)
 
 
-def test_it_is_valid_signed_stamped_and_enveloped(material):
+def test_it_is_valid_signed_stamped_and_enveloped(material, tmp_path):
     cert, keys = material
     issued = stamp_and_sign(liquidacion(), caf=caf_for(43), signer=cert, now=NOW)
     data = issued.file_bytes()
@@ -102,6 +104,37 @@ def test_it_is_valid_signed_stamped_and_enveloped(material):
     )
     assert schemas.validate(schemas.SchemaKind.ENVIO_DTE, envelope) == []
     assert verify_xml(envelope, sii_keys=keys).ok
+    assert report.documents[0].check("totals").detail == "Totales match the detail lines"
+    if shutil.which("xmlsec1"):  # a second, independent verifier of the signature
+        path = tmp_path / "dte.xml"
+        path.write_bytes(data)
+        command = ["xmlsec1", "--verify", "--id-attr:ID", "Liquidacion", "--insecure", str(path)]
+        result = subprocess.run(command, capture_output=True, text=True, timeout=30)
+        assert result.returncode == 0, result.stderr
+        path.write_bytes(data.replace(b"<MntTotal>2261000<", b"<MntTotal>2261001<"))
+        result = subprocess.run(command, capture_output=True, text=True, timeout=30)
+        assert result.returncode != 0
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "problem"),
+    [
+        (b"<MntTotal>2261000<", b"<MntTotal>2261001<", "MntTotal is 2261001"),
+        (
+            b"<ValComIVA>19000</ValComIVA></Comisiones>",
+            b"<ValComIVA>18999</ValComIVA></Comisiones>",
+            "ValComIVA 18999 is not 19 % of 100000",
+        ),
+        (b"<IVA>380000<", b"<IVA>380001<", "IVA is 380001"),
+    ],
+)
+def test_the_verifier_checks_a_liquidacion_s_arithmetic(material, before, after, problem):
+    cert, keys = material
+    data = stamp_and_sign(liquidacion(), caf=caf_for(43), signer=cert, now=NOW).file_bytes()
+    assert before in data
+    report = verify_xml(data.replace(before, after), sii_keys=keys)
+    totals = report.documents[0].check("totals")
+    assert not totals.ok and problem in totals.detail, totals.detail
 
 
 @pytest.mark.parametrize(
