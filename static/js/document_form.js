@@ -110,6 +110,7 @@
     if (basis) {
       basis.textContent = exporting
         ? basis.dataset.export
+        : liquidacion ? basis.dataset.liquidacion
         : grossPrices() ? basis.dataset.gross : basis.dataset.net;
     }
   }
@@ -119,5 +120,6 @@
     scheduleRefresh();
   });
   form.addEventListener("input", scheduleRefresh);
+  showTypeFields();
   refresh();
 })();

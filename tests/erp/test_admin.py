@@ -77,6 +77,8 @@ def test_draft_header_edit_in_admin_goes_through_the_service(admin_client, compa
             "lines-INITIAL_FORMS": "0",
             "references-TOTAL_FORMS": "0",
             "references-INITIAL_FORMS": "0",
+            "commissions-TOTAL_FORMS": "0",
+            "commissions-INITIAL_FORMS": "0",
         },
     )
     assert response.status_code == 302, response.content.decode()[:3000]
