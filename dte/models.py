@@ -650,3 +650,104 @@ class ReceivedDteEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.received_dte} · {self.get_kind_display()}"
+
+
+# ---------------------------------------------------------------- certification (DOMAIN.md §16)
+
+
+class CertificationStatus(models.TextChoices):
+    READ = "read", "Set leído"
+    QUEUED = "queued", "En cola"
+    RUNNING = "running", "Emitiendo"
+    ISSUED = "issued", "Todo enviado"
+    FAILED = "failed", "Con errores"
+
+
+class CertificationRun(models.Model):
+    """A set de pruebas uploaded by a company, read and planned; its sets issued and sent by a
+    task outside the request, with the progress here. The file itself is kept: the plan is
+    computed from it again (dte.core.certification) whenever it is needed."""
+
+    company = models.ForeignKey(
+        Company, on_delete=models.CASCADE, related_name="certification_runs"
+    )
+    filename = models.CharField("archivo", max_length=255)
+    set_file = models.BinaryField("set de pruebas", editable=False)
+    parsed = models.JSONField("set leído", default=dict, blank=True)
+    unreadable = models.JSONField("líneas no leídas", default=list, blank=True)
+    problems = models.JSONField("problemas", default=list, blank=True)
+    exchange_rates = models.JSONField("tipos de cambio", default=dict, blank=True)
+    status = models.CharField(
+        "estado", max_length=8, choices=CertificationStatus, default=CertificationStatus.READ
+    )
+    cases_total = models.PositiveIntegerField("casos", default=0)
+    cases_done = models.PositiveIntegerField("casos emitidos", default=0)
+    error = models.TextField(blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "set de pruebas"
+        verbose_name_plural = "sets de pruebas"
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.filename} ({self.get_status_display()})"
+
+    @property
+    def finished(self) -> bool:
+        return self.status in (CertificationStatus.ISSUED, CertificationStatus.FAILED)
+
+    @property
+    def percent(self) -> int:
+        if self.status == CertificationStatus.ISSUED:
+            return 100
+        return min(99, self.cases_done * 100 // self.cases_total) if self.cases_total else 0
+
+
+class CertificationSet(models.Model):
+    """One set of the file that is issued as documents, sent in its own EnvioDTE."""
+
+    run = models.ForeignKey(CertificationRun, on_delete=models.CASCADE, related_name="sets")
+    position = models.PositiveSmallIntegerField()
+    kind = models.CharField("tipo de set", max_length=20)
+    name = models.CharField("nombre", max_length=120)
+    title = models.CharField("título", max_length=200)
+    atencion = models.CharField("número de atención", max_length=20)
+    envelope = models.ForeignKey(
+        Envelope, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    problems = models.JSONField("problemas", default=list, blank=True)
+
+    class Meta:
+        ordering = ["run", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "position"], name="certification_set_position")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.title} ({self.atencion})"
+
+
+class CertificationCase(models.Model):
+    cset = models.ForeignKey(CertificationSet, on_delete=models.CASCADE, related_name="cases")
+    caso = models.CharField("caso", max_length=30)
+    tipo_dte = models.PositiveSmallIntegerField("tipo de documento", choices=TIPO_CHOICES)
+    document = models.ForeignKey(
+        SalesDocument, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    assumptions = models.JSONField("supuestos", default=list, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["cset", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["cset", "caso"], name="certification_case_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"Caso {self.caso}"

@@ -14,7 +14,7 @@ from celery import shared_task
 from celery.utils.time import get_exponential_backoff_interval
 from django.conf import settings
 
-from dte import printing, receiving, sending, services
+from dte import certification, printing, receiving, sending, services
 
 log = logging.getLogger(__name__)
 
@@ -139,3 +139,10 @@ def received_intake_run(batch_id: int) -> str:
     """A large upload of suppliers' DTEs, taken in file by file with its progress."""
     batch = receiving.intake_batch_run(batch_id)
     return batch.status if batch else "missing"
+
+
+@shared_task(name="dte.certification_run", acks_late=True, ignore_result=True)
+def certification_run(run_id: int) -> str:
+    """A set de pruebas issued set by set, with its progress on the CertificationRun."""
+    run = certification.certification_issue(run_id)
+    return run.status if run else "missing"

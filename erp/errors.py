@@ -20,6 +20,15 @@ class DomainError(Exception):
     def as_dict(self) -> dict:
         return {"code": self.code, "message": self.message, "fields": self.fields}
 
+    def one_line(self) -> str:
+        """The message with its field messages, for a command's output or a task's record."""
+        details = "; ".join(
+            f"{field}: {' '.join(str(m) for m in msgs)}" for field, msgs in self.fields.items()
+        )
+        if details and details not in self.message:
+            return f"{self.message} ({details})"
+        return self.message
+
 
 class NotFound(DomainError):
     status = 404

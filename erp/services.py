@@ -134,6 +134,7 @@ COMMISSION_FIELDS = ("tipo_movim", "glosa", "tasa", "neto", "exento")
 MAX_COMMISSIONS = 20  # Comisiones occurrences in DTE_v10.xsd
 REFERENCE_FIELDS = ("tipo_doc_ref", "folio_ref", "rut_otr", "fecha_ref", "cod_ref", "razon_ref")
 MAX_REFERENCES = 40
+CERTIFICATION_REFERENCE = "SET"  # TpoDocRef of the SII's set de pruebas case (DOMAIN.md §16)
 # A sale on credit with no due date falls due this many days after it is issued.
 CREDIT_DAYS = 30
 INVALID_MESSAGE = "Revise los datos ingresados."
@@ -831,7 +832,8 @@ def _prepare_references(
         cod = _int_or_none(cod) if cod not in (None, "") else None
         if cod is not None and cod not in tuple(CodRef):
             err("cod_ref", "Código de referencia inválido (1, 2 o 3).")
-        if tipo and tipo.is_note and cod is None:
+        # The SII's certification reference (TpoDocRef SET, DOMAIN.md §16) carries no CodRef.
+        if tipo and tipo.is_note and cod is None and tipo_ref != CERTIFICATION_REFERENCE:
             err("cod_ref", "Una nota debe indicar si anula (1), corrige texto (2) o montos (3).")
         razon = (raw.get("razon_ref") or "").strip()
         if len(razon) > 90:
@@ -846,7 +848,8 @@ def _prepare_references(
                 "razon_ref": razon,
             }
         )
-    if tipo and tipo.is_note and not refs:
+    modified = [r for r in prepared if r["tipo_doc_ref"] != CERTIFICATION_REFERENCE]
+    if tipo and tipo.is_note and not modified and len(prepared) == len(refs):
         errors.setdefault("references", []).append(
             "Una nota de crédito o débito debe referenciar el documento que modifica."
         )

@@ -21,15 +21,6 @@ from erp.background import EXIT_TIMEOUT, wait_for_background
 from erp.errors import DomainError
 
 
-def _reason(error: DomainError) -> str:
-    details = "; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in error.fields.items())
-    return (
-        f"{error.message} ({details})"
-        if details and details not in error.message
-        else error.message
-    )
-
-
 class Command(BaseCommand):
     help = "Issue documents from a JSON file and write the signed XML to a directory."
 
@@ -80,7 +71,7 @@ class Command(BaseCommand):
                     )
                 )
             except DomainError as exc:
-                rejected.append(f"document {n}: {_reason(exc)}")
+                rejected.append(f"document {n}: {exc.one_line()}")
 
         position = {doc.pk: n for n, doc in drafts}
         progress = _Progress(len(drafts), self.stderr) if len(drafts) > 1 else None
@@ -95,7 +86,7 @@ class Command(BaseCommand):
         for outcome in outcomes:
             n = position[outcome.document.pk]
             if outcome.error is not None:
-                rejected.append(f"document {n}: {_reason(outcome.error)}")
+                rejected.append(f"document {n}: {outcome.error.one_line()}")
                 erp_services.sales_document_delete(document=outcome.document, actor=actor)
                 continue
             dte = outcome.dte

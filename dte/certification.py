@@ -1,0 +1,341 @@
+"""The SII's certification, inside the product (DOMAIN.md §16; issue 17).
+
+    certification_read(company, actor, data, filename)  -> CertificationRun   (read and plan)
+    certification_start(run, actor)                     -> CertificationRun   (queue the task)
+    certification_issue(run_id)                         -> CertificationRun   (the task's work)
+
+Reading parses the set de pruebas and plans its documents (dte.core.certification); nothing is
+issued while the file has problems. Issuing turns each planned case into a draft and issues it
+with the company's certification CAFs, case after case (a nota needs the folio of the case it
+modifies), each in its own transaction; each set then goes in its own EnvioDTE, which the
+outbox sends and follows to the SII's verdict like any other. A failure stops its set only:
+a set the SII would receive half is not sent.
+"""
+
+import logging
+from collections.abc import Mapping
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from dte import dispatch, errors, selectors, services
+from dte.core.certification.plan import DEFAULT_RATES, PlannedDocument, Receiver, plan
+from dte.core.certification.setfile import SetFile, SetFileError, parse
+from dte.models import (
+    CertificationCase,
+    CertificationRun,
+    CertificationSet,
+    CertificationStatus,
+    Dte,
+)
+from erp import services as erp_services
+from erp import siicodes
+from erp.doctypes import FOREIGN_RECEIVER_RUT
+from erp.errors import INVALID_INPUT, DomainError
+from erp.models import Company, Partner
+
+log = logging.getLogger(__name__)
+
+MAX_SET_FILE = 2 * 1024 * 1024  # a set de pruebas is a few KiB of text
+# The receiver of the set's national documents when the company names none: the SII itself
+# (any valid taxpayer with its giro and address will do for the set de pruebas).
+SII_RECEIVER = {
+    "rut": "60803000-K",
+    "razon_social": "Servicio de Impuestos Internos",
+    "giro": "Administración pública",
+    "direccion": "Teatinos 120",
+    "comuna": "Santiago",
+    "ciudad": "Santiago",
+}
+
+
+def _rates(given: Mapping[str, Any] | None) -> dict[str, Decimal]:
+    rates = dict(DEFAULT_RATES)
+    for name, value in (given or {}).items():
+        try:
+            currency = siicodes.currency(str(name).strip().upper())
+        except KeyError:
+            message = f"Moneda desconocida: «{name}»."
+            raise DomainError(INVALID_INPUT, message, {"exchange_rates": message}) from None
+        try:
+            rate = Decimal(str(value).replace(",", "."))
+        except InvalidOperation:
+            rate = Decimal(0)
+        if not rate.is_finite() or rate <= 0:
+            message = f"El tipo de cambio de {currency.name} debe ser un número mayor que cero."
+            raise DomainError(INVALID_INPUT, message, {"exchange_rates": message})
+        rates[currency.name] = rate
+    return rates
+
+
+def read_set(data: bytes) -> SetFile:
+    if not data:
+        raise DomainError(INVALID_INPUT, "El archivo está vacío.", {"set_file": "Vacío."})
+    if len(data) > MAX_SET_FILE:
+        message = "El archivo es demasiado grande para ser un set de pruebas (máximo 2 MB)."
+        raise DomainError(INVALID_INPUT, message, {"set_file": message})
+    try:
+        return parse(data)
+    except SetFileError as exc:
+        raise DomainError(INVALID_INPUT, str(exc), {"set_file": str(exc)}) from exc
+
+
+@transaction.atomic
+def certification_read(
+    *,
+    company: Company,
+    actor,
+    data: bytes,
+    filename: str,
+    exchange_rates: Mapping[str, Any] | None = None,
+) -> CertificationRun:
+    """Read and plan a set de pruebas; store it with its sets and cases, issuing nothing."""
+    rates = _rates(exchange_rates)
+    setfile = read_set(data)
+    planned = plan(setfile, exchange_rates=rates)
+    run = CertificationRun.objects.create(
+        company=company,
+        filename=(filename or "set.txt")[:255],
+        set_file=data,
+        parsed=setfile.to_dict(),
+        unreadable=[
+            {"line": u.line, "text": u.text, "reason": u.reason} for u in setfile.unreadable
+        ],
+        problems=list(planned.problems),
+        exchange_rates={k: format(v, "f") for k, v in rates.items()},
+        cases_total=sum(len(s.documents) for s in planned.sets),
+        actor=erp_services.user_or_none(actor),
+    )
+    for position, planned_set in enumerate(planned.sets, start=1):
+        row = CertificationSet.objects.create(
+            run=run,
+            position=position,
+            kind=planned_set.set.kind.value,
+            name=planned_set.set.name[:120],
+            title=planned_set.set.title[:200],
+            atencion=planned_set.set.atencion[:20],
+            problems=list(planned_set.problems),
+        )
+        CertificationCase.objects.bulk_create(
+            CertificationCase(
+                cset=row, caso=d.caso, tipo_dte=d.tipo, assumptions=list(d.assumptions)
+            )
+            for d in planned_set.documents
+        )
+    return run
+
+
+def _plan_of(run: CertificationRun):
+    rates = {k: Decimal(v) for k, v in (run.exchange_rates or {}).items()}
+    return plan(parse(bytes(run.set_file)), exchange_rates=rates)
+
+
+@transaction.atomic
+def certification_start(*, run: CertificationRun, actor, queue: bool = True) -> CertificationRun:
+    """Queue the issuing of a read set (a task: dte.certification_run); with `queue` False the
+    caller (the command line) runs certification_issue itself."""
+    run = CertificationRun.objects.select_for_update().get(pk=run.pk)
+    if run.status != CertificationStatus.READ:
+        message = "Este set ya se emitió o se está emitiendo."
+        raise DomainError(errors.NOT_ISSUABLE, message, {"status": message})
+    if run.problems:
+        message = "El set tiene casos que no se pudieron leer o planificar: corríjalos primero."
+        raise DomainError(errors.NOT_ISSUABLE, message, {"problems": run.problems[:5]})
+    if not run.cases_total:
+        message = "El set no trae casos que emitir."
+        raise DomainError(errors.NOT_ISSUABLE, message, {"set_file": message})
+    run.status = CertificationStatus.QUEUED
+    run.actor = erp_services.user_or_none(actor) or run.actor
+    run.save(update_fields=["status", "actor"])
+    if queue:
+        dispatch.after_commit("dte.certification_run", run.pk)
+    return run
+
+
+# ---------------------------------------------------------------- issuing (the task)
+
+
+def _national_receiver(company: Company, actor) -> Partner:
+    found = Partner.objects.filter(company=company, rut=SII_RECEIVER["rut"]).first()
+    if found is not None:
+        return found
+    return erp_services.partner_create(
+        company=company, actor=actor, data={**SII_RECEIVER, "is_customer": True}
+    )
+
+
+def _foreign_receiver(company: Company, actor, country: str) -> Partner:
+    found = (
+        Partner.objects.filter(company=company, rut=FOREIGN_RECEIVER_RUT, nacionalidad=country)
+        .order_by("id")
+        .first()
+    )
+    if found is not None:
+        return found
+    name = siicodes.name_of("paises", country)
+    return erp_services.partner_create(
+        company=company,
+        actor=actor,
+        data={
+            "rut": FOREIGN_RECEIVER_RUT,
+            "razon_social": f"Cliente en {name.title()} (certificación)"[:100],
+            "nacionalidad": country,
+            "direccion": "Dirección del cliente en el extranjero",
+            "ciudad": name.title()[:20],
+            "is_customer": True,
+        },
+    )
+
+
+def _receiver(company: Company, actor, document: PlannedDocument) -> int | None:
+    if document.receiver == Receiver.ISSUER:
+        return None
+    if document.receiver == Receiver.FOREIGN:
+        return _foreign_receiver(company, actor, document.country).pk
+    return _national_receiver(company, actor).pk
+
+
+def _payload(
+    document: PlannedDocument, issued: Mapping[str, Dte], today: date, partner: int | None
+) -> dict[str, Any]:
+    references = []
+    for ref in document.references:
+        folio, fecha = ref.folio_ref, today
+        if ref.ref_caso:
+            target = issued[ref.ref_caso]
+            folio, fecha = str(target.folio), target.fecha_emision
+        references.append(
+            {
+                "tipo_doc_ref": ref.tipo_doc_ref,
+                "folio_ref": folio,
+                "fecha_ref": fecha,
+                "cod_ref": ref.cod_ref,
+                "razon_ref": ref.razon_ref,
+            }
+        )
+    return {
+        "tipo_dte": document.tipo,
+        "fecha_emision": today,
+        "partner": partner,
+        **document.header,
+        "lines": [dict(line) for line in document.lines],
+        "references": references,
+    }
+
+
+def certification_issue(run_id: int) -> CertificationRun | None:
+    """Issue every set of a queued run, case after case, and envelope each set."""
+    with transaction.atomic():
+        run = (
+            CertificationRun.objects.select_for_update()
+            .select_related("company", "actor")
+            .filter(pk=run_id)
+            .first()
+        )
+        if run is None or run.status not in (CertificationStatus.QUEUED,):
+            return run
+        run.status, run.started_at = CertificationStatus.RUNNING, timezone.now()
+        run.save(update_fields=["status", "started_at"])
+    company, actor = run.company, run.actor
+    today = timezone.localdate()
+    failures: list[str] = []
+    try:
+        planned = _plan_of(run)
+        certificate = selectors.certificate_for_signing(company, actor, timezone.now())
+        issued: dict[str, Dte] = {}
+        rows = {s.position: s for s in run.sets.all()}
+        for position, planned_set in enumerate(planned.sets, start=1):
+            row = rows[position]
+            dtes = []
+            for document in planned_set.documents:
+                case = row.cases.get(caso=document.caso)
+                try:
+                    partner = _receiver(company, actor, document)
+                    draft = erp_services.sales_document_create(
+                        company=company,
+                        actor=actor,
+                        data=_payload(document, issued, today, partner),
+                    )
+                    case.document = draft
+                    dte = services.dte_issue(
+                        document=draft, actor=actor, envelope=False, certificate=certificate
+                    )
+                except DomainError as exc:
+                    case.error = exc.one_line()
+                    case.save(update_fields=["document", "error"])
+                    failures.append(f"{row.title}, caso {document.caso}: {case.error}")
+                    break
+                issued[document.caso] = dte
+                dtes.append(dte)
+                case.save(update_fields=["document"])
+                CertificationRun.objects.filter(pk=run.pk).update(cases_done=len(issued))
+            else:
+                if dtes:
+                    envelopes = services.envelope_create(dtes=dtes, actor=actor)
+                    row.envelope = envelopes[0]
+                    row.save(update_fields=["envelope"])
+    except DomainError as exc:
+        failures.append(exc.one_line())
+    except Exception as exc:  # the task must record why it stopped
+        log.exception("certification run %s failed", run_id)
+        failures.append(f"Error inesperado ({type(exc).__name__}).")
+    run.refresh_from_db()
+    run.status = CertificationStatus.FAILED if failures else CertificationStatus.ISSUED
+    run.error = "\n".join(failures)
+    run.finished_at = timezone.now()
+    run.save(update_fields=["status", "error", "finished_at"])
+    return run
+
+
+# ---------------------------------------------------------------- what a run produced
+
+
+def run_summary(run: CertificationRun) -> dict[str, Any]:
+    """Each set with its envelope and each case with its folio and totals, for the command's
+    --json and the API: amounts in pesos, an export's in its currency as text."""
+    sets = []
+    for row in run.sets.select_related("envelope").prefetch_related("cases__document"):
+        cases = []
+        for case in row.cases.all():
+            doc = case.document
+            entry: dict[str, Any] = {"caso": case.caso, "tipo_dte": case.tipo_dte}
+            if doc is None or doc.folio is None:
+                entry |= {"folio": None, "error": case.error or None}
+            elif doc.moneda:
+                total = format(doc.monto_total_moneda, "f")
+                entry |= {
+                    "folio": doc.folio,
+                    "mnt_neto": 0,
+                    "mnt_exe": total,
+                    "iva": 0,
+                    "mnt_total": total,
+                    "moneda": doc.moneda,
+                }
+            else:
+                entry |= {
+                    "folio": doc.folio,
+                    "mnt_neto": doc.monto_neto,
+                    "mnt_exe": doc.monto_exento,
+                    "iva": doc.iva,
+                    "mnt_total": doc.monto_total,
+                }
+            cases.append(entry)
+        sets.append(
+            {
+                "name": row.name,
+                "title": row.title,
+                "atencion": row.atencion,
+                "envelope": envelope_filename(run.company, row) if row.envelope_id else None,
+                "envelope_status": row.envelope.status if row.envelope_id else None,
+                "track_id": row.envelope.track_id if row.envelope_id else None,
+                "cases": cases,
+            }
+        )
+    return {"status": run.status, "sets": sets}
+
+
+def envelope_filename(company: Company, row: CertificationSet) -> str:
+    return f"EnvioDTE--{company.rut}--{row.name}--{row.atencion}.xml"
