@@ -34,6 +34,9 @@ class SchemaKind(StrEnum):
     RESPUESTA_DTE = "RespuestaDTE"
     ENVIO_RECIBOS = "EnvioRecibos"
     RECIBO = "Recibo"
+    # Libros (dte.core.libro, dte/core/CERTIFICATION.md); kind_of does not return these either.
+    LIBRO_CV = "LibroCompraVenta"
+    LIBRO_GUIA = "LibroGuia"
 
 
 _XSD_FILES: dict[SchemaKind, Path] = {
@@ -45,6 +48,9 @@ _XSD_FILES: dict[SchemaKind, Path] = {
     SchemaKind.RESPUESTA_DTE: XSD_DIR / "RespuestaEnvioDTE_v10.xsd",
     SchemaKind.ENVIO_RECIBOS: XSD_DIR / "EnvioRecibos_v10.xsd",
     SchemaKind.RECIBO: XSD_DIR / "Recibos_v10.xsd",
+    # LibroCV_v10.xsd imports LceCoCertif_v10.xsd, which includes LceSiiTypes and LceCal.
+    SchemaKind.LIBRO_CV: XSD_DIR / "LibroCV_v10.xsd",
+    SchemaKind.LIBRO_GUIA: XSD_DIR / "LibroGuia_v10.xsd",
 }
 
 BOLETA_TYPES = frozenset(str(code) for code in codes(lambda d: d.envio is Envio.BOLETA))
