@@ -1,6 +1,6 @@
 from rest_framework.routers import SimpleRouter
 
-from dte import api
+from dte import api, certification_api
 
 COMPANY = r"companies/(?P<company_rut>[0-9.]+-[0-9Kk])"
 
@@ -14,6 +14,12 @@ router.register(f"{COMPANY}/dte-warnings", api.WarningViewSet, basename="dte-war
 router.register(f"{COMPANY}/received-dtes", api.ReceivedDteViewSet, basename="received-dte")
 router.register(
     f"{COMPANY}/received-dte-batches", api.ReceivedBatchViewSet, basename="received-dte-batch"
+)
+
+router.register(
+    f"{COMPANY}/certification-runs",
+    certification_api.CertificationRunViewSet,
+    basename="certification-run",
 )
 
 urlpatterns = router.urls

@@ -71,6 +71,12 @@ def _rates(given: Mapping[str, Any] | None) -> dict[str, Decimal]:
     return rates
 
 
+def read_upload(file) -> bytes:
+    """An uploaded file's bytes, reading no more than a set de pruebas can be (plus one byte,
+    so that read_set can tell the file was too large)."""
+    return file.read(MAX_SET_FILE + 1)
+
+
 def read_set(data: bytes) -> SetFile:
     if not data:
         raise DomainError(INVALID_INPUT, "El archivo está vacío.", {"set_file": "Vacío."})
@@ -329,7 +335,8 @@ def run_summary(run: CertificationRun) -> dict[str, Any]:
                 "title": row.title,
                 "atencion": row.atencion,
                 "envelope": envelope_filename(run.company, row) if row.envelope_id else None,
-                "envelope_status": row.envelope.status if row.envelope_id else None,
+                "state": set_state(row),
+                "state_label": SET_STATES[set_state(row)],
                 "track_id": row.envelope.track_id if row.envelope_id else None,
                 "cases": cases,
             }
@@ -339,3 +346,35 @@ def run_summary(run: CertificationRun) -> dict[str, Any]:
 
 def envelope_filename(company: Company, row: CertificationSet) -> str:
     return f"EnvioDTE--{company.rut}--{row.name}--{row.atencion}.xml"
+
+
+# What a set's envelope says, in the words of the certification page.
+SET_STATES = {
+    "to_issue": "Por emitir",
+    "failed": "No se pudo emitir",
+    "queued": "En cola para el SII",
+    "sent": "Enviado, esperando la respuesta del SII",
+    "accepted": "Aceptado por el SII",
+    "objections": "Aceptado con reparos",
+    "rejected": "Rechazado por el SII",
+    "attention": "Requiere atención (vea el sobre)",
+}
+
+
+def set_state(row: CertificationSet) -> str:
+    """A set's state: one of SET_STATES, from its envelope and its documents' verdicts."""
+    envelope = row.envelope
+    if envelope is None:
+        return "failed" if row.cases.exclude(error="").exists() else "to_issue"
+    if envelope.status in ("queued", "uploading", "uncertain"):
+        return "queued"
+    if envelope.status == "sent":
+        return "sent"
+    if envelope.status in ("needs_attention", "superseded"):
+        return "attention"
+    verdicts = set(Dte.objects.filter(envelope=envelope).values_list("status", flat=True))
+    if envelope.status == "rejected" or "rejected" in verdicts:
+        return "rejected"
+    if "accepted_with_objections" in verdicts:
+        return "objections"
+    return "accepted" if verdicts == {"accepted"} else "sent"

@@ -2,7 +2,7 @@ from django import forms
 
 from dte.models import ExchangeMailbox, ReceivedStatus
 from dte.receiving import CLAIM_ACTIONS
-from erp.forms import DATE_FORMATS, DATE_WIDGET, PeriodField
+from erp.forms import DATE_FORMATS, DATE_WIDGET, ChileanDecimalField, PeriodField
 
 MAX_UPLOAD = 1024 * 1024
 
@@ -170,3 +170,31 @@ class GuiaInvoiceForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["partner"].queryset = Partner.objects.filter(company=company)
         self.fields["partner"].widget.attrs["data-searchable"] = "clientes"
+
+
+# --- Certification --------------------------------------------------------------------------
+
+
+class CertificationUploadForm(forms.Form):
+    """The SII's set de pruebas, and the day's exchange rates its export sets need."""
+
+    file = forms.FileField(label="Set de pruebas (archivo de texto descargado del SII)")
+    rate_usd = ChileanDecimalField(
+        label="Tipo de cambio dólar",
+        required=False,
+        max_digits=10,
+        decimal_places=4,
+        help_text="Pesos por dólar para los sets de exportación (por omisión 950).",
+    )
+    rate_eur = ChileanDecimalField(
+        label="Tipo de cambio euro",
+        required=False,
+        max_digits=10,
+        decimal_places=4,
+        help_text="Pesos por euro (por omisión 1.030).",
+    )
+
+    def rates(self) -> dict[str, str]:
+        data = self.cleaned_data
+        given = {"DOLAR USA": data.get("rate_usd"), "EURO": data.get("rate_eur")}
+        return {name: str(value) for name, value in given.items() if value is not None}

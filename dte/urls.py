@@ -1,6 +1,6 @@
 from django.urls import path
 
-from dte import list_views, views
+from dte import certification_views, list_views, views
 
 app_name = "dte"
 
@@ -25,6 +25,17 @@ urlpatterns = [
     path("dte/<int:pk>/reensobrar/", views.reenvelope, name="reenvelope"),
     path("sobres/<int:pk>/xml/", views.envelope_xml, name="envelope_xml"),
     path("folios-y-certificados/", views.signing_material, name="signing_material"),
+    path("certificacion/", certification_views.certification_page, name="certification"),
+    path(
+        "certificacion/<int:pk>/",
+        certification_views.certification_page,
+        name="certification_run",
+    ),
+    path(
+        "certificacion/<int:pk>/emitir/",
+        certification_views.certification_start,
+        name="certification_start",
+    ),
     # Suppliers' DTEs
     path("recibidos/", views.received_list, name="received_list"),
     path("recibidos/subir/", views.received_upload, name="received_upload"),

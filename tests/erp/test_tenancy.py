@@ -7,7 +7,13 @@ from django.urls import get_resolver
 from django.urls.resolvers import URLResolver
 
 from ai.models import AiFinding, AiReview
-from dte.models import IntakeBatch, ReceivedDte, ReceivedDteEvent, ReceivedEnvelope
+from dte.models import (
+    CertificationRun,
+    IntakeBatch,
+    ReceivedDte,
+    ReceivedDteEvent,
+    ReceivedEnvelope,
+)
 from erp.models import AuditEvent, Partner, Product, PurchaseDocument, SalesDocument
 from f29.models import F29Return, RcvImport
 from tests.factories import PartnerFactory, ProductFactory, SalesDocumentFactory
@@ -51,6 +57,9 @@ def victim_data(company):
     batch = IntakeBatch.objects.create(
         company=company, source="api", filename="secreto.zip", status="done"
     )
+    certification_run = CertificationRun.objects.create(
+        company=company, filename="set-secreto.txt", set_file=b"SET BASICO", cases_total=1
+    )
     return {
         "partner": partner,
         "product": product,
@@ -61,6 +70,7 @@ def victim_data(company):
         "rcv_import": rcv_import,
         "received": received,
         "batch": batch,
+        "certification_run": certification_run,
     }
 
 
@@ -200,6 +210,17 @@ def api_cases(d):
         "received-dte-batch-detail": [
             ("get", f"{base}/received-dte-batches/{d['batch'].pk}/", None)
         ],
+        # the SII's certification
+        "certification-run-list": [
+            ("get", f"{base}/certification-runs/", None),
+            ("post", f"{base}/certification-runs/", {}),
+        ],
+        "certification-run-detail": [
+            ("get", f"{base}/certification-runs/{d['certification_run'].pk}/", None)
+        ],
+        "certification-run-start": [
+            ("post", f"{base}/certification-runs/{d['certification_run'].pk}/start/", {})
+        ],
     }
 
 
@@ -256,6 +277,11 @@ def web_cases(d):
         "received_goods": [("post", f"/recibidos/{rd}/mercaderias/", {"recinto": "Bodega"})],
         "received_check_sii": [("post", f"/recibidos/{rd}/consultar-sii/", {})],
         "received_batch": [("get", f"/recibidos/cargas/{d['batch'].pk}/", None)],
+        # another company's set de pruebas is not found under the user's own company
+        "certification_run": [("get", f"/certificacion/{d['certification_run'].pk}/", None)],
+        "certification_start": [
+            ("post", f"/certificacion/{d['certification_run'].pk}/emitir/", {})
+        ],
     }
 
 
@@ -288,6 +314,7 @@ UNSCOPED_WEB = {
     "received_bulk_accept",  # ids looked up in the current company only (checked below)
     "received_mailbox",  # the current company's exchange mailbox
     "guias_invoice",  # customers and guías looked up in the current company only (checked below)
+    "certification",  # the current company's certification (its latest set de pruebas)
 }
 UNSCOPED_API = {"company-list", "api-root"}
 

@@ -1,0 +1,129 @@
+"""/api/v1/companies/{rut}/certification-runs/: the SII's set de pruebas read, planned, issued
+and followed (issue 17; DOMAIN.md §16). Thin over dte.certification."""
+
+import json
+
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import mixins, serializers, status
+from rest_framework.decorators import action
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.response import Response
+
+from dte import certification
+from dte.models import CertificationRun
+from erp.api.views import COMPANY_PARAM, CompanyScopedAPI
+from erp.errors import INVALID_INPUT, DomainError, NotFound
+from erp.tenancy import Perm
+
+
+class CertificationUploadSerializer(serializers.Serializer):
+    set_file = serializers.FileField(help_text="El set de pruebas del SII (texto ISO-8859-1).")
+    exchange_rates = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        help_text='Tipos de cambio para los sets de exportación, JSON: {"DOLAR USA": "943.57"}.',
+    )
+
+
+class CertificationRunSerializer(serializers.ModelSerializer):
+    status_label = serializers.CharField(source="get_status_display", read_only=True)
+    percent = serializers.IntegerField(read_only=True)
+    finished = serializers.BooleanField(read_only=True)
+    actor = serializers.CharField(
+        source="actor.get_username", read_only=True, default=None, allow_null=True
+    )
+    sets = serializers.SerializerMethodField()
+
+    class Meta:
+        model = CertificationRun
+        fields = (
+            "id",
+            "filename",
+            "status",
+            "status_label",
+            "finished",
+            "percent",
+            "cases_total",
+            "cases_done",
+            "unreadable",
+            "problems",
+            "exchange_rates",
+            "error",
+            "sets",
+            "actor",
+            "created_at",
+            "started_at",
+            "finished_at",
+        )
+
+    def get_sets(self, run: CertificationRun) -> list[dict]:
+        return certification.run_summary(run)["sets"]
+
+
+@extend_schema_view(
+    list=extend_schema(parameters=[COMPANY_PARAM]),
+    retrieve=extend_schema(parameters=[COMPANY_PARAM]),
+    create=extend_schema(
+        parameters=[COMPANY_PARAM],
+        request={"multipart/form-data": CertificationUploadSerializer},
+        responses={201: CertificationRunSerializer},
+    ),
+    start=extend_schema(
+        parameters=[COMPANY_PARAM],
+        request=None,
+        responses={
+            202: OpenApiResponse(
+                CertificationRunSerializer, description="Queued: follow it at its own URL."
+            )
+        },
+    ),
+)
+class CertificationRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, CompanyScopedAPI):
+    """A set de pruebas: POST the file (what was read, every line that could not be, the
+    problems that stop it), then POST `start/` to issue every case with the certification CAFs
+    and send each set in its own EnvioDTE; GET follows `percent` and each set's envelope."""
+
+    queryset = CertificationRun.objects.all()
+    serializer_class = CertificationRunSerializer
+    write_perm = Perm.MANAGE_CREDENTIALS
+
+    parser_classes = [MultiPartParser, FormParser, JSONParser]
+
+    def company_queryset(self):
+        return CertificationRun.objects.filter(company=self.company).select_related("actor")
+
+    def get_one(self, pk) -> CertificationRun:
+        row = self.company_queryset().filter(pk=int(pk) if str(pk).isdigit() else None).first()
+        if row is None:
+            raise NotFound("Set de pruebas no encontrado.")
+        return row
+
+    def retrieve(self, request, company_rut=None, pk=None):
+        return Response(self.get_serializer(self.get_one(pk)).data)
+
+    def create(self, request, company_rut=None):
+        upload = CertificationUploadSerializer(data=request.data)
+        upload.is_valid(raise_exception=True)
+        rates_text = upload.validated_data.get("exchange_rates") or ""
+        try:
+            rates = json.loads(rates_text) if rates_text.strip() else {}
+        except json.JSONDecodeError:
+            rates = None
+        if not isinstance(rates, dict):
+            message = 'Use JSON: {"DOLAR USA": "943.57"}.'
+            raise DomainError(INVALID_INPUT, message, {"exchange_rates": message})
+        file = upload.validated_data["set_file"]
+        run = certification.certification_read(
+            company=self.company,
+            actor=request.user,
+            data=certification.read_upload(file),
+            filename=file.name,
+            exchange_rates=rates,
+        )
+        return Response(self.get_serializer(run).data, status=status.HTTP_201_CREATED)
+
+    @action(detail=True, methods=["post"])
+    def start(self, request, company_rut=None, pk=None):
+        run = certification.certification_start(run=self.get_one(pk), actor=request.user)
+        run.refresh_from_db()
+        return Response(self.get_serializer(run).data, status=status.HTTP_202_ACCEPTED)

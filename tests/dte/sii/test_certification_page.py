@@ -1,0 +1,117 @@
+"""The certification page and its API (issue 17): a company's administrator uploads the set de
+pruebas, sees what was read, starts the run (a task outside the request) and follows each set
+to the SII's verdict; other roles only look."""
+
+from pathlib import Path
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+
+from dte.models import CertificationRun, CertificationStatus, Dte
+from tests.dte.sii.test_flow import run_outbox
+
+SAMPLE = Path("/work/shared/sii/samples/certification/SIISetDePruebas_ejemplo.txt")
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.skipif(not SAMPLE.exists(), reason="the shared set de pruebas is not available"),
+]
+
+
+def upload(name="SIISetDePruebas.txt", data=None):
+    return SimpleUploadedFile(name, data if data is not None else SAMPLE.read_bytes())
+
+
+def test_an_administrator_goes_from_the_file_to_everything_sent(
+    client, sii, issuer, admin_user, eager_tasks
+):
+    client.force_login(admin_user)
+    page = client.get(reverse("dte:certification")).content.decode()
+    assert "Descargue el set de pruebas desde el sitio del SII" in page
+    assert 'id="set-upload"' in page
+
+    response = client.post(
+        reverse("dte:certification"), {"file": upload(), "rate_usd": "943,57"}, follow=True
+    )
+    assert response.status_code == 200
+    page = response.content.decode()
+    run = CertificationRun.objects.get()
+    assert run.status == CertificationStatus.READ and run.cases_total == 20
+    assert run.exchange_rates["DOLAR USA"] == "943.57"
+    assert "Set de pruebas leído: 20 casos." in page
+    assert "SET BASICO DOCUMENTOS DE EXPORTACION (2)" in page and "5120007" in page
+    assert "OTROS PUERTOS DE PERU" in page  # an assumption the plan made, shown
+    assert 'id="start-button"' in page
+
+    response = client.post(reverse("dte:certification_start", args=[run.pk]), follow=True)
+    assert response.status_code == 200
+    from erp.background import wait_for_background
+
+    assert wait_for_background(120)
+    run.refresh_from_db()
+    assert run.status == CertificationStatus.ISSUED, run.error
+    assert Dte.objects.count() == 20
+    run_outbox()
+    page = client.get(reverse("dte:certification_run", args=[run.pk])).content.decode()
+    assert page.count('data-state="accepted"') == 5
+    assert "Todo enviado y aceptado por el SII" in page
+    assert 'id="start-button"' not in page
+
+
+def test_a_viewer_sees_but_cannot_upload_or_start(client, issuer, viewer):
+    run = CertificationRun.objects.create(
+        company=issuer, filename="set.txt", set_file=SAMPLE.read_bytes(), cases_total=1
+    )
+    client.force_login(viewer)
+    page = client.get(reverse("dte:certification")).content.decode()
+    assert "Solo un administrador" not in page  # a run exists: the page shows it
+    assert 'id="set-upload"' not in page
+    assert client.post(reverse("dte:certification"), {"file": upload()}).status_code == 403
+    response = client.post(reverse("dte:certification_start", args=[run.pk]))
+    assert response.status_code == 403
+    assert CertificationRun.objects.get().status == CertificationStatus.READ
+
+
+def test_a_file_that_is_not_a_set_is_refused_with_its_reason(client, issuer, admin_user):
+    client.force_login(admin_user)
+    response = client.post(reverse("dte:certification"), {"file": upload(data=b"hola")})
+    assert response.status_code == 400
+    assert "no se encontró ningún" in response.content.decode()
+    assert not CertificationRun.objects.exists()
+
+
+def test_the_api_reads_starts_and_follows_a_run(api_for, sii, issuer, admin_user, eager_tasks):
+    api = api_for(admin_user)
+    base = f"/api/v1/companies/{issuer.rut}/certification-runs/"
+    created = api.post(
+        base,
+        {"set_file": upload(), "exchange_rates": '{"EURO": "1021.30"}'},
+        format="multipart",
+    )
+    assert created.status_code == 201, created.json()
+    body = created.json()
+    assert (body["status"], body["cases_total"], body["problems"]) == ("read", 20, [])
+    assert [s["atencion"] for s in body["sets"]] == [
+        "5120001",
+        "5120004",
+        "5120006",
+        "5120007",
+        "5120008",
+    ]
+    assert body["exchange_rates"]["EURO"] == "1021.30"
+
+    started = api.post(f"{base}{body['id']}/start/")
+    assert started.status_code == 202, started.json()
+    from erp.background import wait_for_background
+
+    assert wait_for_background(120)
+    followed = api.get(f"{base}{body['id']}/").json()
+    assert (followed["status"], followed["percent"], followed["finished"]) == ("issued", 100, True)
+    assert all(s["envelope"] for s in followed["sets"])
+    again = api.post(f"{base}{body['id']}/start/")
+    assert again.status_code == 400
+
+    bad = api.post(base, {"set_file": upload(data=b"nada")}, format="multipart")
+    assert bad.status_code == 400 and "set_file" in bad.json()["fields"]
+    rates = api.post(base, {"set_file": upload(), "exchange_rates": "{no"}, format="multipart")
+    assert rates.status_code == 400 and "exchange_rates" in rates.json()["fields"]
