@@ -683,6 +683,8 @@ class CertificationRun(models.Model):
     cases_total = models.PositiveIntegerField("casos", default=0)
     cases_done = models.PositiveIntegerField("casos emitidos", default=0)
     error = models.TextField(blank=True)
+    # The muestras impresas: a ZIP of every document's PDF (and cedible copy), built by the task.
+    samples = models.BinaryField("muestras impresas", null=True, blank=True, editable=False)
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -751,3 +753,60 @@ class CertificationCase(models.Model):
 
     def __str__(self) -> str:
         return f"Caso {self.caso}"
+
+
+class LibroKind(models.TextChoices):
+    VENTA = "VENTA", "Libro de ventas"
+    COMPRA = "COMPRA", "Libro de compras"
+    GUIAS = "GUIAS", "Libro de guías"
+
+
+class LibroStatus(models.TextChoices):
+    QUEUED = "queued", "En cola para el SII"
+    SENT = "sent", "Enviado, esperando al SII"
+    ACCEPTED = "accepted", "Aceptado por el SII"
+    REJECTED = "rejected", "Rechazado por el SII"
+    NEEDS_ATTENTION = "needs_attention", "Requiere atención"
+
+
+class CertificationLibro(models.Model):
+    """A libro of the certification (LibroCompraVenta or LibroGuia, dte.core.libro), signed,
+    uploaded to the SII like an envelope and followed to its state (LOK, or a rejection)."""
+
+    company = models.ForeignKey(
+        Company, on_delete=models.CASCADE, related_name="certification_libros"
+    )
+    run = models.ForeignKey(
+        CertificationRun, on_delete=models.CASCADE, related_name="libros", null=True, blank=True
+    )
+    kind = models.CharField("libro", max_length=6, choices=LibroKind)
+    periodo = models.CharField("período tributario", max_length=7)  # AAAA-MM
+    xml = models.BinaryField(editable=False)
+    certificate = models.ForeignKey(
+        Certificate, on_delete=models.PROTECT, related_name="+", verbose_name="certificado"
+    )
+    status = models.CharField(
+        "estado", max_length=16, choices=LibroStatus, default=LibroStatus.QUEUED
+    )
+    track_id = models.CharField("track id del SII", max_length=32, blank=True)
+    sii_estado = models.CharField("estado SII", max_length=16, blank=True)
+    sii_glosa = models.TextField("glosa SII", blank=True)
+    attempts = models.PositiveIntegerField("intentos de envío", default=0)
+    polls = models.PositiveIntegerField("consultas de estado", default=0)
+    next_attempt_at = models.DateTimeField("próximo intento", null=True, blank=True)
+    sent_at = models.DateTimeField("enviado el", null=True, blank=True)
+    last_error = models.TextField("último error", blank=True)
+    created_at = models.DateTimeField("creado el", auto_now_add=True)
+
+    class Meta:
+        verbose_name = "libro de certificación"
+        verbose_name_plural = "libros de certificación"
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["status", "next_attempt_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.periodo}"
+
+    @property
+    def filename(self) -> str:
+        return f"Libro--{self.company.rut}--{self.kind}--{self.periodo}.xml"
