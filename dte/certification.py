@@ -12,7 +12,9 @@ outbox sends and follows to the SII's verdict like any other. A failure stops it
 a set the SII would receive half is not sent.
 """
 
+import io
 import logging
+import zipfile
 from collections.abc import Mapping
 from datetime import date
 from decimal import Decimal, InvalidOperation
@@ -21,7 +23,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from dte import dispatch, errors, selectors, services
+from dte import dispatch, errors, printing, selectors, services
 from dte.core.certification.plan import DEFAULT_RATES, PlannedDocument, Receiver, plan
 from dte.core.certification.setfile import SetFile, SetFileError, parse
 from dte.models import (
@@ -33,7 +35,7 @@ from dte.models import (
 )
 from erp import services as erp_services
 from erp import siicodes
-from erp.doctypes import FOREIGN_RECEIVER_RUT
+from erp.doctypes import FOREIGN_RECEIVER_RUT, IndTraslado, doc_type
 from erp.errors import INVALID_INPUT, DomainError
 from erp.models import Company, Partner
 
@@ -289,11 +291,55 @@ def certification_issue(run_id: int) -> CertificationRun | None:
         log.exception("certification run %s failed", run_id)
         failures.append(f"Error inesperado ({type(exc).__name__}).")
     run.refresh_from_db()
+    if not failures:
+        try:
+            run.samples = build_samples(run)
+        except Exception as exc:  # the documents are issued: the samples can be built again
+            log.exception("certification run %s: samples failed", run_id)
+            failures.append(f"No se pudieron armar las muestras impresas ({type(exc).__name__}).")
     run.status = CertificationStatus.FAILED if failures else CertificationStatus.ISSUED
     run.error = "\n".join(failures)
     run.finished_at = timezone.now()
-    run.save(update_fields=["status", "error", "finished_at"])
+    run.save(update_fields=["status", "error", "finished_at", "samples"])
     return run
+
+
+# ---------------------------------------------------------------- muestras impresas
+
+
+def wants_cedible(dte: Dte) -> bool:
+    """A cedible copy goes with the types that may be assigned (DTEFacturasType), and with a
+    guía only when it is a sale: "en una operación que no constituye venta el ejemplar cedible
+    no corresponde" (the set's instructions)."""
+    if not doc_type(dte.tipo_dte).cedible:
+        return False
+    document = dte.sales_document
+    if dte.tipo_dte == 52 and document is not None and document.ind_traslado:
+        return IndTraslado(document.ind_traslado).is_sale
+    return True
+
+
+def build_samples(run: CertificationRun) -> bytes:
+    """The muestras impresas: a ZIP with a folder per set and, for each case, the printed
+    document (its PDF417 and QR) and its cedible copy where one applies."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for row in run.sets.all():
+            for case in row.cases.select_related("document__dte", "document__company"):
+                document = case.document
+                dte = getattr(document, "dte", None) if document is not None else None
+                if dte is None:
+                    continue
+                stem = f"{row.name}/{case.caso}--{dte.tipo_dte}--{dte.folio}"
+                archive.writestr(f"{stem}.pdf", printing.render(dte, format="letter"))
+                if wants_cedible(dte):
+                    pdf = printing.render(dte, format="letter", cedible=True)
+                    archive.writestr(f"{stem}--cedible.pdf", pdf)
+    return buffer.getvalue()
+
+
+def samples_filename(run: CertificationRun) -> str:
+    return f"MuestrasImpresas--{run.company.rut}--{run.pk}.zip"
 
 
 # ---------------------------------------------------------------- what a run produced

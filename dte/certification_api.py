@@ -3,6 +3,7 @@ and followed (issue 17; DOMAIN.md §16). Thin over dte.certification."""
 
 import json
 
+from django.http import HttpResponse
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
@@ -68,6 +69,10 @@ class CertificationRunSerializer(serializers.ModelSerializer):
         request={"multipart/form-data": CertificationUploadSerializer},
         responses={201: CertificationRunSerializer},
     ),
+    samples=extend_schema(
+        parameters=[COMPANY_PARAM],
+        responses={(200, "application/zip"): OpenApiResponse(description="ZIP de PDF")},
+    ),
     start=extend_schema(
         parameters=[COMPANY_PARAM],
         request=None,
@@ -121,6 +126,17 @@ class CertificationRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, 
             exchange_rates=rates,
         )
         return Response(self.get_serializer(run).data, status=status.HTTP_201_CREATED)
+
+    @action(detail=True, methods=["get"])
+    def samples(self, request, company_rut=None, pk=None):
+        """The muestras impresas: a ZIP of every document's PDF and cedible copy."""
+        run = self.get_one(pk)
+        if not run.samples:
+            raise NotFound("Las muestras impresas aún no están listas.")
+        response = HttpResponse(bytes(run.samples), content_type="application/zip")
+        filename = certification.samples_filename(run)
+        response["Content-Disposition"] = f'attachment; filename="{filename}"'
+        return response
 
     @action(detail=True, methods=["post"])
     def start(self, request, company_rut=None, pk=None):

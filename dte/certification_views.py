@@ -2,7 +2,7 @@
 its state, and what to do next, in plain Spanish. Thin over dte.certification."""
 
 from django.contrib import messages
-from django.http import Http404
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
@@ -137,3 +137,14 @@ def certification_start(request, membership: Membership, pk: int):
     else:
         messages.success(request, "Emitiendo el set de pruebas: siga el avance aquí.")
     return redirect("dte:certification_run", pk=pk)
+
+
+@company_view(Perm.VIEW)
+def certification_samples(request, membership: Membership, pk: int):
+    run = _run(membership.company, pk)
+    if run is None or not run.samples:
+        raise Http404("Las muestras impresas aún no están listas.")
+    response = HttpResponse(bytes(run.samples), content_type="application/zip")
+    filename = certification.samples_filename(run)
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response

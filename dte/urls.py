@@ -32,6 +32,11 @@ urlpatterns = [
         name="certification_run",
     ),
     path(
+        "certificacion/<int:pk>/muestras.zip",
+        certification_views.certification_samples,
+        name="certification_samples",
+    ),
+    path(
         "certificacion/<int:pk>/emitir/",
         certification_views.certification_start,
         name="certification_start",

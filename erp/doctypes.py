@@ -244,6 +244,7 @@ REGISTRY: Mapping[int, DocType] = MappingProxyType(
                 "factura de compra",
                 electronic=False,
                 envio=None,
+                retains_iva=True,
                 purchase_book=True,
             ),
             DocType(
@@ -251,6 +252,7 @@ REGISTRY: Mapping[int, DocType] = MappingProxyType(
                 "Factura de compra electrónica",
                 "factura de compra",
                 caf_expires=True,
+                cedible=True,  # DTEFacturasType; the SII's set asks for its cedible copy
                 receiver_details=True,
                 requires_affected_line=True,
                 retains_iva=True,

@@ -33,7 +33,7 @@ from dte.core.domain import SIIDTE_NS, XSI_NS, Resolucion
 from dte.core.envelope import XML_DECLARATION
 from dte.core.signing import SigningKey, sign_reference
 from dte.core.xml import format_date, format_decimal, format_timestamp
-from erp.doctypes import TASA_IVA
+from erp.doctypes import TASA_IVA, Family, codes
 from erp.money import percent_of, round_clp
 
 XSI = f' xmlns:xsi="{XSI_NS}"'
@@ -53,13 +53,14 @@ TIPOS_VENTA = frozenset(
     | {110, 111, 112, 901, 902, 903, 904, 905, 906, 907}
 )
 # Electronic documents: RznSoc is required only for the others (Formato IECV, RznSoc).
-ELECTRONICOS = frozenset({33, 34, 43, 46, 56, 61, 110, 111, 112})
+ELECTRONICOS = codes(lambda d: d.electronic and d.envio is not None)
 NOTAS = frozenset({55, 56, 60, 61, 104, 106, 111, 112})
 # Facturas exentas: no MntNeto nor MntIVA ("Nuevas validaciones IECV" 13 and 29: rechazo).
-EXENTAS = frozenset({32, 34})
+EXENTAS = codes(lambda d: d.exempt_only and d.family is Family.FACTURA)
 # Where the whole IVA can be retained: facturas de compra and their notas (Formato IECV §7,
 # code 15; "Nuevas validaciones" 31).
-RETIENEN_IVA = frozenset({45, 46, 55, 56, 60, 61})
+NOTAS_NACIONALES = codes(lambda d: d.note and not d.foreign_currency)  # 55, 56, 60, 61
+RETIENEN_IVA = codes(lambda d: d.retains_iva) | NOTAS_NACIONALES
 # LibroGuia_v10.xsd DoctoType: what a guía's factura (TpoDocRef) may be.
 TIPOS_FACTURA_GUIA = frozenset(
     {30, 32, 33, 34, 35, 38, 39, 40, 45, 46, 55, 56, 60, 61, 101, 102, 103, 104, 105, 106}
@@ -389,7 +390,7 @@ def _row(
         raise LibroError("monto_neto", f"La factura exenta {where} no lleva monto neto.")
     tasa = _tasa(d.tasa_iva)
     iva = _iva(neto, tasa, d.iva)
-    if d.nota_de_factura_compra and tipo not in {55, 56, 60, 61}:
+    if d.nota_de_factura_compra and tipo not in NOTAS_NACIONALES:
         raise LibroError(
             "nota_de_factura_compra",
             f"Solo una nota de crédito o débito modifica una factura de compra ({where}).",

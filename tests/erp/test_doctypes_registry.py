@@ -91,7 +91,7 @@ def test_the_types_a_cesion_carries_are_printed_cedible():
 def test_the_registry_answers_what_the_apps_ask():
     assert codes(lambda d: d.envio is Envio.BOLETA) == {39, 41}
     assert codes(lambda d: d.caf_expires) == {33, 43, 46, 56, 61}
-    assert codes(lambda d: d.cedible) == {33, 34, 43, 52}
+    assert codes(lambda d: d.cedible) == {33, 34, 43, 46, 52}
     assert codes(lambda d: d.rcv_acceptance) == {33, 34, 43}
     assert codes(lambda d: not d.rcv_detail) == {35, 38, 39, 41, 50, 52}
     assert codes(lambda d: d.receiver_details) >= {33, 34, 46, 52, 56, 61}

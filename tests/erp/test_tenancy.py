@@ -218,6 +218,9 @@ def api_cases(d):
         "certification-run-detail": [
             ("get", f"{base}/certification-runs/{d['certification_run'].pk}/", None)
         ],
+        "certification-run-samples": [
+            ("get", f"{base}/certification-runs/{d['certification_run'].pk}/samples/", None)
+        ],
         "certification-run-start": [
             ("post", f"{base}/certification-runs/{d['certification_run'].pk}/start/", {})
         ],
@@ -279,6 +282,9 @@ def web_cases(d):
         "received_batch": [("get", f"/recibidos/cargas/{d['batch'].pk}/", None)],
         # another company's set de pruebas is not found under the user's own company
         "certification_run": [("get", f"/certificacion/{d['certification_run'].pk}/", None)],
+        "certification_samples": [
+            ("get", f"/certificacion/{d['certification_run'].pk}/muestras.zip", None)
+        ],
         "certification_start": [
             ("post", f"/certificacion/{d['certification_run'].pk}/emitir/", {})
         ],

@@ -94,6 +94,11 @@ class Command(BaseCommand):
                 target.write_bytes(bytes(row.envelope.xml))
                 if not options["json"]:
                     self.stdout.write(f"{row.title}: {target}")
+        if run.samples:
+            target = out / certification.samples_filename(run)
+            target.write_bytes(bytes(run.samples))
+            if not options["json"]:
+                self.stdout.write(f"Muestras impresas: {target}")
         if options["json"]:
             self.stdout.write(json.dumps({"sets": summary["sets"]}, ensure_ascii=False, indent=2))
         if run.status != CertificationStatus.ISSUED:

@@ -3,15 +3,18 @@ certification CAFs, each set in its own EnvioDTE, XSD-valid, signed (checked by 
 and by xmlsec1), the totals of each case as computed by hand here, and the sandbox's verdict."""
 
 import copy
+import io
 import json
 import shutil
 import subprocess
+import zipfile
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from django.core.management import call_command
 from lxml import etree
+from pypdf import PdfReader
 
 from dte import certification, services
 from dte.core import schemas
@@ -152,6 +155,28 @@ def test_the_example_set_from_its_file_to_the_sii_s_acceptance(sii, issuer, tmp_
     assert second.findtext("d:TpoDocRef", namespaces=NS) == "33"
     assert second.findtext("d:FolioRef", namespaces=NS) == str(cases["5120001-2"]["folio"])
     assert second.findtext("d:CodRef", namespaces=NS) == "3"
+
+    # The muestras impresas: every document, and a cedible copy where one applies.
+    samples = tmp_path / f"MuestrasImpresas--{issuer.rut}--{CertificationRun.objects.get().pk}.zip"
+    with zipfile.ZipFile(samples) as archive:
+        names = archive.namelist()
+        cedible = sorted(
+            (n for n in names if n.endswith("--cedible.pdf")), key=lambda n: n.split("/")[1]
+        )
+        assert len(names) - len(cedible) == len(cases)
+        # facturas 33 (cases 1–4), the guías that are sales (2, 3), the factura de compra
+        assert [n.split("/")[1].split("--")[0] for n in cedible] == [
+            "5120001-1",
+            "5120001-2",
+            "5120001-3",
+            "5120001-4",
+            "5120004-2",
+            "5120004-3",
+            "5120008-1",
+        ]
+        first = archive.read(cedible[0])
+        text = " ".join(p.extract_text() for p in PdfReader(io.BytesIO(first)).pages)
+        assert "CEDIBLE" in text and "FACTURA ELECTRÓNICA" in text
 
     run_outbox()
     assert set(Envelope.objects.values_list("status", flat=True)) == {"processed"}
