@@ -7,7 +7,7 @@ whole transaction back, so a folio is never burned by a failed build.
 
 import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from django.conf import settings
@@ -15,7 +15,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from dte import errors, mapping, notes, printing, selectors, sending, signals, vault
+from dte import errors, libro_sending, mapping, notes, printing, selectors, sending, signals, vault
 from dte.core import schemas
 from dte.core.caf import CafError, check_caf, official_sii_keys, parse_caf
 from dte.core.certificate import Certificate as CoreCertificate
@@ -434,14 +434,19 @@ class OutboxDue:
     enveloped: int
     to_send: list[int]
     to_ask: list[int]
+    # Certification libros (dte.libro_sending) due for an upload and for a question.
+    libros_to_send: list[int] = field(default_factory=list)
+    libros_to_ask: list[int] = field(default_factory=list)
 
 
 def outbox_tick(now: datetime | None = None) -> OutboxDue:
     """What the beat does each tick: envelope stranded signed documents, then claim the
-    envelopes due for an upload and those to ask the SII about (dte.sending.outbox_claim)."""
+    envelopes due for an upload and those to ask the SII about (dte.sending.outbox_claim), and
+    the certification libros likewise (dte.libro_sending.libro_claim)."""
     enveloped = envelope_stranded(now)
     to_send, to_ask = sending.outbox_claim(now)
-    return OutboxDue(enveloped, to_send, to_ask)
+    libros_to_send, libros_to_ask = libro_sending.libro_claim(now)
+    return OutboxDue(enveloped, to_send, to_ask, libros_to_send, libros_to_ask)
 
 
 def envelope_stranded(now: datetime | None = None) -> int:

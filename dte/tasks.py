@@ -14,7 +14,7 @@ from celery import shared_task
 from celery.utils.time import get_exponential_backoff_interval
 from django.conf import settings
 
-from dte import certification, printing, receiving, sending, services
+from dte import certification, libro_sending, printing, receiving, sending, services
 
 log = logging.getLogger(__name__)
 
@@ -36,13 +36,40 @@ def envelope_refresh(envelope_id: int) -> str:
 @shared_task(name="dte.outbox_tick", ignore_result=True)
 def outbox_tick() -> dict:
     """Beat: envelope signed documents left without one, upload what is queued and due, ask
-    the SII about what it may have."""
+    the SII about what it may have; the same for certification libros."""
     due = services.outbox_tick()
     for envelope_id in due.to_send:
         envelope_send.delay(envelope_id)
     for envelope_id in due.to_ask:
         envelope_refresh.delay(envelope_id)
-    return {"enveloped": due.enveloped, "send": len(due.to_send), "poll": len(due.to_ask)}
+    for libro_id in due.libros_to_send:
+        libro_send.delay(libro_id)
+    for libro_id in due.libros_to_ask:
+        libro_refresh.delay(libro_id)
+    return {
+        "enveloped": due.enveloped,
+        "send": len(due.to_send),
+        "poll": len(due.to_ask),
+        "libros_send": len(due.libros_to_send),
+        "libros_poll": len(due.libros_to_ask),
+    }
+
+
+# --- Certification libros (dte.libro_sending) -------------------------------------------------
+
+
+@shared_task(name="dte.libro_send", acks_late=True, ignore_result=True)
+def libro_send(libro_id: int) -> str:
+    step = libro_sending.libro_send(libro_id)
+    if settings.CELERY_TASK_ALWAYS_EAGER:
+        # No worker and no beat (a laptop run): follow the libro while it is due soon.
+        step = libro_sending.follow_in_process(libro_id, step)
+    return step.status
+
+
+@shared_task(name="dte.libro_refresh", acks_late=True, ignore_result=True)
+def libro_refresh(libro_id: int) -> str:
+    return libro_sending.libro_refresh(libro_id).status
 
 
 @shared_task(name="dte.dte_store_pdf", acks_late=True, ignore_result=True)

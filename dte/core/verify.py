@@ -1,4 +1,5 @@
-"""Verify any DTE, EnvioDTE or EnvioBOLETA, ours or a supplier's (DOMAIN.md §6–§10, §17).
+"""Verify any DTE, EnvioDTE or EnvioBOLETA, ours or a supplier's (DOMAIN.md §6–§10, §17), and
+a signed libro (verify_libro: its schema and signature).
 
 Pure: no Django, no network, no clock. Bad input never raises: it yields a Report whose checks
 say what failed and why.
@@ -192,6 +193,59 @@ def verify_xml(data: bytes, *, sii_keys: Mapping[int, RSAPublicKey] | None = Non
         for dte in root.iterfind("{*}SetDTE/{*}DTE")
     )
     return Report(kind.value, (xml_check, schema_check, envelope_signature), documents, form)
+
+
+# Libros (dte.core.libro): the root's name → its schema and the schema file's name.
+LIBRO_KINDS = {
+    SchemaKind.LIBRO_CV.value: (SchemaKind.LIBRO_CV, "LibroCV_v10"),
+    SchemaKind.LIBRO_GUIA.value: (SchemaKind.LIBRO_GUIA, "LibroGuia_v10"),
+}
+
+
+def libro_kind(root: etree._Element) -> SchemaKind | None:
+    """LibroCompraVenta or LibroGuia by the root tag (in the SiiDte namespace or none)."""
+    if not isinstance(root.tag, str):
+        return None
+    qname = etree.QName(root.tag)
+    if qname.namespace not in (SIIDTE_NS, None) or qname.localname not in LIBRO_KINDS:
+        return None
+    return LIBRO_KINDS[qname.localname][0]
+
+
+def verify_libro(data: bytes) -> Report:
+    """Verify a signed libro (LibroCompraVenta or LibroGuia, dte/core/CERTIFICATION.md): `xml`,
+    `schema` (LibroCV_v10 or LibroGuia_v10) and `signature` (the root's Signature over
+    EnvioLibro, by its ID, with the key of the certificate it carries). The Report's kind is
+    the root's name; a libro has no documents, so look at its checks, not at `ok`."""
+    try:
+        root = safe_parse(data)
+    except XmlError as exc:
+        return Report("unknown", (Check("xml", False, str(exc)),))
+    xml_check = Check("xml", True, f"root element {etree.QName(root).localname}")
+    kind = libro_kind(root)
+    if kind is None:
+        detail = f"unknown root element {root.tag}: expected LibroCompraVenta or LibroGuia"
+        return Report("unknown", (xml_check, Check("schema", False, detail)))
+    schema_file = LIBRO_KINDS[kind.value][1]
+
+    def schema_check() -> Check:
+        errors = validate(kind, root)
+        if errors:
+            listed = errors[:_MAX_LISTED_ERRORS]
+            more = len(errors) - len(listed)
+            tail = [f"… and {more} more"] if more else []
+            return Check("schema", False, "; ".join([*listed, *tail]))
+        return Check("schema", True, f"valid against {schema_file}")
+
+    def signature_check() -> Check:
+        envio = root.find("{*}EnvioLibro")
+        if envio is None:
+            return Check("signature", False, "the libro has no EnvioLibro")
+        signature = root.find(f"{_DS}Signature")
+        return _signature_check(root, envio, signature, _Context({}), "EnvioLibro")
+
+    checks = (xml_check, _guard("schema", schema_check), _guard("signature", signature_check))
+    return Report(kind.value, checks)
 
 
 def _guard(name: str, run: Callable[[], Check]) -> Check:

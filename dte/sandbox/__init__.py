@@ -9,7 +9,7 @@ the real SII.
 
 Endpoints (relative to /_sii):
   DTEWS/CrSeed.jws, GetTokenFromSeed.jws, QueryEstUp.jws, QueryEstDte.jws   SOAP (?WSDL)
-  cgi_dte/UPL/DTEUpload                                                      EnvioDTE upload
+  cgi_dte/UPL/DTEUpload                                    EnvioDTE and libro (IECV, guías) upload
   recursos/v1/boleta.electronica.{semilla,token,envio}, .envio/{rut}-{dv}-{trackid},
   recursos/v1/boleta.electronica/{rut}-{dv}-{tipo}-{folio}/estado            boletas REST
   WSREGISTRORECLAMODTE/registroreclamodteservice          RCV aceptación o reclamo (SOAP, ?wsdl)

@@ -128,6 +128,30 @@ def estup_not_found() -> str:
     return respuesta(header)
 
 
+def estup_still_processing() -> str:
+    """-11 with ERR_CODE 2: still processing, ask again (queryestup_minus11_pending.xml)."""
+    header = [
+        ("ESTADO", "-11"),
+        ("ERR_CODE", "2"),
+        ("SQL_CODE", None),
+        ("SRV_CODE", None),
+        ("NUM_ATENCION", num_atencion()),
+    ]
+    return respuesta(header)
+
+
+def estup_libro(track_id: int, estado: str, glosa: str) -> str:
+    """A libro's final state (LOK, or a rejection such as LRS, LRC, LRF) with its GLOSA. The
+    shape of an envelope's answer without RESP_BODY: no sample of the SII's was found."""
+    header = [
+        ("TRACKID", track_id),
+        ("ESTADO", estado),
+        ("GLOSA", glosa),
+        ("NUM_ATENCION", num_atencion()),
+    ]
+    return respuesta(header)
+
+
 def estup_in_progress(track_id: int, estado: str) -> str:
     header = [
         ("TRACKID", track_id),

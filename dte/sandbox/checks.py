@@ -12,6 +12,8 @@ Envelope, in the order the SII's states tell it (REC → SOK → CRT → FOK →
 Documents (counted in EPR): repeated folio (accepted before in any envelope of the emisor, or
 earlier in this one: "DTE Repetido", code 100), signature, CAF (only the sandbox's own key is an
 authority here), folio within the CAF's range, CAF not expired, TED, totals.
+
+Libros (check_libro): LRS schema, LRC carátula, LRF signature, else LOK.
 """
 
 import base64
@@ -29,7 +31,7 @@ from dte.core.certificate import rut_from_certificate
 from dte.core.domain import SII_RUT
 from dte.core.schemas import safe_parse
 from dte.core.testmaterial import SANDBOX_IDK
-from dte.core.verify import DocumentReport, Report, flat_xml, verify_xml
+from dte.core.verify import DocumentReport, Report, flat_xml, verify_libro, verify_xml
 from erp.rut import InvalidRut, normalize_rut
 
 DSIG = "{http://www.w3.org/2000/09/xmldsig#}"
@@ -218,13 +220,20 @@ def _subtotal_problems(root: etree._Element) -> list[str]:
     return [f"SubTotDTE ({stated}) no corresponde a los documentos del envío ({shown})"]
 
 
-def _resolution_problems(root: etree._Element, rut_company: str, lookups: Lookups) -> list[str]:
+def _resolution_problems(
+    root: etree._Element,
+    rut_company: str,
+    lookups: Lookups,
+    *,
+    text: Callable[[etree._Element, str], str] | None = None,
+) -> list[str]:
     known = lookups.resolution(rut_company)
     if known is None:
         return []
     fecha, numero = known
-    fch_resol = _caratula_text(root, "FchResol")
-    nro_resol = _caratula_text(root, "NroResol")
+    caratula = text or _caratula_text
+    fch_resol = caratula(root, "FchResol")
+    nro_resol = caratula(root, "NroResol")
     problems = []
     if fecha is None or fch_resol != fecha.isoformat():
         expected = fecha.isoformat() if fecha else "sin fecha registrada"
@@ -235,11 +244,17 @@ def _resolution_problems(root: etree._Element, rut_company: str, lookups: Lookup
 
 
 def _check_signature(report: Report, signer: x509.Certificate | None, now: datetime) -> None:
+    _check_signature_as("RFR", report, signer, now)
+
+
+def _check_signature_as(
+    code: str, report: Report, signer: x509.Certificate | None, now: datetime
+) -> None:
     problem = _failed(report, "signature")
     if problem:
-        raise _Rejected("RFR", problem)
+        raise _Rejected(code, problem)
     if signer is not None and not signer.not_valid_before_utc <= now <= signer.not_valid_after_utc:
-        raise _Rejected("RFR", "el certificado que firma el envío no está vigente")
+        raise _Rejected(code, "el certificado que firma el envío no está vigente")
 
 
 def _set_digest(root: etree._Element) -> str:
@@ -362,6 +377,72 @@ def _caf_of(documento: etree._Element | None) -> CafPublic | None:
         return parse_caf_element(flat_xml(element))
     except CafError:
         return None
+
+
+# --- Libros ---------------------------------------------------------------------------------
+# A LibroCompraVenta or LibroGuia uploaded through DTEUpload (dte/core/CERTIFICATION.md, "How
+# the SII answers a libro"). The codes are the sources' reading of the SII's L… states, whose
+# meanings no SII text settles ([OPEN]; SII_BEHAVIOUR.md, "Libros", says which is used for what).
+LOK = "LOK"
+LIBRO_GLOSAS = {
+    LOK: "Libro Cuadrado",
+    "LRS": "Libro Rechazado por Error en Schema",
+    "LRC": "Libro Rechazado por Error en Caratula",
+    "LRF": "Libro Rechazado por Error en Firma",
+    "LRH": "Libro Rechazado",
+}
+
+
+def check_libro(data: bytes, *, upload: Upload, lookups: Lookups, now: datetime) -> Outcome:
+    """The verdict on an uploaded libro (the bytes are known to be well-formed XML), in the
+    order the envelope's are reached: schema (LRS), carátula (LRC: RutEmisorLibro is the
+    uploading company, RutEnvia the certificate that signs and the user who uploads,
+    FchResol/NroResol the company's resolution when the company is known here), signature over
+    EnvioLibro and the signing certificate's validity (LRF); else LOK. `set_digest` is the
+    signature's digest of EnvioLibro."""
+    report = verify_libro(data)
+    root = safe_parse(data)
+    digest = _set_digest(root)
+    try:
+        problem = _failed(report, "schema")
+        if problem:
+            raise _Rejected("LRS", problem)
+        signer = _signer_certificate(root)
+        _check_libro_caratula(root, upload, signer, lookups)
+        _check_signature_as("LRF", report, signer, now)
+    except _Rejected as rejected:
+        glosa = f"{LIBRO_GLOSAS[rejected.code]} - {rejected.detail}"[:_MAX_DETAIL]
+        return Outcome(rejected.code, glosa, digest)
+    return Outcome(LOK, LIBRO_GLOSAS[LOK], digest)
+
+
+def _libro_caratula_text(root: etree._Element, name: str) -> str:
+    return (root.findtext(f"{{*}}EnvioLibro/{{*}}Caratula/{{*}}{name}") or "").strip()
+
+
+def _check_libro_caratula(
+    root: etree._Element,
+    upload: Upload,
+    signer: x509.Certificate | None,
+    lookups: Lookups,
+) -> None:
+    problems: list[str] = []
+    emisor = _libro_caratula_text(root, "RutEmisorLibro")
+    if not _same_rut(emisor, upload.rut_company):
+        problems.append(
+            f"RutEmisorLibro {emisor} no es la empresa del envío ({upload.rut_company})"
+        )
+    envia = _libro_caratula_text(root, "RutEnvia")
+    signer_rut = rut_from_certificate(signer) if signer is not None else None
+    if signer_rut is None or not _same_rut(envia, signer_rut):
+        problems.append(f"RutEnvia {envia} no es el RUT del certificado que firma ({signer_rut})")
+    if not _same_rut(envia, upload.rut_sender):
+        problems.append(f"RutEnvia {envia} no es el usuario que envía ({upload.rut_sender})")
+    problems.extend(
+        _resolution_problems(root, upload.rut_company, lookups, text=_libro_caratula_text)
+    )
+    if problems:
+        raise _Rejected("LRC", "; ".join(problems))
 
 
 # --- Small helpers --------------------------------------------------------------------------

@@ -44,19 +44,33 @@ class Token(models.Model):
         return f"{self.channel} {self.rut}"
 
 
+class ReceivedKind(models.TextChoices):
+    """What an upload was: an envelope of DTEs (EnvioDTE or EnvioBOLETA, by its channel), or a
+    libro (uploaded through DTEUpload like an EnvioDTE, judged with its own L… states)."""
+
+    ENVIO = "envio", "EnvioDTE o EnvioBOLETA"
+    LIBRO_CV = "LibroCompraVenta", "Libro de compras o ventas"
+    LIBRO_GUIA = "LibroGuia", "Libro de guías"
+
+
+LIBRO_KINDS = (ReceivedKind.LIBRO_CV, ReceivedKind.LIBRO_GUIA)
+
+
 class ReceivedEnvelope(models.Model):
-    """An uploaded EnvioDTE/EnvioBOLETA and the outcome of processing it: decided at upload,
-    shown from `ready_at` on (conf.processing_time() after the upload), as the SII's processing
-    takes a while."""
+    """An uploaded EnvioDTE/EnvioBOLETA, or libro (`kind`), and the outcome of processing it:
+    decided at upload, shown from `ready_at` on (conf.processing_time() after the upload), as
+    the SII's processing takes a while. A libro has no documents and no stats."""
 
     track_id = models.BigIntegerField(unique=True)
     channel = models.CharField(max_length=8, choices=Channel)
+    kind = models.CharField(max_length=20, choices=ReceivedKind, default=ReceivedKind.ENVIO)
     company_rut = models.CharField(max_length=12, db_index=True)
     sender_rut = models.CharField(max_length=12)
     file_name = models.CharField(max_length=255, blank=True)
     sha256 = models.CharField(max_length=64, unique=True)  # of the file (ReceivedFile)
     set_digest = models.CharField(max_length=100, blank=True, db_index=True)
-    outcome_code = models.CharField(max_length=4)  # EPR or RSC, RFR, RCT, RPT, RCO, …
+    # EPR or RSC, RFR, RCT, RPT, RCO, …; a libro's LOK, LRS, LRC, LRF
+    outcome_code = models.CharField(max_length=4)
     outcome_glosa = models.TextField(blank=True)
     # [{"tipo": 33, "informados": 1, "aceptados": 1, "rechazados": 0, "reparos": 0}, …]
     stats = models.JSONField(default=list)

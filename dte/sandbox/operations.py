@@ -13,7 +13,13 @@ from django.utils import timezone
 
 from dte.sandbox import answers, auth, processing
 from dte.sandbox.checks import EPR
-from dte.sandbox.models import Channel, DocumentStatus, ReceivedDocument, ReceivedEnvelope
+from dte.sandbox.models import (
+    LIBRO_KINDS,
+    Channel,
+    DocumentStatus,
+    ReceivedDocument,
+    ReceivedEnvelope,
+)
 from dte.sandbox.processing import DocumentQuery, UploadRefused
 from dte.sandbox.rcv import register_supplier_document as register_supplier_document
 from dte.sandbox.rcv import register_supplier_envelope as register_supplier_envelope
@@ -69,6 +75,10 @@ def get_est_up(params: dict[str, str]) -> str:
     if envelope is None:
         return answers.estup_not_found()
     state = processing.envelope_state(envelope)
+    if envelope.kind in LIBRO_KINDS:
+        if state == processing.LIBRO_IN_PROCESS:
+            return answers.estup_still_processing()
+        return answers.estup_libro(envelope.track_id, state, envelope.outcome_glosa)
     if state == EPR:
         return answers.estup_processed(envelope.track_id, envelope.stats)
     if state in IN_PROGRESS:

@@ -10,6 +10,10 @@ Repeats, as the SII reports them (SII_BEHAVIOUR.md): the same bytes again are no
 (`Received.duplicate`: DTEUpload STATUS 99); the same signed SetDTE in other bytes is RPT; a
 folio accepted before, in any envelope of the emisor, is a document rejected as "DTE Repetido".
 The work is linear in the envelope's size: a fixed number of queries per envelope.
+
+A libro (LibroCompraVenta, LibroGuia) uploaded through DTEUpload is received the same way (a
+track id, STATUS 99 for the same bytes again) and judged by checks.check_libro: LOK, or LRS,
+LRC, LRF; QueryEstUp answers -11 (ERR_CODE 2) while it is in process.
 """
 
 import gzip
@@ -31,6 +35,7 @@ from django.utils import timezone
 from dte import services as dte_services
 from dte import vault
 from dte.core.schemas import XmlError, safe_parse
+from dte.core.verify import libro_kind
 from dte.sandbox import conf
 from dte.sandbox.checks import (
     EPR,
@@ -40,16 +45,19 @@ from dte.sandbox.checks import (
     Problem,
     Upload,
     check_envelope,
+    check_libro,
 )
 from dte.sandbox.faults import document_rejects_pending, fault_take
 from dte.sandbox.models import (
     ACCEPTED_STATUSES,
+    LIBRO_KINDS,
     Channel,
     DocumentStatus,
     Fault,
     ReceivedDocument,
     ReceivedEnvelope,
     ReceivedFile,
+    ReceivedKind,
 )
 from erp.models import Company
 from erp.rut import InvalidRut, normalize_rut
@@ -63,6 +71,8 @@ _LOOKUP_CHUNK = 500  # folios per query when looking for folios accepted before
 # In-progress states an envelope walks through before its outcome, by outcome.
 _PROGRESS = {"RSC": ("REC",), "RCT": ("SOK",), "RFR": ("SOK", "CRT")}
 _FULL_PROGRESS = ("SOK", "CRT", "FOK", "PRD")
+# What getEstUp answers for a libro still in process (SII_BEHAVIOUR.md, "Libros").
+LIBRO_IN_PROCESS = "-11"
 
 
 class UploadRefused(Exception):
@@ -127,14 +137,19 @@ def envelope_receive(
     original = ReceivedEnvelope.objects.filter(sha256=sha).first()
     if original is not None:
         return Received(original, duplicate=True)
-    outcome = _checked(data, Upload(ENVELOPE_KINDS[Channel(channel)], rut_sender, rut_company))
-    reject = fault_take(UPLOAD_OPERATIONS[Channel(channel)], reject=True)
-    if reject is not None:
-        outcome = Outcome(reject.code, reject.glosa, outcome.set_digest)
+    kind = received_kind(channel, data)
+    if kind in LIBRO_KINDS:
+        # A libro is judged by its own checks; "reject" faults speak of envelopes.
+        outcome = _libro_checked(data, Upload(kind, rut_sender, rut_company))
+    else:
+        outcome = _checked(data, Upload(ENVELOPE_KINDS[Channel(channel)], rut_sender, rut_company))
+        reject = fault_take(UPLOAD_OPERATIONS[Channel(channel)], reject=True)
+        if reject is not None:
+            outcome = Outcome(reject.code, reject.glosa, outcome.set_digest)
     try:
         with transaction.atomic():
             envelope = _envelope_create(
-                channel, rut_sender, rut_company, file_name, data, outcome, timezone.now()
+                channel, rut_sender, rut_company, file_name, data, outcome, timezone.now(), kind
             )
             envelope.stats = _documents_create(envelope, outcome, channel)
             envelope.save(update_fields=["stats"])
@@ -144,6 +159,23 @@ def envelope_receive(
             raise
         return Received(original, duplicate=True)
     return Received(envelope, duplicate=False)
+
+
+def received_kind(channel: str, data: bytes) -> str:
+    """A libro (LibroCompraVenta, LibroGuia) when DTEUpload receives one, else an envelope (the
+    envelope checks then say whether it is the one the service takes)."""
+    if Channel(channel) != Channel.DTE:
+        return ReceivedKind.ENVIO
+    kind = libro_kind(safe_parse(data))
+    return ReceivedKind(kind.value) if kind is not None else ReceivedKind.ENVIO
+
+
+def _libro_checked(data: bytes, upload: Upload) -> Outcome:
+    try:
+        return check_libro(data, upload=upload, lookups=_lookups(), now=timezone.now())
+    except Exception:  # a sandbox bug must answer like the SII, not as an outage; it is logged
+        logger.exception("the sandbox SII could not process a libro")
+        return Outcome("LRH", "Libro Rechazado - error interno del SII de pruebas")
 
 
 def _checked(data: bytes, upload: Upload) -> Outcome:
@@ -168,6 +200,7 @@ def _envelope_create(
     data: bytes,
     outcome: Outcome,
     now: datetime,
+    kind: str = ReceivedKind.ENVIO,
 ) -> ReceivedEnvelope:
     digits = TRACK_ID_DIGITS[Channel(channel)]
     for _ in range(20):
@@ -177,6 +210,7 @@ def _envelope_create(
         envelope = ReceivedEnvelope.objects.create(
             track_id=track_id,
             channel=channel,
+            kind=kind,
             company_rut=rut_company,
             sender_rut=rut_sender,
             file_name=file_name[:255],
@@ -320,10 +354,13 @@ def envelope_ready(envelope: ReceivedEnvelope, now: datetime | None = None) -> b
 
 def envelope_state(envelope: ReceivedEnvelope) -> str:
     """The state to answer now: in progress until the envelope is ready and the first
-    conf.polls_before_done() queries have been answered, then the outcome."""
+    conf.polls_before_done() queries have been answered, then the outcome. A libro in process
+    answers LIBRO_IN_PROCESS (-11, ERR_CODE 2) instead of the envelope's REC…PRD."""
     if envelope.polls >= conf.polls_before_done() and envelope_ready(envelope):
         return envelope.outcome_code
     ReceivedEnvelope.objects.filter(pk=envelope.pk).update(polls=F("polls") + 1)
+    if envelope.kind in LIBRO_KINDS:
+        return LIBRO_IN_PROCESS
     steps = _PROGRESS.get(envelope.outcome_code, _FULL_PROGRESS)
     return steps[min(envelope.polls, len(steps) - 1)]
 

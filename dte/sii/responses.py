@@ -281,6 +281,69 @@ def _counts(values: Mapping[str, str]) -> TypeCounts:
     )
 
 
+# ---------------------------------------------------------------- libros (QueryEstUp)
+# A libro (LibroCompraVenta, LibroGuia) is uploaded like an envelope and asked for with the same
+# getEstUp, but its final states are its own (dte/core/CERTIFICATION.md, "How the SII answers a
+# libro"): LOK accepted; the other L… codes rejected, with the SII's GLOSA as the reason. Their
+# meanings are the sources' reading, not an SII text ([OPEN] there). Any other answer (-11 with
+# ERR_CODE 2, REC…PRD, a state this client does not know) is not final: ask again later.
+LIBRO_ACCEPTED = frozenset({"LOK"})
+LIBRO_REJECTED = {
+    "LRH": "Libro rechazado (puede volver a enviarse)",
+    "LNC": "Libro rechazado: no cuadra",
+    "LRF": "Libro rechazado por error en la firma",
+    "LRS": "Libro rechazado por error en el esquema",
+    "LRC": "Libro rechazado por error en la carátula",
+    "LRP": "Libro rechazado",
+}
+
+
+class LibroOutcome(StrEnum):
+    IN_PROGRESS = "in_progress"  # not final: poll again
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+
+
+@dataclass(frozen=True, slots=True)
+class LibroVerdict:
+    """What getEstUp says of a libro: `estado` and `glosa` as the SII wrote them (the glosa
+    verbatim; empty when it sent none), and what they mean."""
+
+    estado: str
+    glosa: str
+    outcome: LibroOutcome
+    counts: tuple[TypeCounts, ...] = ()
+
+    @property
+    def final(self) -> bool:
+        return self.outcome is not LibroOutcome.IN_PROGRESS
+
+    @property
+    def reason(self) -> str:
+        """The SII's words, or this client's reading of the code when it gave none."""
+        meaning = LIBRO_REJECTED.get(self.estado, "")
+        return readable(self.glosa) or meaning or self.estado
+
+
+def libro_verdict(status: EnvelopeStatus) -> LibroVerdict:
+    """A libro's state out of a parsed getEstUp answer (parse_est_up, whose `outcome` speaks of
+    envelopes and is not used here). -11 with ERR_CODE 2 arrives as in progress; -11 with
+    another ERR_CODE, token errors and other negative states were raised by parse_est_up."""
+    estado = status.estado.strip().upper()
+    if estado in LIBRO_ACCEPTED:
+        outcome = LibroOutcome.ACCEPTED
+    elif estado in LIBRO_REJECTED:
+        outcome = LibroOutcome.REJECTED
+    else:
+        outcome = LibroOutcome.IN_PROGRESS
+    return LibroVerdict(estado, status.glosa, outcome, status.counts)
+
+
+def parse_libro_est_up(text: str | bytes) -> LibroVerdict:
+    """getEstUp's answer about a libro's track id (the errors of parse_est_up apply)."""
+    return libro_verdict(parse_est_up(text))
+
+
 class DocumentState(StrEnum):
     ACCEPTED = "accepted"
     REJECTED = "rejected"
