@@ -23,21 +23,35 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from dte import dispatch, errors, printing, selectors, services
+from dte import dispatch, errors, guias, libro_sending, mapping, printing, selectors, services
 from dte.core.certification.plan import DEFAULT_RATES, PlannedDocument, Receiver, plan
-from dte.core.certification.setfile import SetFile, SetFileError, parse
+from dte.core.certification.setfile import SetFile, SetFileError, SetKind, TestSet, parse
+from dte.core.libro import (
+    AnuladoGuia,
+    CaratulaLibro,
+    DetalleGuia,
+    DetalleLibro,
+    FacturaDeGuia,
+    LibroError,
+    TipoOperacion,
+    build_libro_compra_venta,
+    build_libro_guia,
+)
+from dte.keyring import load_certificate
 from dte.models import (
     CertificationCase,
+    CertificationLibro,
     CertificationRun,
     CertificationSet,
     CertificationStatus,
     Dte,
+    LibroKind,
 )
 from erp import services as erp_services
 from erp import siicodes
-from erp.doctypes import FOREIGN_RECEIVER_RUT, IndTraslado, doc_type
+from erp.doctypes import FOREIGN_RECEIVER_RUT, CodRef, IndTraslado, TipoDte, doc_type
 from erp.errors import INVALID_INPUT, DomainError
-from erp.models import Company, Partner
+from erp.models import Company, Partner, SalesDocument
 
 log = logging.getLogger(__name__)
 
@@ -297,8 +311,14 @@ def certification_issue(run_id: int) -> CertificationRun | None:
         except Exception as exc:  # the documents are issued: the samples can be built again
             log.exception("certification run %s: samples failed", run_id)
             failures.append(f"No se pudieron armar las muestras impresas ({type(exc).__name__}).")
+    notes = []
+    if not failures:  # every set went: the libros follow; a libro that fails is redone alone
+        try:
+            _libros(run, actor)
+        except DomainError as exc:
+            notes.append(f"Libros: {exc.one_line()}")
     run.status = CertificationStatus.FAILED if failures else CertificationStatus.ISSUED
-    run.error = "\n".join(failures)
+    run.error = "\n".join(failures + notes)
     run.finished_at = timezone.now()
     run.save(update_fields=["status", "error", "finished_at", "samples"])
     return run
@@ -387,7 +407,18 @@ def run_summary(run: CertificationRun) -> dict[str, Any]:
                 "cases": cases,
             }
         )
-    return {"status": run.status, "sets": sets}
+    libros = [
+        {
+            "kind": libro.kind,
+            "periodo": libro.periodo,
+            "file": libro.filename,
+            "status": libro.status,
+            "track_id": libro.track_id or None,
+            "sii_estado": libro.sii_estado or None,
+        }
+        for libro in run.libros.select_related("company").order_by("id")
+    ]
+    return {"status": run.status, "sets": sets, "libros": libros}
 
 
 def envelope_filename(company: Company, row: CertificationSet) -> str:
@@ -424,3 +455,192 @@ def set_state(row: CertificationSet) -> str:
     if "accepted_with_objections" in verdicts:
         return "objections"
     return "accepted" if verdicts == {"accepted"} else "sent"
+
+
+# ---------------------------------------------------------------- the libros
+
+
+# The set's purchases name no supplier: "use valid RUTs for the suppliers" (CERTIFICATION.md).
+SET_SUPPLIER = ("77001234-1", "Proveedor del set de pruebas")
+FOLIO_NOTIFICACION = {LibroKind.VENTA: 1, LibroKind.COMPRA: 2, LibroKind.GUIAS: 1}
+
+
+def _cases_of(run: CertificationRun, *kinds: str) -> list[CertificationCase]:
+    return list(
+        CertificationCase.objects.filter(cset__run=run, cset__kind__in=kinds)
+        .select_related("document__partner", "document__dte", "cset")
+        .order_by("cset__position", "id")
+    )
+
+
+def _sales_rows(run: CertificationRun) -> list[DetalleLibro]:
+    """The set básico's documents (or the set factura exenta's), as the libro de ventas."""
+    cases = _cases_of(run, SetKind.BASICO.value) or _cases_of(run, SetKind.FACTURA_EXENTA.value)
+    rows = []
+    for case in cases:
+        doc = case.document
+        if doc is None or doc.folio is None:
+            continue
+        partner = doc.partner
+        annulled = next((r for r in doc.references.all() if r.cod_ref == CodRef.ANULA), None)
+        rows.append(
+            DetalleLibro(
+                tipo_doc=doc.tipo_dte,
+                folio=doc.folio,
+                fecha=doc.fecha_emision,
+                rut=partner.rut if partner else doc.company.rut,
+                razon_social=(partner.razon_social if partner else doc.company.razon_social)[:50],
+                monto_exento=doc.monto_exento,
+                monto_neto=doc.monto_neto,
+                iva=doc.iva,
+                tipo_doc_ref=int(annulled.tipo_doc_ref)
+                if annulled and annulled.tipo_doc_ref.isdigit()
+                else None,
+                folio_doc_ref=int(annulled.folio_ref)
+                if annulled and annulled.folio_ref.isdigit()
+                else None,
+            )
+        )
+    return rows
+
+
+def _purchase_rows(test_set: TestSet, fecha: date) -> list[DetalleLibro]:
+    rut, name = SET_SUPPLIER
+    return [
+        DetalleLibro(
+            tipo_doc=row.tipo,
+            folio=row.folio,
+            fecha=fecha,
+            rut=rut,
+            razon_social=name,
+            monto_exento=row.exento,
+            monto_neto=row.afecto,
+            iva_uso_comun=row.uso_comun,
+            cod_iva_no_recuperable=4 if row.entrega_gratuita else None,  # entrega gratuita
+            retencion_total=row.retencion_total,
+        )
+        for row in test_set.purchases
+        if row.tipo is not None
+    ]
+
+
+def _invoice_guia(run: CertificationRun, guia: SalesDocument, actor) -> Dte:
+    """The factura of a guía the set says was invoiced in the period: the one already issued
+    for it, or a new one (Facturar guías), issued and sent like any other."""
+    for reference in SalesDocument.objects.filter(
+        company=run.company,
+        tipo_dte__in=(TipoDte.FACTURA, TipoDte.FACTURA_EXENTA),
+        references__tipo_doc_ref=str(TipoDte.GUIA_DESPACHO),
+        references__folio_ref=str(guia.folio),
+    ).select_related("dte"):
+        dte = getattr(reference, "dte", None)
+        if dte is not None:
+            return dte
+    assert guia.partner is not None
+    draft = guias.invoice_guias(
+        company=run.company, actor=actor, partner=guia.partner, guia_ids=[guia.pk]
+    )
+    return services.dte_issue(document=draft, actor=actor)
+
+
+def _guia_rows(run: CertificationRun, states: Mapping[int, str], actor) -> list[DetalleGuia]:
+    rows = []
+    for case in _cases_of(run, SetKind.GUIA_DESPACHO.value):
+        doc = case.document
+        if doc is None or doc.folio is None:
+            continue
+        state = states.get(int(case.caso.rsplit("-", 1)[1]))
+        factura = None
+        if state == "facturada":
+            invoice = _invoice_guia(run, doc, actor)
+            factura = FacturaDeGuia(invoice.tipo_dte, invoice.folio, invoice.fecha_emision)
+        receiver = doc.partner
+        rows.append(
+            DetalleGuia(
+                folio=doc.folio,
+                tipo_operacion=doc.ind_traslado or IndTraslado.VENTA,
+                fecha=doc.fecha_emision,
+                rut=receiver.rut if receiver else doc.company.rut,
+                razon_social=(receiver.razon_social if receiver else doc.company.razon_social)[:50],
+                monto_neto=doc.monto_neto,
+                iva=doc.iva,
+                anulado=AnuladoGuia.ANULADA if state == "anulada" else None,
+                factura=factura,
+            )
+        )
+    return rows
+
+
+def certification_libros(*, run: CertificationRun, actor) -> list[CertificationLibro]:
+    """The libros of an issued run again (after the SII rejected one, or after a correction):
+    built, signed and sent like the task does after issuing."""
+    run = CertificationRun.objects.select_related("company").get(pk=run.pk)
+    if run.status != CertificationStatus.ISSUED:
+        message = "Los libros se arman cuando el set de pruebas quedó emitido."
+        raise DomainError(errors.NOT_ISSUABLE, message, {"status": message})
+    return _libros(run, actor)
+
+
+def _libros(run: CertificationRun, actor) -> list[CertificationLibro]:
+    """The libros of a run, signed: ventas from the set básico, compras from the set's rows
+    (with its factor de proporcionalidad), guías from the set's guías with the states the set
+    gives them; each uploaded to the SII and followed (dte.libro_sending)."""
+    company = run.company
+    setfile = parse(bytes(run.set_file))
+    now = timezone.now()
+    today = timezone.localdate()
+    periodo = f"{today.year:04d}-{today.month:02d}"
+    certificate = selectors.certificate_for_signing(company, actor, now)
+    signer = load_certificate(certificate.pk, certificate.fingerprint)
+    resolucion = mapping.resolucion_from(company)
+
+    def caratula(kind: LibroKind) -> CaratulaLibro:
+        return CaratulaLibro(
+            rut_emisor=company.rut,
+            rut_envia=selectors.signer_rut(signer),
+            periodo=periodo,
+            resolucion=resolucion,
+            tipo_operacion=None if kind is LibroKind.GUIAS else TipoOperacion(kind.value),
+            folio_notificacion=FOLIO_NOTIFICACION[kind],
+        )
+
+    built: list[tuple[LibroKind, bytes]] = []
+    try:
+        sales = _sales_rows(run)
+        if sales:
+            xml = build_libro_compra_venta(
+                caratula(LibroKind.VENTA), sales, key=signer, timestamp=now
+            )
+            built.append((LibroKind.VENTA, xml))
+        for test_set in setfile.find(SetKind.LIBRO_COMPRAS):
+            xml = build_libro_compra_venta(
+                caratula(LibroKind.COMPRA),
+                _purchase_rows(test_set, today),
+                key=signer,
+                timestamp=now,
+                factor_proporcionalidad=test_set.factor,
+            )
+            built.append((LibroKind.COMPRA, xml))
+        guia_sets = setfile.find(SetKind.LIBRO_GUIAS)
+        states = guia_sets[0].guia_states if guia_sets else {}
+        guias_rows = _guia_rows(run, states, actor)
+        if guias_rows and guia_sets:
+            xml = build_libro_guia(caratula(LibroKind.GUIAS), guias_rows, key=signer, timestamp=now)
+            built.append((LibroKind.GUIAS, xml))
+    except LibroError as exc:
+        message = f"No se pudo armar un libro: {exc}"
+        raise DomainError(errors.NOT_ISSUABLE, message, {exc.field: str(exc)}) from exc
+    libros = []
+    with transaction.atomic():
+        for kind, xml in built:
+            libro = CertificationLibro.objects.create(
+                company=company,
+                run=run,
+                kind=kind,
+                periodo=periodo,
+                xml=xml,
+                certificate=certificate,
+            )
+            libro_sending.libro_enqueue(libro, actor=actor)
+            libros.append(libro)
+    return libros

@@ -34,6 +34,7 @@ class CertificationRunSerializer(serializers.ModelSerializer):
         source="actor.get_username", read_only=True, default=None, allow_null=True
     )
     sets = serializers.SerializerMethodField()
+    libros = serializers.SerializerMethodField()
 
     class Meta:
         model = CertificationRun
@@ -51,6 +52,7 @@ class CertificationRunSerializer(serializers.ModelSerializer):
             "exchange_rates",
             "error",
             "sets",
+            "libros",
             "actor",
             "created_at",
             "started_at",
@@ -59,6 +61,9 @@ class CertificationRunSerializer(serializers.ModelSerializer):
 
     def get_sets(self, run: CertificationRun) -> list[dict]:
         return certification.run_summary(run)["sets"]
+
+    def get_libros(self, run: CertificationRun) -> list[dict]:
+        return certification.run_summary(run)["libros"]
 
 
 @extend_schema_view(

@@ -82,6 +82,19 @@ def _next_step(company, run: CertificationRun | None, sets: list[dict]) -> str:
     return "Todo enviado: falta la respuesta del SII a algunos sobres; esta página la sigue."
 
 
+def _libros_state(latest: list) -> tuple[str, str]:
+    statuses = {libro.status for libro in latest}
+    if not statuses:
+        return "todo", "Por hacer"
+    if statuses & {"rejected", "needs_attention"}:
+        return "rejected", "Con rechazos"
+    if statuses == {"accepted"}:
+        return "accepted", "Aceptados por el SII"
+    if statuses == {"queued"}:
+        return "queued", "En cola para el SII"
+    return "sent", "Enviados, esperando al SII"
+
+
 @company_view(Perm.VIEW)
 def certification_page(request, membership: Membership, pk: int | None = None):
     company = membership.company
@@ -108,6 +121,11 @@ def certification_page(request, membership: Membership, pk: int | None = None):
                 return redirect("dte:certification_run", pk=run.pk)
     run = _run(company, pk)
     sets = _sets(run)
+    libros = list(run.libros.select_related("company").order_by("id")) if run else []
+    latest = {}
+    for libro in libros:  # in the order they were built: the last of each kind tells the state
+        latest[libro.kind] = libro
+    libros_state, libros_label = _libros_state(list(latest.values()))
     return render(
         request,
         "dte/certification.html",
@@ -117,6 +135,11 @@ def certification_page(request, membership: Membership, pk: int | None = None):
             "sets": sets,
             "runs": CertificationRun.objects.filter(company=company)[:10],
             "can_manage": can_manage,
+            "libros": libros,
+            "libros_state": libros_state,
+            "libros_label": libros_label,
+            "libros_redo": not latest
+            or any(b.status in ("rejected", "needs_attention") for b in latest.values()),
             "next_step": _next_step(company, run, sets),
             "status_url": (
                 f"/api/v1/companies/{company.rut}/certification-runs/{run.pk}/" if run else ""
@@ -148,3 +171,27 @@ def certification_samples(request, membership: Membership, pk: int):
     filename = certification.samples_filename(run)
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
+
+
+@company_view(Perm.VIEW)
+def certification_libro_xml(request, membership: Membership, pk: int, libro: int):
+    run = _run(membership.company, pk)
+    row = run.libros.filter(pk=libro).first() if run else None
+    if row is None:
+        raise Http404("Libro no encontrado.")
+    response = HttpResponse(bytes(row.xml), content_type="application/xml")
+    response["Content-Disposition"] = f'attachment; filename="{row.filename}"'
+    return response
+
+
+@require_POST
+@company_view(Perm.MANAGE_CREDENTIALS)
+def certification_libros(request, membership: Membership, pk: int):
+    run = _run(membership.company, pk)
+    try:
+        libros = certification.certification_libros(run=run, actor=request.user)
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"{len(libros)} libros firmados y en cola para el SII.")
+    return redirect("dte:certification_run", pk=pk)

@@ -37,6 +37,16 @@ urlpatterns = [
         name="certification_samples",
     ),
     path(
+        "certificacion/<int:pk>/libros/",
+        certification_views.certification_libros,
+        name="certification_libros",
+    ),
+    path(
+        "certificacion/<int:pk>/libros/<int:libro>/xml/",
+        certification_views.certification_libro_xml,
+        name="certification_libro_xml",
+    ),
+    path(
         "certificacion/<int:pk>/emitir/",
         certification_views.certification_start,
         name="certification_start",

@@ -285,6 +285,12 @@ def web_cases(d):
         "certification_samples": [
             ("get", f"/certificacion/{d['certification_run'].pk}/muestras.zip", None)
         ],
+        "certification_libros": [
+            ("post", f"/certificacion/{d['certification_run'].pk}/libros/", {})
+        ],
+        "certification_libro_xml": [
+            ("get", f"/certificacion/{d['certification_run'].pk}/libros/1/xml/", None)
+        ],
         "certification_start": [
             ("post", f"/certificacion/{d['certification_run'].pk}/emitir/", {})
         ],

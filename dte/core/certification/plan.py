@@ -28,6 +28,7 @@ from typing import Any
 from dte.core.certification.setfile import Case, Item, SetFile, SetKind, TestSet, _normalize
 from erp import siicodes
 from erp.doctypes import CodRef, IndTraslado, TipoDte, doc_type
+from erp.money import format_decimal
 
 # Sets whose cases are documents sent to the SII in an EnvioDTE (boletas go through the REST
 # API, libros are built from these documents).
@@ -416,7 +417,9 @@ def _export(
     rate = rates.get(currency.name)
     if rate is None:
         raise _CaseProblem(f"falta el tipo de cambio de {currency.name} para esta corrida")
-    assumptions.append(f"Tipo de cambio {currency.name}: {rate} pesos (de la corrida).")
+    assumptions.append(
+        f"Tipo de cambio {currency.name}: {format_decimal(rate)} pesos (de la corrida)."
+    )
     country = _country(case)
     aduana: dict[str, Any] = {}
     for words, key, table in _ADUANA_WORDS:
@@ -471,7 +474,8 @@ def _export(
         header["global_surcharge_type"] = "%"
         header["global_surcharge_value"] = case.line_surcharge_pct
         assumptions.append(
-            f"Recargo de {case.line_surcharge_pct} % en la línea por comisiones en el exterior: "
+            f"Recargo de {format_decimal(case.line_surcharge_pct)} % en la línea por comisiones "
+            "en el exterior: "
             "se emite como recargo global porcentual (las líneas no llevan recargo propio aquí)."
         )
     if case.commission_pct_of_clause:
@@ -484,8 +488,8 @@ def _export(
         header["global_surcharge_type"] = "$"
         header["global_surcharge_value"] = amount
         assumptions.append(
-            f"Comisiones en el extranjero: {case.commission_pct_of_clause} % de {clause} = "
-            f"{amount}, como recargo global."
+            f"Comisiones en el extranjero: {format_decimal(case.commission_pct_of_clause)} % de "
+            f"{format_decimal(Decimal(clause))} = {format_decimal(amount)}, como recargo global."
         )
     del lines
     return header, country

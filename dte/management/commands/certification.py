@@ -3,10 +3,11 @@
 Reads the SII's set de pruebas, says what it understood (and every line it could not read),
 and, when nothing is missing, issues every case with the company's certification CAFs, each set
 in its own EnvioDTE written into DIR as EnvioDTE--<rut>--<set name>--<atención>.xml and sent to
-the SII (the sandbox, or maullin when the company is configured so). With --json the outcome
-is printed as {"sets": [{"name", "atencion", "envelope", "cases": [{"caso", "tipo_dte",
-"folio", "mnt_neto", "mnt_exe", "iva", "mnt_total"}]}]}. Exit status 1 with a one-line reason
-per problem when the set cannot be issued whole.
+the SII (the sandbox, or maullin when the company is configured so); then the libros
+(Libro--<rut>--<VENTA|COMPRA|GUIAS>--<period>.xml) and the muestras impresas (a ZIP). With
+--json the outcome is printed as {"sets": [{"name", "atencion", "envelope", "cases":
+[{"caso", "tipo_dte", "folio", "mnt_neto", "mnt_exe", "iva", "mnt_total"}]}], "libros": [...]}.
+Exit status 1 with a one-line reason per problem when the set cannot be issued whole.
 """
 
 import json
@@ -94,13 +95,19 @@ class Command(BaseCommand):
                 target.write_bytes(bytes(row.envelope.xml))
                 if not options["json"]:
                     self.stdout.write(f"{row.title}: {target}")
+        for libro in run.libros.select_related("company"):
+            target = out / libro.filename
+            target.write_bytes(bytes(libro.xml))
+            if not options["json"]:
+                self.stdout.write(f"{libro.get_kind_display()}: {target}")
         if run.samples:
             target = out / certification.samples_filename(run)
             target.write_bytes(bytes(run.samples))
             if not options["json"]:
                 self.stdout.write(f"Muestras impresas: {target}")
         if options["json"]:
-            self.stdout.write(json.dumps({"sets": summary["sets"]}, ensure_ascii=False, indent=2))
+            shown = {"sets": summary["sets"], "libros": summary["libros"]}
+            self.stdout.write(json.dumps(shown, ensure_ascii=False, indent=2))
         if run.status != CertificationStatus.ISSUED:
             for line in run.error.splitlines():
                 self.stderr.write(f"error: {line}")

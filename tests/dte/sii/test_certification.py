@@ -13,14 +13,22 @@ from pathlib import Path
 
 import pytest
 from django.core.management import call_command
+from django.utils import timezone
 from lxml import etree
 from pypdf import PdfReader
 
 from dte import certification, services
 from dte.core import schemas
 from dte.core.domain import SIIDTE_NS
-from dte.core.verify import verify_xml
-from dte.models import CertificationRun, CertificationStatus, Dte, DteEvent, Envelope
+from dte.core.verify import verify_libro, verify_xml
+from dte.models import (
+    CertificationLibro,
+    CertificationRun,
+    CertificationStatus,
+    Dte,
+    DteEvent,
+    Envelope,
+)
 from erp.errors import DomainError
 from tests.dte.sii.test_flow import run_outbox
 
@@ -178,7 +186,37 @@ def test_the_example_set_from_its_file_to_the_sii_s_acceptance(sii, issuer, tmp_
         text = " ".join(p.extract_text() for p in PdfReader(io.BytesIO(first)).pages)
         assert "CEDIBLE" in text and "FACTURA ELECTRÓNICA" in text
 
+    # The libros: ventas from the set básico, compras from the set's rows, guías with the
+    # invoiced and the annulled guía; each XSD-valid and signed, written into DIR.
+    period = f"{timezone.localdate():%Y-%m}"
+    libros = {entry["kind"]: entry for entry in out["libros"]}
+    assert set(libros) == {"VENTA", "COMPRA", "GUIAS"}
+    for kind, schema in (("VENTA", "LIBRO_CV"), ("COMPRA", "LIBRO_CV"), ("GUIAS", "LIBRO_GUIA")):
+        path = tmp_path / f"Libro--{issuer.rut}--{kind}--{period}.xml"
+        assert libros[kind]["file"] == path.name
+        data = path.read_bytes()
+        assert schemas.validate(getattr(schemas.SchemaKind, schema), data) == []
+        report = verify_libro(data)
+        assert all(check.ok for check in report.checks), report.to_dict()
+        if shutil.which("xmlsec1"):
+            command = ["xmlsec1", "--verify", "--insecure", "--id-attr:ID", "EnvioLibro", str(path)]
+            assert subprocess.run(command, capture_output=True, timeout=60).returncode == 0
+    ventas = etree.fromstring((tmp_path / f"Libro--{issuer.rut}--VENTA--{period}.xml").read_bytes())
+    assert len(ventas.findall(".//d:Detalle", NS)) == 8  # the set básico's eight documents
+    neto_33 = ventas.find(".//d:TotalesPeriodo[d:TpoDoc='33']/d:TotMntNeto", NS).text
+    assert int(neto_33) == sum(EXPECTED[f"5120001-{n}"][0] for n in (1, 2, 3, 4))
+    compras = etree.fromstring(
+        (tmp_path / f"Libro--{issuer.rut}--COMPRA--{period}.xml").read_bytes()
+    )
+    assert compras.findtext(".//d:FctProp", namespaces=NS) == "0.55"
+    guias = etree.fromstring((tmp_path / f"Libro--{issuer.rut}--GUIAS--{period}.xml").read_bytes())
+    detail = {d.findtext("d:Folio", namespaces=NS): d for d in guias.iterfind(".//d:Detalle", NS)}
+    invoiced = detail[str(cases["5120004-2"]["folio"])]
+    assert invoiced.findtext("d:TpoDocRef", namespaces=NS) == "33"
+    assert detail[str(cases["5120004-3"]["folio"])].findtext("d:Anulado", namespaces=NS) == "2"
+
     run_outbox()
+    assert set(CertificationLibro.objects.values_list("status", flat=True)) == {"accepted"}
     assert set(Envelope.objects.values_list("status", flat=True)) == {"processed"}
     statuses = set(Dte.objects.values_list("status", flat=True))
     assert statuses == {"accepted"}, list(DteEvent.objects.values_list("message", flat=True))

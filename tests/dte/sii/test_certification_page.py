@@ -50,7 +50,7 @@ def test_an_administrator_goes_from_the_file_to_everything_sent(
     assert wait_for_background(120)
     run.refresh_from_db()
     assert run.status == CertificationStatus.ISSUED, run.error
-    assert Dte.objects.count() == 20
+    assert Dte.objects.count() == 21  # the 20 cases and the factura of the invoiced guía
     run_outbox()
     page = client.get(reverse("dte:certification_run", args=[run.pk])).content.decode()
     assert page.count('data-state="accepted"') == 5

@@ -29,14 +29,22 @@ def run_outbox(rounds: int = 20, *, ahead: float = 3600) -> None:
     """What the beat tick and the workers do, in this process, until nothing is left: each
     round runs whatever is due within `ahead` seconds (backoff and Retry-After included), so
     the test need not wait for them."""
+    from dte import libro_sending
+
     for _ in range(rounds):
-        to_send, to_poll = sending.outbox_claim(timezone.now() + timedelta(seconds=ahead))
-        if not to_send and not to_poll:
+        due = timezone.now() + timedelta(seconds=ahead)
+        to_send, to_poll = sending.outbox_claim(due)
+        libros_to_send, libros_to_poll = libro_sending.libro_claim(due)
+        if not (to_send or to_poll or libros_to_send or libros_to_poll):
             return
         for envelope_id in to_send:
             sending.envelope_send(envelope_id)
         for envelope_id in to_poll:
             sending.envelope_refresh(envelope_id)
+        for libro_id in libros_to_send:  # the certification's libros travel the same way
+            libro_sending.libro_send(libro_id)
+        for libro_id in libros_to_poll:
+            libro_sending.libro_refresh(libro_id)
 
 
 def received(folio: int, tipo: int = 33) -> int:
