@@ -14,6 +14,7 @@ a set the SII would receive half is not sent.
 
 import io
 import logging
+import random
 import zipfile
 from collections.abc import Mapping
 from datetime import date
@@ -45,13 +46,14 @@ from dte.models import (
     CertificationSet,
     CertificationStatus,
     Dte,
+    Envelope,
     LibroKind,
 )
 from erp import services as erp_services
 from erp import siicodes
 from erp.doctypes import FOREIGN_RECEIVER_RUT, CodRef, IndTraslado, TipoDte, doc_type
 from erp.errors import INVALID_INPUT, DomainError
-from erp.models import Company, Partner, SalesDocument
+from erp.models import Company, Partner, Product, SalesDocument
 
 log = logging.getLogger(__name__)
 
@@ -443,6 +445,11 @@ def set_state(row: CertificationSet) -> str:
     envelope = row.envelope
     if envelope is None:
         return "failed" if row.cases.exclude(error="").exists() else "to_issue"
+    return envelope_state(envelope)
+
+
+def envelope_state(envelope: Envelope) -> str:
+    """An envelope's state in SET_STATES words, from its documents' verdicts once processed."""
     if envelope.status in ("queued", "uploading", "uncertain"):
         return "queued"
     if envelope.status == "sent":
@@ -644,3 +651,151 @@ def _libros(run: CertificationRun, actor) -> list[CertificationLibro]:
             libro_sending.libro_enqueue(libro, actor=actor)
             libros.append(libro)
     return libros
+
+
+# ---------------------------------------------------------------- the simulación
+
+SIMULATION_FACTURAS = 6
+SIMULATION_NOTE = "Simulación de certificación ante el SII"
+
+
+def _simulation_customers(company: Company) -> list[Partner]:
+    return list(
+        Partner.objects.filter(company=company, is_customer=True)
+        .exclude(rut__in=(SII_RECEIVER["rut"], FOREIGN_RECEIVER_RUT))
+        .exclude(giro="")
+        .exclude(direccion="")
+        .exclude(comuna="")
+        .order_by("id")[:20]
+    )
+
+
+@transaction.atomic
+def simulation_propose(*, run: CertificationRun, actor) -> list[SalesDocument]:
+    """Drafts of a realistic batch from the company's own customers and products: facturas of
+    one to three lines (one with a global discount), a factura exenta when some product is
+    exempt, and a guía de despacho; each editable like any draft before it is issued. Proposing
+    again replaces the drafts not issued yet."""
+    run = CertificationRun.objects.select_for_update().select_related("company").get(pk=run.pk)
+    if run.status != CertificationStatus.ISSUED:
+        message = "La simulación viene después del set de pruebas: emítalo primero."
+        raise DomainError(errors.NOT_ISSUABLE, message, {"simulation": message})
+    if run.simulation_status not in ("", CertificationStatus.READ):
+        message = "La simulación ya se emitió o se está emitiendo."
+        raise DomainError(errors.NOT_ISSUABLE, message, {"simulation": message})
+    company = run.company
+    customers = _simulation_customers(company)
+    products = list(Product.objects.filter(company=company, is_active=True).order_by("id")[:50])
+    affected = [p for p in products if not p.is_exempt]
+    exempt = [p for p in products if p.is_exempt]
+    if not customers or not affected:
+        message = (
+            "Para proponer la simulación registre al menos un cliente con giro, dirección y "
+            "comuna, y un producto afecto activo."
+        )
+        raise DomainError(errors.NOT_ISSUABLE, message, {"simulation": message})
+    for old in run.simulation.filter(state="draft"):
+        erp_services.sales_document_delete(document=old, actor=actor)
+    rng = random.Random(run.pk)  # the same proposal for the same run
+    today = timezone.localdate()
+
+    def lines(pool: list[Product], count: int) -> list[dict[str, Any]]:
+        chosen = [pool[(start + k) % len(pool)] for k in range(min(count, len(pool)))]
+        return [{"product": p.pk, "quantity": Decimal(rng.randint(1, 12))} for p in chosen]
+
+    payloads = []
+    for n in range(SIMULATION_FACTURAS):
+        start = rng.randrange(len(affected))
+        payload: dict[str, Any] = {
+            "tipo_dte": TipoDte.FACTURA,
+            "partner": customers[n % len(customers)].pk,
+            "forma_pago": 1 if n % 2 == 0 else 2,
+            "lines": lines(affected, 1 + n % 3),
+        }
+        if n == 2:
+            payload |= {"global_discount_type": "%", "global_discount_value": Decimal(5)}
+        payloads.append(payload)
+    if exempt:
+        start = 0
+        payloads.append(
+            {
+                "tipo_dte": TipoDte.FACTURA_EXENTA,
+                "partner": customers[0].pk,
+                "forma_pago": 1,
+                "lines": lines(exempt, 2),
+            }
+        )
+    start = rng.randrange(len(affected))
+    payloads.append(
+        {
+            "tipo_dte": TipoDte.GUIA_DESPACHO,
+            "partner": customers[-1].pk,
+            "ind_traslado": IndTraslado.VENTA,
+            "tipo_despacho": 2,
+            "lines": lines(affected, 2),
+        }
+    )
+    drafts = [
+        erp_services.sales_document_create(
+            company=company,
+            actor=actor,
+            data={"fecha_emision": today, "notes": SIMULATION_NOTE, **payload},
+        )
+        for payload in payloads
+    ]
+    run.simulation.add(*drafts)
+    run.simulation_status, run.simulation_error = CertificationStatus.READ, ""
+    run.save(update_fields=["simulation_status", "simulation_error"])
+    return drafts
+
+
+@transaction.atomic
+def simulation_start(*, run: CertificationRun, actor, queue: bool = True) -> CertificationRun:
+    """Queue the issuing of the simulación's drafts (a task: dte.certification_simulation)."""
+    run = CertificationRun.objects.select_for_update().get(pk=run.pk)
+    if run.simulation_status != CertificationStatus.READ or not run.simulation.exists():
+        message = "Primero proponga la simulación."
+        raise DomainError(errors.NOT_ISSUABLE, message, {"simulation": message})
+    run.simulation_status = CertificationStatus.QUEUED
+    run.save(update_fields=["simulation_status"])
+    if queue:
+        dispatch.after_commit("dte.certification_simulation", run.pk)
+    return run
+
+
+def simulation_issue(run_id: int) -> CertificationRun | None:
+    """Issue the simulación's drafts and send them in one envelope."""
+    with transaction.atomic():
+        run = (
+            CertificationRun.objects.select_for_update()
+            .select_related("actor")
+            .filter(pk=run_id)
+            .first()
+        )
+        if run is None or run.simulation_status != CertificationStatus.QUEUED:
+            return run
+        run.simulation_status = CertificationStatus.RUNNING
+        run.save(update_fields=["simulation_status"])
+    drafts = list(run.simulation.filter(state="draft").order_by("id"))
+    outcomes, _ = services.dte_issue_many(documents=drafts, actor=run.actor)
+    problems = [f"{o.document}: {o.error.one_line()}" for o in outcomes if o.error is not None]
+    run.simulation_status = CertificationStatus.FAILED if problems else CertificationStatus.ISSUED
+    run.simulation_error = "\n".join(problems)
+    run.save(update_fields=["simulation_status", "simulation_error"])
+    return run
+
+
+def simulation_state(run: CertificationRun) -> str:
+    """The simulación's state in SET_STATES words, from its envelope once issued."""
+    if run.simulation_status in ("", CertificationStatus.READ):
+        return "to_issue"
+    if run.simulation_status in (CertificationStatus.QUEUED, CertificationStatus.RUNNING):
+        return "queued"
+    if run.simulation_status == CertificationStatus.FAILED:
+        return "failed"
+    envelopes = Envelope.objects.filter(dtes__sales_document__in=run.simulation.all()).distinct()
+    states = {envelope_state(envelope) for envelope in envelopes}
+    for worst in ("rejected", "attention", "queued", "sent", "objections"):
+        if worst in states:
+            return worst
+    return "accepted" if states == {"accepted"} else "queued"

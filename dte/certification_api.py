@@ -35,6 +35,7 @@ class CertificationRunSerializer(serializers.ModelSerializer):
     )
     sets = serializers.SerializerMethodField()
     libros = serializers.SerializerMethodField()
+    simulation = serializers.SerializerMethodField()
 
     class Meta:
         model = CertificationRun
@@ -53,6 +54,9 @@ class CertificationRunSerializer(serializers.ModelSerializer):
             "error",
             "sets",
             "libros",
+            "simulation_status",
+            "simulation",
+            "simulation_error",
             "actor",
             "created_at",
             "started_at",
@@ -64,6 +68,19 @@ class CertificationRunSerializer(serializers.ModelSerializer):
 
     def get_libros(self, run: CertificationRun) -> list[dict]:
         return certification.run_summary(run)["libros"]
+
+    def get_simulation(self, run: CertificationRun) -> list[dict]:
+        return [
+            {
+                "id": doc.pk,
+                "tipo_dte": doc.tipo_dte,
+                "partner": doc.partner_id,
+                "state": doc.state,
+                "folio": doc.folio,
+                "monto_total": doc.monto_total,
+            }
+            for doc in run.simulation.order_by("id")
+        ]
 
 
 @extend_schema_view(
@@ -77,6 +94,12 @@ class CertificationRunSerializer(serializers.ModelSerializer):
     samples=extend_schema(
         parameters=[COMPANY_PARAM],
         responses={(200, "application/zip"): OpenApiResponse(description="ZIP de PDF")},
+    ),
+    simulation=extend_schema(
+        parameters=[COMPANY_PARAM], request=None, responses={201: CertificationRunSerializer}
+    ),
+    simulation_start=extend_schema(
+        parameters=[COMPANY_PARAM], request=None, responses={202: CertificationRunSerializer}
     ),
     start=extend_schema(
         parameters=[COMPANY_PARAM],
@@ -142,6 +165,21 @@ class CertificationRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, 
         filename = certification.samples_filename(run)
         response["Content-Disposition"] = f'attachment; filename="{filename}"'
         return response
+
+    @action(detail=True, methods=["post"])
+    def simulation(self, request, company_rut=None, pk=None):
+        """Propose the simulación: drafts from the company's customers and products, editable
+        through sales-documents/ before they are issued with `simulation/start/`."""
+        run = self.get_one(pk)
+        certification.simulation_propose(run=run, actor=request.user)
+        run.refresh_from_db()
+        return Response(self.get_serializer(run).data, status=status.HTTP_201_CREATED)
+
+    @action(detail=True, methods=["post"], url_path="simulation/start")
+    def simulation_start(self, request, company_rut=None, pk=None):
+        run = certification.simulation_start(run=self.get_one(pk), actor=request.user)
+        run.refresh_from_db()
+        return Response(self.get_serializer(run).data, status=status.HTTP_202_ACCEPTED)
 
     @action(detail=True, methods=["post"])
     def start(self, request, company_rut=None, pk=None):

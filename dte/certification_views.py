@@ -136,6 +136,12 @@ def certification_page(request, membership: Membership, pk: int | None = None):
             "runs": CertificationRun.objects.filter(company=company)[:10],
             "can_manage": can_manage,
             "libros": libros,
+            "simulation": list(
+                run.simulation.select_related("partner", "dte").order_by("id") if run else []
+            ),
+            "simulation_state": certification.SET_STATES[certification.simulation_state(run)]
+            if run
+            else "",
             "libros_state": libros_state,
             "libros_label": libros_label,
             "libros_redo": not latest
@@ -194,4 +200,33 @@ def certification_libros(request, membership: Membership, pk: int):
         messages.error(request, exc.message)
     else:
         messages.success(request, f"{len(libros)} libros firmados y en cola para el SII.")
+    return redirect("dte:certification_run", pk=pk)
+
+
+@require_POST
+@company_view(Perm.MANAGE_CREDENTIALS)
+def certification_simulation_propose(request, membership: Membership, pk: int):
+    run = _run(membership.company, pk)
+    try:
+        drafts = certification.simulation_propose(run=run, actor=request.user)
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(
+            request,
+            f"Simulación propuesta: {len(drafts)} borradores. Puede editarlos antes de emitir.",
+        )
+    return redirect("dte:certification_run", pk=pk)
+
+
+@require_POST
+@company_view(Perm.MANAGE_CREDENTIALS)
+def certification_simulation_start(request, membership: Membership, pk: int):
+    run = _run(membership.company, pk)
+    try:
+        certification.simulation_start(run=run, actor=request.user)
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, "Emitiendo la simulación: siga su estado aquí.")
     return redirect("dte:certification_run", pk=pk)

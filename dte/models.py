@@ -685,6 +685,18 @@ class CertificationRun(models.Model):
     error = models.TextField(blank=True)
     # The muestras impresas: a ZIP of every document's PDF (and cedible copy), built by the task.
     samples = models.BinaryField("muestras impresas", null=True, blank=True, editable=False)
+    # The simulación: drafts proposed from the company's own customers and products, editable
+    # like any draft, then issued together and sent in one envelope.
+    simulation = models.ManyToManyField(
+        SalesDocument, blank=True, related_name="+", verbose_name="simulación"
+    )
+    simulation_status = models.CharField(
+        "estado de la simulación",
+        max_length=8,
+        choices=CertificationStatus,
+        blank=True,
+    )
+    simulation_error = models.TextField(blank=True)
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

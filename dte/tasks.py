@@ -173,3 +173,10 @@ def certification_run(run_id: int) -> str:
     """A set de pruebas issued set by set, with its progress on the CertificationRun."""
     run = certification.certification_issue(run_id)
     return run.status if run else "missing"
+
+
+@shared_task(name="dte.certification_simulation", acks_late=True, ignore_result=True)
+def certification_simulation(run_id: int) -> str:
+    """The certification's simulación: its drafts issued and sent in one envelope."""
+    run = certification.simulation_issue(run_id)
+    return run.simulation_status if run else "missing"

@@ -47,6 +47,16 @@ urlpatterns = [
         name="certification_libro_xml",
     ),
     path(
+        "certificacion/<int:pk>/simulacion/proponer/",
+        certification_views.certification_simulation_propose,
+        name="certification_simulation_propose",
+    ),
+    path(
+        "certificacion/<int:pk>/simulacion/emitir/",
+        certification_views.certification_simulation_start,
+        name="certification_simulation_start",
+    ),
+    path(
         "certificacion/<int:pk>/emitir/",
         certification_views.certification_start,
         name="certification_start",

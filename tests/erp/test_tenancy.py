@@ -221,6 +221,16 @@ def api_cases(d):
         "certification-run-samples": [
             ("get", f"{base}/certification-runs/{d['certification_run'].pk}/samples/", None)
         ],
+        "certification-run-simulation": [
+            ("post", f"{base}/certification-runs/{d['certification_run'].pk}/simulation/", {})
+        ],
+        "certification-run-simulation-start": [
+            (
+                "post",
+                f"{base}/certification-runs/{d['certification_run'].pk}/simulation/start/",
+                {},
+            )
+        ],
         "certification-run-start": [
             ("post", f"{base}/certification-runs/{d['certification_run'].pk}/start/", {})
         ],
@@ -290,6 +300,12 @@ def web_cases(d):
         ],
         "certification_libro_xml": [
             ("get", f"/certificacion/{d['certification_run'].pk}/libros/1/xml/", None)
+        ],
+        "certification_simulation_propose": [
+            ("post", f"/certificacion/{d['certification_run'].pk}/simulacion/proponer/", {})
+        ],
+        "certification_simulation_start": [
+            ("post", f"/certificacion/{d['certification_run'].pk}/simulacion/emitir/", {})
         ],
         "certification_start": [
             ("post", f"/certificacion/{d['certification_run'].pk}/emitir/", {})

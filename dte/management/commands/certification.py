@@ -39,6 +39,11 @@ class Command(BaseCommand):
             metavar="MONEDA=VALOR",
             help='exchange rate for the export sets, e.g. --rate "DOLAR USA=943.57"',
         )
+        parser.add_argument(
+            "--simulation",
+            action="store_true",
+            help="then propose and issue the simulación from the company's customers and products",
+        )
         parser.add_argument("--user", help="username acting (default: the system)")
 
     def handle(self, *args, **options):
@@ -88,6 +93,16 @@ class Command(BaseCommand):
         except DomainError as exc:
             raise CommandError(exc.one_line()) from exc
         run = certification.certification_issue(run.pk)
+        if options["simulation"] and run.status == CertificationStatus.ISSUED:
+            try:
+                drafts = certification.simulation_propose(run=run, actor=actor)
+                certification.simulation_start(run=run, actor=actor, queue=False)
+            except DomainError as exc:
+                raise CommandError(f"--simulation: {exc.one_line()}") from exc
+            run = certification.simulation_issue(run.pk) or run
+            self.stderr.write(
+                f"Simulación: {len(drafts)} documentos, {run.get_simulation_status_display()}"
+            )
         summary = certification.run_summary(run)
         for row in run.sets.select_related("envelope"):
             if row.envelope_id:
@@ -110,5 +125,9 @@ class Command(BaseCommand):
             self.stdout.write(json.dumps(shown, ensure_ascii=False, indent=2))
         if run.status != CertificationStatus.ISSUED:
             for line in run.error.splitlines():
+                self.stderr.write(f"error: {line}")
+            sys.exit(1)
+        if options["simulation"] and run.simulation_status != CertificationStatus.ISSUED:
+            for line in run.simulation_error.splitlines():
                 self.stderr.write(f"error: {line}")
             sys.exit(1)

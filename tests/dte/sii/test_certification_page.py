@@ -53,7 +53,10 @@ def test_an_administrator_goes_from_the_file_to_everything_sent(
     assert Dte.objects.count() == 21  # the 20 cases and the factura of the invoiced guía
     run_outbox()
     page = client.get(reverse("dte:certification_run", args=[run.pk])).content.decode()
-    assert page.count('data-state="accepted"') == 5
+    sets = page.split('id="certification-sets"')[1].split("</table>")[0]
+    assert sets.count('data-state="accepted"') == 5
+    libros = page.split('id="certification-libros"')[1].split("</table>")[0]
+    assert libros.count('data-state="accepted"') == 3
     assert "Todo enviado y aceptado por el SII" in page
     assert 'id="start-button"' not in page
 
@@ -111,7 +114,107 @@ def test_the_api_reads_starts_and_follows_a_run(api_for, sii, issuer, admin_user
     again = api.post(f"{base}{body['id']}/start/")
     assert again.status_code == 400
 
+    refused = api.post(f"{base}{body['id']}/simulation/")  # no customers or products yet
+    assert refused.status_code == 400 and "simulation" in refused.json()["fields"]
+    _catalog(issuer)
+    proposed = api.post(f"{base}{body['id']}/simulation/")
+    assert proposed.status_code == 201, proposed.json()
+    assert [d["tipo_dte"] for d in proposed.json()["simulation"]] == [33] * 6 + [34, 52]
+    started = api.post(f"{base}{body['id']}/simulation/start/")
+    assert started.status_code == 202
+    assert wait_for_background(120)
+    assert api.get(f"{base}{body['id']}/").json()["simulation_status"] == "issued"
+
     bad = api.post(base, {"set_file": upload(data=b"nada")}, format="multipart")
     assert bad.status_code == 400 and "set_file" in bad.json()["fields"]
     rates = api.post(base, {"set_file": upload(), "exchange_rates": "{no"}, format="multipart")
     assert rates.status_code == 400 and "exchange_rates" in rates.json()["fields"]
+
+
+def _catalog(company):
+    from tests.factories import PartnerFactory, ProductFactory
+
+    PartnerFactory(
+        company=company,
+        rut="96790240-3",
+        razon_social="Distribuidora Los Andes S.A.",
+        giro="Venta al por mayor",
+        direccion="Av. Apoquindo 4501",
+        comuna="Las Condes",
+        is_customer=True,
+    )
+    PartnerFactory(
+        company=company,
+        rut="77001234-1",
+        razon_social="Comercial Pacífico SpA",
+        giro="Comercio minorista",
+        direccion="Blanco 1623",
+        comuna="Valparaíso",
+        is_customer=True,
+    )
+    for code, price, exempt in (
+        ("SERV-1", 45000, False),
+        ("LIC-1", 120000, False),
+        ("CAP-1", 30000, True),
+    ):
+        ProductFactory(
+            company=company, code=code, unit_price=price, is_exempt=exempt, is_active=True
+        )
+
+
+def test_the_simulacion_is_proposed_edited_issued_and_accepted(
+    client, sii, issuer, admin_user, eager_tasks
+):
+    from erp import services as erp_services
+    from erp.background import wait_for_background
+
+    _catalog(issuer)
+    client.force_login(admin_user)
+    client.post(reverse("dte:certification"), {"file": upload()})
+    run = CertificationRun.objects.get()
+    url = reverse("dte:certification_run", args=[run.pk])
+    # before the set is issued there is nothing to simulate
+    client.post(reverse("dte:certification_simulation_propose", args=[run.pk]))
+    assert not run.simulation.exists()
+    client.post(reverse("dte:certification_start", args=[run.pk]))
+    assert wait_for_background(120)
+
+    client.post(reverse("dte:certification_simulation_propose", args=[run.pk]))
+    drafts = list(run.simulation.order_by("id"))
+    assert [d.tipo_dte for d in drafts] == [33, 33, 33, 33, 33, 33, 34, 52]
+    assert drafts[2].global_discount_value == 5
+    assert all(d.partner.rut in ("96790240-3", "77001234-1") for d in drafts)
+    page = client.get(url).content.decode()
+    assert 'id="simulation-documents"' in page and 'id="simulation-start"' in page
+    # a proposed draft is edited like any other before it is issued
+    erp_services.sales_document_update(
+        document=drafts[0],
+        actor=admin_user,
+        data={"lines": [{"product": "SERV-1", "quantity": 3}]},
+    )
+    client.post(reverse("dte:certification_simulation_start", args=[run.pk]))
+    assert wait_for_background(120)
+    run.refresh_from_db()
+    assert run.simulation_status == CertificationStatus.ISSUED, run.simulation_error
+    issued = Dte.objects.filter(sales_document__in=drafts)
+    assert issued.count() == 8 and len({d.envelope_id for d in issued}) == 1
+    assert issued.get(sales_document=drafts[0]).monto_total == 3 * 45000 * 119 // 100
+    run_outbox()
+    page = client.get(url).content.decode()
+    assert "Aceptado por el SII" in page.split('id="stage-simulacion"')[1].split("</li>")[0]
+
+
+def test_a_simulacion_needs_customers_and_products(client, issuer, admin_user):
+    run = CertificationRun.objects.create(
+        company=issuer,
+        filename="set.txt",
+        set_file=SAMPLE.read_bytes(),
+        cases_total=1,
+        status=CertificationStatus.ISSUED,
+    )
+    from dte import certification
+    from erp.errors import DomainError
+
+    with pytest.raises(DomainError) as info:
+        certification.simulation_propose(run=run, actor=admin_user)
+    assert "registre al menos un cliente" in info.value.message
