@@ -10,7 +10,7 @@ from rest_framework.decorators import action
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
-from dte import certification
+from dte import certification, certification_exchange
 from dte.models import CertificationRun
 from erp.api.views import COMPANY_PARAM, CompanyScopedAPI
 from erp.errors import INVALID_INPUT, DomainError, NotFound
@@ -23,6 +23,13 @@ class CertificationUploadSerializer(serializers.Serializer):
         required=False,
         allow_blank=True,
         help_text='Tipos de cambio para los sets de exportación, JSON: {"DOLAR USA": "943.57"}.',
+    )
+
+
+class ExchangeUploadSerializer(serializers.Serializer):
+    file = serializers.FileField(help_text="El sobre de intercambio que envió el SII (XML).")
+    recinto = serializers.CharField(
+        required=False, allow_blank=True, help_text="Recinto de recepción de las mercaderías."
     )
 
 
@@ -100,6 +107,15 @@ class CertificationRunSerializer(serializers.ModelSerializer):
     ),
     simulation_start=extend_schema(
         parameters=[COMPANY_PARAM], request=None, responses={202: CertificationRunSerializer}
+    ),
+    exchange=extend_schema(
+        parameters=[COMPANY_PARAM],
+        request={"multipart/form-data": ExchangeUploadSerializer},
+        responses={201: OpenApiResponse(description="El sobre recibido y sus respuestas.")},
+    ),
+    exchange_answers=extend_schema(
+        parameters=[COMPANY_PARAM],
+        responses={(200, "application/zip"): OpenApiResponse(description="ZIP de respuestas")},
     ),
     start=extend_schema(
         parameters=[COMPANY_PARAM],
@@ -180,6 +196,44 @@ class CertificationRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, 
         run = certification.simulation_start(run=self.get_one(pk), actor=request.user)
         run.refresh_from_db()
         return Response(self.get_serializer(run).data, status=status.HTTP_202_ACCEPTED)
+
+    @action(detail=False, methods=["post"], url_path="exchange")
+    def exchange(self, request, company_rut=None):
+        """The intercambio: the SII's test envelope taken in and answered (RespuestaDTE with
+        the reception and with the commercial result, EnvioRecibos)."""
+        upload = ExchangeUploadSerializer(data=request.data)
+        upload.is_valid(raise_exception=True)
+        file = upload.validated_data["file"]
+        outcome = certification_exchange.exchange_take_in(
+            company=self.company,
+            actor=request.user,
+            data=certification.read_upload(file),
+            filename=file.name,
+            recinto=upload.validated_data.get("recinto") or certification_exchange.DEFAULT_RECINTO,
+        )
+        code = status.HTTP_200_OK if outcome.repeated else status.HTTP_201_CREATED
+        return Response(outcome.to_dict(), status=code)
+
+    @action(
+        detail=False,
+        methods=["get"],
+        url_path=r"exchange/(?P<envelope>[0-9]+)/answers",
+        url_name="exchange-answers",
+    )
+    def exchange_answers(self, request, company_rut=None, envelope=None):
+        """The three answers of an intercambio as a ZIP, to upload to the SII's site."""
+        row = (
+            certification_exchange.exchange_envelopes(company=self.company)
+            .filter(pk=int(envelope))
+            .first()
+        )
+        if row is None:
+            raise NotFound("Sobre de intercambio no encontrado.")
+        data = certification_exchange.exchange_answers_zip(company=self.company, envelope=row)
+        response = HttpResponse(data, content_type="application/zip")
+        filename = certification_exchange.exchange_zip_filename(self.company, row)
+        response["Content-Disposition"] = f'attachment; filename="{filename}"'
+        return response
 
     @action(detail=True, methods=["post"])
     def start(self, request, company_rut=None, pk=None):

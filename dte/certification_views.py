@@ -6,8 +6,8 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from dte import certification
-from dte.forms import CertificationUploadForm
+from dte import certification, certification_exchange
+from dte.forms import CertificationUploadForm, ExchangeUploadForm
 from dte.models import CertificationRun, CertificationStatus
 from erp.errors import DomainError
 from erp.forms import apply_domain_error
@@ -121,6 +121,12 @@ def certification_page(request, membership: Membership, pk: int | None = None):
                 return redirect("dte:certification_run", pk=run.pk)
     run = _run(company, pk)
     sets = _sets(run)
+    exchange_envelope = certification_exchange.exchange_envelopes(company=company).first()
+    exchange = (
+        certification_exchange.exchange_outcome(company=company, envelope=exchange_envelope)
+        if exchange_envelope is not None
+        else None
+    )
     libros = list(run.libros.select_related("company").order_by("id")) if run else []
     latest = {}
     for libro in libros:  # in the order they were built: the last of each kind tells the state
@@ -136,6 +142,8 @@ def certification_page(request, membership: Membership, pk: int | None = None):
             "runs": CertificationRun.objects.filter(company=company)[:10],
             "can_manage": can_manage,
             "libros": libros,
+            "exchange": exchange,
+            "exchange_form": ExchangeUploadForm(),
             "simulation": list(
                 run.simulation.select_related("partner", "dte").order_by("id") if run else []
             ),
@@ -230,3 +238,49 @@ def certification_simulation_start(request, membership: Membership, pk: int):
     else:
         messages.success(request, "Emitiendo la simulación: siga su estado aquí.")
     return redirect("dte:certification_run", pk=pk)
+
+
+@require_POST
+@company_view(Perm.MANAGE_CREDENTIALS)
+def certification_exchange_upload(request, membership: Membership):
+    """The SII's test envelope taken in and answered (RespuestaDTE, ResultadoDTE,
+    EnvioRecibos): the answers are then downloaded as a ZIP to upload to the SII's site."""
+    form = ExchangeUploadForm(request.POST, request.FILES)
+    run = _run(membership.company, None)
+    back = redirect("dte:certification_run", pk=run.pk) if run else redirect("dte:certification")
+    if not form.is_valid():
+        messages.error(request, " ".join(e for errs in form.errors.values() for e in errs))
+        return back
+    try:
+        outcome = certification_exchange.exchange_take_in(
+            company=membership.company,
+            actor=request.user,
+            data=form.cleaned_data["file"],
+            filename=request.FILES["file"].name,
+            recinto=form.cleaned_data["recinto"] or certification_exchange.DEFAULT_RECINTO,
+        )
+    except DomainError as exc:
+        messages.error(request, exc.one_line())
+        return back
+    if outcome.complete:
+        messages.success(request, "Sobre de intercambio recibido y respondido.")
+    else:
+        messages.warning(request, "Sobre recibido, con observaciones: revíselas abajo.")
+    return back
+
+
+@company_view(Perm.VIEW)
+def certification_exchange_zip(request, membership: Membership, envelope: int):
+    company = membership.company
+    row = certification_exchange.exchange_envelopes(company=company).filter(pk=envelope).first()
+    if row is None:
+        raise Http404("Sobre de intercambio no encontrado.")
+    try:
+        data = certification_exchange.exchange_answers_zip(company=company, envelope=row)
+    except DomainError as exc:
+        messages.error(request, exc.message)
+        return redirect("dte:certification")
+    response = HttpResponse(data, content_type="application/zip")
+    filename = certification_exchange.exchange_zip_filename(company, row)
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response

@@ -198,3 +198,15 @@ class CertificationUploadForm(forms.Form):
         data = self.cleaned_data
         given = {"DOLAR USA": data.get("rate_usd"), "EURO": data.get("rate_eur")}
         return {name: str(value) for name, value in given.items() if value is not None}
+
+
+class ExchangeUploadForm(_Upload):
+    """The SII's test envelope of the intercambio stage, and where its goods are received."""
+
+    file = forms.FileField(label="Sobre de intercambio enviado por el SII (XML)")
+    recinto = forms.CharField(
+        label="Recinto de recepción de las mercaderías",
+        max_length=80,
+        required=False,
+        initial="Oficina central",
+    )

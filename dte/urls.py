@@ -27,6 +27,16 @@ urlpatterns = [
     path("folios-y-certificados/", views.signing_material, name="signing_material"),
     path("certificacion/", certification_views.certification_page, name="certification"),
     path(
+        "certificacion/intercambio/",
+        certification_views.certification_exchange_upload,
+        name="certification_exchange",
+    ),
+    path(
+        "certificacion/intercambio/<int:envelope>/respuestas.zip",
+        certification_views.certification_exchange_zip,
+        name="certification_exchange_zip",
+    ),
+    path(
         "certificacion/<int:pk>/",
         certification_views.certification_page,
         name="certification_run",

@@ -231,6 +231,16 @@ def api_cases(d):
                 {},
             )
         ],
+        "certification-run-exchange": [
+            ("post", f"{base}/certification-runs/exchange/", {}),
+        ],
+        "certification-run-exchange-answers": [
+            (
+                "get",
+                f"{base}/certification-runs/exchange/{d['received'].envelope_id}/answers/",
+                None,
+            )
+        ],
         "certification-run-start": [
             ("post", f"{base}/certification-runs/{d['certification_run'].pk}/start/", {})
         ],
@@ -307,6 +317,9 @@ def web_cases(d):
         "certification_simulation_start": [
             ("post", f"/certificacion/{d['certification_run'].pk}/simulacion/emitir/", {})
         ],
+        "certification_exchange_zip": [
+            ("get", f"/certificacion/intercambio/{d['received'].envelope_id}/respuestas.zip", None)
+        ],
         "certification_start": [
             ("post", f"/certificacion/{d['certification_run'].pk}/emitir/", {})
         ],
@@ -343,6 +356,7 @@ UNSCOPED_WEB = {
     "received_mailbox",  # the current company's exchange mailbox
     "guias_invoice",  # customers and guías looked up in the current company only (checked below)
     "certification",  # the current company's certification (its latest set de pruebas)
+    "certification_exchange",  # takes the SII's test envelope into the current company
 }
 UNSCOPED_API = {"company-list", "api-root"}
 

@@ -8,6 +8,8 @@ the SII (the sandbox, or maullin when the company is configured so); then the li
 --json the outcome is printed as {"sets": [{"name", "atencion", "envelope", "cases":
 [{"caso", "tipo_dte", "folio", "mnt_neto", "mnt_exe", "iva", "mnt_total"}]}], "libros": [...]}.
 Exit status 1 with a one-line reason per problem when the set cannot be issued whole.
+--exchange FILE takes in the SII's test envelope of the intercambio and writes its three answers
+(RespuestaDTE recepción and resultado, EnvioRecibos) into DIR.
 """
 
 import json
@@ -16,7 +18,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from dte import certification
+from dte import certification, certification_exchange
 from dte.management.arguments import company_by_rut, member
 from dte.models import CertificationStatus
 from erp.background import EXIT_TIMEOUT, wait_for_background
@@ -29,7 +31,12 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--company", required=True, help="RUT of the company to certify")
-        parser.add_argument("--set", required=True, dest="set_file", help="the set de pruebas")
+        parser.add_argument("--set", dest="set_file", help="the set de pruebas")
+        parser.add_argument(
+            "--exchange",
+            metavar="FILE",
+            help="the intercambio: the SII's test envelope, answered into DIR",
+        )
         parser.add_argument("--out", required=True, help="directory for the envelopes")
         parser.add_argument("--json", action="store_true", help="print the outcome as JSON")
         parser.add_argument(
@@ -58,16 +65,46 @@ class Command(BaseCommand):
     def _run(self, options) -> None:
         company = company_by_rut(options["company"])
         actor = member(options.get("user"), company, Perm.MANAGE_CREDENTIALS)
-        path = Path(options["set_file"])
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise CommandError(f"--set: cannot read {path}: {exc.strerror}") from exc
+        if not options["set_file"] and not options["exchange"]:
+            raise CommandError("give --set (the set de pruebas) or --exchange (the SII's envelope)")
         out = Path(options["out"])
         try:
             out.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise CommandError(f"--out: cannot create {out}: {exc.strerror}") from exc
+        if options["exchange"]:
+            self._exchange(company, actor, Path(options["exchange"]), out)
+        if options["set_file"]:
+            self._set(company, actor, options, out)
+
+    def _exchange(self, company, actor, path: Path, out: Path) -> None:
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise CommandError(f"--exchange: cannot read {path}: {exc.strerror}") from exc
+        try:
+            outcome = certification_exchange.exchange_take_in(
+                company=company, actor=actor, data=data, filename=path.name
+            )
+        except DomainError as exc:
+            raise CommandError(f"--exchange: {exc.one_line()}") from exc
+        for name, answer in outcome.files():
+            (out / name).write_bytes(answer)
+            self.stderr.write(f"Intercambio: {out / name}")
+        for problem in outcome.problems:
+            self.stderr.write(f"intercambio: {problem}")
+        for document in outcome.documents:
+            if document.problem:
+                self.stderr.write(f"intercambio, folio {document.folio}: {document.problem}")
+        if not outcome.complete:
+            sys.exit(1)
+
+    def _set(self, company, actor, options, out: Path) -> None:
+        path = Path(options["set_file"])
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise CommandError(f"--set: cannot read {path}: {exc.strerror}") from exc
         rates = {}
         for text in options["rate"]:
             name, sep, value = text.partition("=")

@@ -2,6 +2,7 @@
 pruebas, sees what was read, starts the run (a task outside the request) and follows each set
 to the SII's verdict; other roles only look."""
 
+import io
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ from django.urls import reverse
 
 from dte.models import CertificationRun, CertificationStatus, Dte
 from tests.dte.sii.test_flow import run_outbox
+from tests.dte.test_certification_exchange import sii_envelope, sii_sender  # noqa: F401
 
 SAMPLE = Path("/work/shared/sii/samples/certification/SIISetDePruebas_ejemplo.txt")
 pytestmark = [
@@ -218,3 +220,76 @@ def test_a_simulacion_needs_customers_and_products(client, issuer, admin_user):
     with pytest.raises(DomainError) as info:
         certification.simulation_propose(run=run, actor=admin_user)
     assert "registre al menos un cliente" in info.value.message
+
+
+def test_the_intercambio_from_the_page_the_api_and_the_command(
+    client,
+    api_for,
+    issuer,
+    admin_user,
+    viewer,
+    tmp_path,
+    sii_sender,  # noqa: F811 (the fixture, imported above)
+    monkeypatch,
+):
+    """The SII's test envelope taken in and answered three ways: the page offers the ZIP, the
+    API answers the same files, the command writes them."""
+    import zipfile
+
+    from django.core.management import call_command
+
+    monkeypatch.setattr("dte.receiving.confirm_with_sii", lambda *a, **k: "skipped")
+    data, _ = sii_envelope(sii_sender, issuer, tipos=(33, 34))
+    client.force_login(admin_user)
+    page = client.get(reverse("dte:certification")).content.decode()
+    assert 'id="exchange-upload"' in page
+
+    response = client.post(
+        reverse("dte:certification_exchange"),
+        {"file": upload("ENVIO_INTERCAMBIO.xml", data), "recinto": "Bodega central"},
+        follow=True,
+    )
+    page = response.content.decode()
+    assert "Sobre de intercambio recibido y respondido." in page
+    assert page.count("con recibo de mercaderías") == 2
+    link = reverse(
+        "dte:certification_exchange_zip", args=[response.context["exchange"].envelope.pk]
+    )
+    archive = zipfile.ZipFile(io.BytesIO(client.get(link).content))
+    assert sorted(archive.namelist()) == sorted(
+        [
+            f"RespuestaDTE--{issuer.rut}--recepcion.xml",
+            f"RespuestaDTE--{issuer.rut}--resultado.xml",
+            f"EnvioRecibos--{issuer.rut}.xml",
+        ]
+    )
+    assert b"Bodega central" in archive.read(f"EnvioRecibos--{issuer.rut}.xml")
+
+    # the same file through the API is recognised as taken in before
+    api = api_for(admin_user)
+    base = f"/api/v1/companies/{issuer.rut}/certification-runs/exchange/"
+    again = api.post(base, {"file": upload("ENVIO_INTERCAMBIO.xml", data)}, format="multipart")
+    assert again.status_code == 200 and again.json()["repeated"] and again.json()["complete"]
+    zipped = api.get(f"{base}{again.json()['envelope']}/answers/")
+    assert zipped.status_code == 200 and zipped["Content-Type"] == "application/zip"
+    assert (
+        api_for(viewer).post(base, {"file": upload("x.xml", data)}, format="multipart").status_code
+        == 403
+    )
+
+    call_command(
+        "certification",
+        "--company",
+        issuer.rut,
+        "--exchange",
+        _write(tmp_path, data),
+        "--out",
+        str(tmp_path),
+    )
+    assert (tmp_path / f"EnvioRecibos--{issuer.rut}.xml").exists()
+
+
+def _write(tmp_path, data: bytes) -> str:
+    path = tmp_path / "ENVIO_INTERCAMBIO.xml"
+    path.write_bytes(data)
+    return str(path)
