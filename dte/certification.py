@@ -657,6 +657,13 @@ def _libros(run: CertificationRun, actor) -> list[CertificationLibro]:
 
 SIMULATION_FACTURAS = 6
 SIMULATION_NOTE = "Simulación de certificación ante el SII"
+# Items for a company with no products yet (net prices in pesos), to edit before issuing.
+EXAMPLE_ITEMS = (
+    ("Servicio de asesoría mensual", Decimal(85000)),
+    ("Licencia de software anual", Decimal(240000)),
+    ("Mantención de equipos", Decimal(56000)),
+    ("Capacitación por persona", Decimal(38500)),
+)
 
 
 def _simulation_customers(company: Company) -> list[Partner]:
@@ -672,10 +679,11 @@ def _simulation_customers(company: Company) -> list[Partner]:
 
 @transaction.atomic
 def simulation_propose(*, run: CertificationRun, actor) -> list[SalesDocument]:
-    """Drafts of a realistic batch from the company's own customers and products: facturas of
-    one to three lines (one with a global discount), a factura exenta when some product is
-    exempt, and a guía de despacho; each editable like any draft before it is issued. Proposing
-    again replaces the drafts not issued yet."""
+    """Drafts of a realistic batch from the company's own customers and products (the set's
+    receiver and example items when it has none yet): facturas of one to three lines (one with
+    a global discount), a factura exenta when some product is exempt, and a guía de despacho;
+    each editable like any draft before it is issued. Proposing again replaces the drafts not
+    issued yet."""
     run = CertificationRun.objects.select_for_update().select_related("company").get(pk=run.pk)
     if run.status != CertificationStatus.ISSUED:
         message = "La simulación viene después del set de pruebas: emítalo primero."
@@ -684,24 +692,26 @@ def simulation_propose(*, run: CertificationRun, actor) -> list[SalesDocument]:
         message = "La simulación ya se emitió o se está emitiendo."
         raise DomainError(errors.NOT_ISSUABLE, message, {"simulation": message})
     company = run.company
-    customers = _simulation_customers(company)
+    # The company's own customers and products; a company that has none yet gets the set's
+    # receiver and example items, to edit before issuing.
+    customers = _simulation_customers(company) or [_national_receiver(company, actor)]
     products = list(Product.objects.filter(company=company, is_active=True).order_by("id")[:50])
-    affected = [p for p in products if not p.is_exempt]
-    exempt = [p for p in products if p.is_exempt]
-    if not customers or not affected:
-        message = (
-            "Para proponer la simulación registre al menos un cliente con giro, dirección y "
-            "comuna, y un producto afecto activo."
-        )
-        raise DomainError(errors.NOT_ISSUABLE, message, {"simulation": message})
+    affected: list[Any] = [p for p in products if not p.is_exempt] or list(EXAMPLE_ITEMS)
+    exempt: list[Any] = [p for p in products if p.is_exempt]
     for old in run.simulation.filter(state="draft"):
         erp_services.sales_document_delete(document=old, actor=actor)
     rng = random.Random(run.pk)  # the same proposal for the same run
     today = timezone.localdate()
 
-    def lines(pool: list[Product], count: int) -> list[dict[str, Any]]:
+    def lines(pool: list[Any], count: int) -> list[dict[str, Any]]:
         chosen = [pool[(start + k) % len(pool)] for k in range(min(count, len(pool)))]
-        return [{"product": p.pk, "quantity": Decimal(rng.randint(1, 12))} for p in chosen]
+        quantity = [Decimal(rng.randint(1, 12)) for _ in chosen]
+        return [
+            {"product": p.pk, "quantity": q}
+            if isinstance(p, Product)
+            else {"name": p[0], "unit_price": p[1], "quantity": q}
+            for p, q in zip(chosen, quantity, strict=True)
+        ]
 
     payloads = []
     for n in range(SIMULATION_FACTURAS):

@@ -116,8 +116,6 @@ def test_the_api_reads_starts_and_follows_a_run(api_for, sii, issuer, admin_user
     again = api.post(f"{base}{body['id']}/start/")
     assert again.status_code == 400
 
-    refused = api.post(f"{base}{body['id']}/simulation/")  # no customers or products yet
-    assert refused.status_code == 400 and "simulation" in refused.json()["fields"]
     _catalog(issuer)
     proposed = api.post(f"{base}{body['id']}/simulation/")
     assert proposed.status_code == 201, proposed.json()
@@ -206,7 +204,7 @@ def test_the_simulacion_is_proposed_edited_issued_and_accepted(
     assert "Aceptado por el SII" in page.split('id="stage-simulacion"')[1].split("</li>")[0]
 
 
-def test_a_simulacion_needs_customers_and_products(client, issuer, admin_user):
+def test_a_company_without_customers_or_products_gets_example_items(client, issuer, admin_user):
     run = CertificationRun.objects.create(
         company=issuer,
         filename="set.txt",
@@ -215,11 +213,13 @@ def test_a_simulacion_needs_customers_and_products(client, issuer, admin_user):
         status=CertificationStatus.ISSUED,
     )
     from dte import certification
-    from erp.errors import DomainError
 
-    with pytest.raises(DomainError) as info:
-        certification.simulation_propose(run=run, actor=admin_user)
-    assert "registre al menos un cliente" in info.value.message
+    drafts = certification.simulation_propose(run=run, actor=admin_user)
+    assert [d.tipo_dte for d in drafts] == [33] * 6 + [52]  # no exempt product: no 34
+    assert {d.partner.rut for d in drafts} == {"60803000-K"}  # the set's receiver
+    names = {line.name for d in drafts for line in d.lines.all()}
+    assert names <= {name for name, _ in certification.EXAMPLE_ITEMS}
+    assert all(d.monto_total > 0 for d in drafts)
 
 
 def test_the_intercambio_from_the_page_the_api_and_the_command(
@@ -293,3 +293,25 @@ def _write(tmp_path, data: bytes) -> str:
     path = tmp_path / "ENVIO_INTERCAMBIO.xml"
     path.write_bytes(data)
     return str(path)
+
+
+def test_the_command_issues_the_set_and_the_simulacion(sii, issuer, tmp_path, capsys):
+    from django.core.management import call_command
+
+    _catalog(issuer)
+    call_command(
+        "certification",
+        "--company",
+        issuer.rut,
+        "--set",
+        str(SAMPLE),
+        "--out",
+        str(tmp_path),
+        "--simulation",
+    )
+    err = capsys.readouterr().err
+    assert "Simulación: 8 documentos, Todo enviado" in err
+    run = CertificationRun.objects.get()
+    assert run.simulation.filter(state="issued").count() == 8
+    run_outbox()
+    assert set(Dte.objects.values_list("status", flat=True)) == {"accepted"}
