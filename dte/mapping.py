@@ -24,8 +24,8 @@ from dte.core.liquidacion import (
 )
 from erp.doctypes import IndTraslado, TipoDte
 from erp.errors import DomainError
-from erp.models import Company, Partner, SalesDocument
-from erp.services import export_adjustments
+from erp.models import Company, Partner, SalesDocument, SalesDocumentReference
+from erp.services import CERTIFICATION_REFERENCE, export_adjustments
 from erp.totals import GlobalAdjustment, Movement, TotalsError, ValueType
 
 
@@ -171,16 +171,29 @@ def _lineas(document: SalesDocument, *, all_exempt: bool = False) -> tuple[Linea
 
 
 def _references(document: SalesDocument) -> tuple[Referencia, ...]:
-    return tuple(
-        Referencia(
-            tipo_doc_ref=ref.tipo_doc_ref,
-            folio_ref=ref.folio_ref,
+    boleta = TipoDte(document.tipo_dte).gross_prices
+    return tuple(_referencia(ref, boleta=boleta) for ref in document.references.all())
+
+
+def _referencia(ref: SalesDocumentReference, *, boleta: bool) -> Referencia:
+    if boleta and ref.tipo_doc_ref == CERTIFICATION_REFERENCE:
+        # A boleta names its case of the SII's boleta set its own way: CodRef "SET" (a text in
+        # EnvioBOLETA) and RazonRef "CASO-n", without TpoDocRef or FolioRef (and, as every
+        # boleta, without FchRef): dte/core/CERTIFICATION.md, "The boleta set".
+        return Referencia(
+            tipo_doc_ref="",
+            folio_ref="",
             fecha_ref=ref.fecha_ref,
-            cod_ref=ref.cod_ref,
+            cod_ref=CERTIFICATION_REFERENCE,
             razon_ref=ref.razon_ref,
-            rut_otr=ref.rut_otr,
         )
-        for ref in document.references.all()
+    return Referencia(
+        tipo_doc_ref=ref.tipo_doc_ref,
+        folio_ref=ref.folio_ref,
+        fecha_ref=ref.fecha_ref,
+        cod_ref=ref.cod_ref,
+        razon_ref=ref.razon_ref,
+        rut_otr=ref.rut_otr,
     )
 
 

@@ -79,10 +79,12 @@ class Transporte:
 
 @dataclass(frozen=True, slots=True)
 class Referencia:
-    tipo_doc_ref: str  # TpoDocRef: a DTE type, 801 OC, "SET"…
-    folio_ref: str  # FolioRef ≤18
+    tipo_doc_ref: str  # TpoDocRef: a DTE type, 801 OC, "SET"…; a boleta's may have none ("")
+    folio_ref: str  # FolioRef ≤18 ("" with no TpoDocRef)
     fecha_ref: date
-    cod_ref: int | None = None  # 1 anula, 2 corrige texto, 3 corrige montos
+    # DTE: 1 anula, 2 corrige texto, 3 corrige montos. A boleta's CodRef is a text (≤18 in
+    # EnvioBOLETA): "SET" for a case of the boleta certification set.
+    cod_ref: int | str | None = None
     razon_ref: str = ""  # RazonRef ≤90
     rut_otr: str = ""  # RUTOtr: the referenced document's issuer when it is not the emisor
 

@@ -11,6 +11,12 @@ adjustments, guía and export data), with the references the SII expects: first 
 - 3 "DEVOLUCION …" (and any other change of amounts): the returned quantities at the referenced
   case's prices, line discounts and percentage global discount.
 
+The boleta set (39, or 41 when its name says the boletas are exempt) becomes boletas whose lines
+carry the set's prices, which include IVA (erp's totals take a boleta's prices as gross), to the
+anonymous receiver, each with the one reference that set asks for: `SET` / `<n>` / `CASO-<n>`,
+which dte.mapping writes as a boleta's CodRef "SET" and RazonRef "CASO-<n>"
+(dte/core/CERTIFICATION.md, "The boleta set").
+
 Exports name their customs data in words; they become the Aduana's codes (erp.siicodes), a
 foreign port the table lacks becoming its country's "OTROS PUERTOS DE …". What the set leaves
 out and a document needs (an exchange rate, a package count for a service) is chosen here and
@@ -30,8 +36,9 @@ from erp import siicodes
 from erp.doctypes import CodRef, IndTraslado, TipoDte, doc_type
 from erp.money import format_decimal
 
-# Sets whose cases are documents sent to the SII in an EnvioDTE (boletas go through the REST
-# API, libros are built from these documents).
+# Sets whose cases are documents sent to the SII, each set in its own envelope: an EnvioDTE, or
+# for the boleta set an EnvioBOLETA through the boletas' REST API (libros are built from these
+# documents).
 DOCUMENT_SETS = frozenset(
     {
         SetKind.BASICO,
@@ -39,6 +46,7 @@ DOCUMENT_SETS = frozenset(
         SetKind.GUIA_DESPACHO,
         SetKind.EXPORTACION,
         SetKind.FACTURA_COMPRA,
+        SetKind.BOLETA,
         SetKind.OTHER,
     }
 )
@@ -55,6 +63,10 @@ class Receiver:
 
     DEFAULT = "default"  # the certification's national receiver (the run chooses it)
     ISSUER = "issuer"  # a traslado interno: the company itself
+    # A boleta's consumidor final (66.666.666-6). The run gives ISSUER and ANONYMOUS alike no
+    # partner; a document without one is written (dte.mapping) to the emisor when it is a
+    # traslado interno and to the anonymous receiver when it is a boleta.
+    ANONYMOUS = ISSUER
     FOREIGN = "foreign"  # a customer abroad (RUT 55.555.555-5), of `country`
 
 
@@ -135,7 +147,7 @@ def plan(
         documents, problems = [], []
         for case in test_set.cases:
             try:
-                document = _document(case, planned, exchange_rates)
+                document = _document(case, planned, exchange_rates, test_set.kind)
             except _CaseProblem as exc:
                 problems.append(f"Caso {case.caso}: {exc}")
                 continue
@@ -149,16 +161,29 @@ def _set_reference(case: Case) -> PlannedReference:
     return PlannedReference(tipo_doc_ref="SET", folio_ref=case.caso, razon_ref=f"CASO {case.caso}")
 
 
+def _boleta_set_reference(case: Case) -> PlannedReference:
+    """The boleta set's reference: its case as the set heads it, "CASO-1" (RazonRef); the SET
+    mark becomes the boleta's CodRef when written (dte.mapping)."""
+    return PlannedReference(tipo_doc_ref="SET", folio_ref=case.caso, razon_ref=f"CASO-{case.caso}")
+
+
 def _document(
-    case: Case, planned: Mapping[str, PlannedDocument], rates: Mapping[str, Decimal]
+    case: Case,
+    planned: Mapping[str, PlannedDocument],
+    rates: Mapping[str, Decimal],
+    kind: SetKind,
 ) -> PlannedDocument:
     if case.problems:
         raise _CaseProblem("; ".join(case.problems))
     if case.tipo is None or case.tipo not in {int(t) for t in TipoDte}:
         raise _CaseProblem(f"este sistema no emite «{case.document}»")
     tipo = TipoDte(case.tipo)
+    if (kind is SetKind.BOLETA) != tipo.gross_prices:
+        if tipo.gross_prices:
+            raise _CaseProblem("las boletas se certifican con su propio set (API REST de boletas)")
+        raise _CaseProblem(f"el set de boletas trae un caso que no es boleta: «{case.document}»")
     if tipo.gross_prices:
-        raise _CaseProblem("las boletas se certifican con su propio set (API REST de boletas)")
+        return _boleta(case, tipo)
     assumptions: list[str] = []
     references = [_set_reference(case)]
     if case.reference is not None:
@@ -195,6 +220,29 @@ def _document(
         receiver=receiver,
         country=country,
         references=tuple(references),
+        assumptions=tuple(assumptions),
+    )
+
+
+def _boleta(case: Case, tipo: TipoDte) -> PlannedDocument:
+    """A case of the boleta set: its items at the set's prices, which include IVA (a boleta's
+    unit_price is gross), exempt where the set says so (every line of a 41)."""
+    if case.reference is not None:
+        raise _CaseProblem("una boleta con REFERENCIA a otro caso")
+    assumptions: list[str] = []
+    lines = [_line(case, n, item, tipo, assumptions) for n, item in enumerate(case.items, 1)]
+    if not lines:
+        raise _CaseProblem("el caso no trae ítems")
+    header: dict[str, Any] = {}
+    if case.global_discount_pct:
+        header |= {"global_discount_type": "%", "global_discount_value": case.global_discount_pct}
+    return PlannedDocument(
+        caso=case.caso,
+        tipo=int(tipo),
+        lines=tuple(lines),
+        header=header,
+        receiver=Receiver.ANONYMOUS,
+        references=(_boleta_set_reference(case),),
         assumptions=tuple(assumptions),
     )
 

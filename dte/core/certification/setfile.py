@@ -7,12 +7,17 @@ wording and spacing change from one set to another, and a word may arrive double
 removed, upper case, damaged characters marked `?`) and recognised by its keywords, items by
 the columns their header names, and whatever cannot be read is listed with its line number
 (`SetFile.unreadable`), never silently dropped.
+
+The boleta set comes as a file of its own, in its own layout (dte/core/CERTIFICATION.md, "The
+boleta set"): a header "SII SET DE PRUEBA DE BOLETA ELECTRONICA …" without a número de atención,
+cases "CASO-1", "CASO-2"… without a DOCUMENTO line (the set's name says it), prices with IVA
+included, and OBSERVACION lines that make an item exempt or give its unit of measure.
 """
 
 import re
 import unicodedata
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any
@@ -51,11 +56,11 @@ SET_KIND_LABELS = {
 class Item:
     name: str  # as the set writes it, "Tornillo AFECTO" included
     quantity: Decimal | None = None
-    price: Decimal | None = None  # PRECIO UNITARIO
-    unit: str = ""  # UNIDAD MEDIDA
+    price: Decimal | None = None  # PRECIO UNITARIO (the boleta set's includes IVA)
+    unit: str = ""  # UNIDAD MEDIDA, or what an OBSERVACION gives ("Kg")
     discount_pct: Decimal | None = None  # DESCUENTO ITEM
     line_value: Decimal | None = None  # VALOR LINEA: the line's amount, with no quantity
-    exempt: bool = False  # "EXENTO" in the name
+    exempt: bool = False  # "EXENTO" in the name, or an OBSERVACION that says so
 
 
 @dataclass(frozen=True)
@@ -86,11 +91,13 @@ class Case:
     line_surcharge_pct: Decimal | None = None  # "%8 RECARGO EN LA LINEA DE ITEM POR COMISIONES"
     commission_pct_of_clause: Decimal | None = None  # COMISIONES EN EL EXTRANJERO: p% DEL TOTAL
     prices_from_reference: bool = False  # "EL PRECIO UNITARIO … ES EL MISMO DE LA FACTURA"
+    observations: tuple[str, ...] = ()  # OBSERVACION lines, as written
     problems: tuple[str, ...] = ()
 
     @property
     def number(self) -> int:
-        return int(self.caso.rsplit("-", 1)[1])
+        """The case's number in its set: 1 for "5120001-1", and for the boleta set's "1"."""
+        return int(self.caso.rsplit("-", 1)[-1])
 
 
 @dataclass(frozen=True)
@@ -116,7 +123,7 @@ class PurchaseRow:
 class TestSet:
     kind: SetKind
     title: str  # as written, "SET BASICO"
-    atencion: str  # NUMERO DE ATENCION
+    atencion: str  # NUMERO DE ATENCION ("" in the boleta set, which has none)
     line: int
     cases: tuple[Case, ...] = ()
     purchases: tuple[PurchaseRow, ...] = ()
@@ -248,6 +255,9 @@ _ALIASES = {
     "FACTURA EXENTA ELECTRONICA": 34,
     "FACTURA NO AFECTA ELECTRONICA": 34,
     "GUIA DE DESPACHO": 52,  # in a set, a guía is electronic: the set issues it
+    "BOLETA NO AFECTA O EXENTA ELECTRONICA": 41,
+    "BOLETA ELECTRONICA NO AFECTA O EXENTA": 41,
+    "BOLETA ELECTRONICA EXENTA": 41,
 }
 
 
@@ -315,7 +325,28 @@ _SET_HEADER = re.compile(
     _fuzzy("SET ") + r"(?P<title>.+?)\s*[-–:]*\s*"
     r"(?:N(?:U|\?)MERO\s+DE\s+|N[^A-Z0-9\s]?\s*(?:DE\s+)?)?ATENCI(?:O|\?)N\s*:?\s*(?P<n>\d+)"
 )
+# The boleta set's header: no "SET <title> … ATENCION n" but "SII SET DE PRUEBA DE BOLETA …",
+# usually without a número de atención.
+_BOLETA_SET_HEADER = re.compile(
+    r"^\s*(?:SII\s+)?"
+    + _fuzzy("SET DE PRUEBA")
+    + r"S?\s+(?:DE\s+)?(?P<title>"
+    + _fuzzy("BOLETA")
+    + r"\b.*?)\s*(?:[-–:]*\s*(?:N(?:U|\?)MERO\s+DE\s+|N[^A-Z0-9\s]?\s*(?:DE\s+)?)?"
+    r"ATENCI(?:O|\?)N\s*:?\s*(?P<n>\d+))?\s*$"
+)
 _CASE = re.compile(r"^\s*" + _fuzzy("CASO") + r"\s+(?P<caso>\d+\s*-\s*\d+)\s*:?\s*$")
+# The boleta set numbers its cases alone: "CASO-1" (also read: "CASO 1", "CASO N° 1").
+_NUMBERED_CASE = re.compile(
+    r"^\s*" + _fuzzy("CASO") + r"\s*(?:[-–?]|N[^A-Z0-9\s]?|\s)\s*(?P<caso>\d+)\s*:?\s*$"
+)
+# OBSERVACION of a case of the boleta set: "El item 2 es un servicio exento.", "Se debe informar
+# en el XML Unidad de medida en Kg."
+_OBSERVED_ITEM = re.compile(r"\bITEM\s*N?\W?\s*(\d+)\b")
+_OBSERVED_UNIT = re.compile(
+    r"UNIDAD\s+DE\s+MEDIDA\s+(?:EN\s+)?[\"'«]?(?P<unit>[A-Z]{1,4})\b", re.IGNORECASE
+)
+_THOUSANDS = re.compile(r"^\d{1,3}(?:\.\d{3})+$")
 _DECORATION = re.compile(r"^[\s=\-_*]+$")
 _NUMBER = re.compile(r"^-?\d+(?:[.,]\d+)?$")
 _PERCENT = re.compile(r"^(?P<n>\d+(?:[.,]\d+)?)\s*%$|^%\s*(?P<m>\d+(?:[.,]\d+)?)$")
@@ -367,7 +398,7 @@ class _Reader:
         self.unreadable.append(UnreadLine(line.number, line.raw.strip(), reason))
 
     def read(self) -> SetFile:
-        starts = [i for i, ln in enumerate(self.lines) if _SET_HEADER.search(ln.norm)]
+        starts = [i for i, ln in enumerate(self.lines) if _header(ln.norm) is not None]
         preamble = tuple(
             ln.raw.strip() for ln in self.lines[: starts[0] if starts else 0] if ln.raw.strip()
         )
@@ -384,11 +415,15 @@ class _Reader:
     # -- sets
 
     def _set(self, header: _Line, body: list[_Line]) -> TestSet:
-        match = _SET_HEADER.search(header.norm)
-        assert match is not None
-        title_norm = "SET " + re.sub(r"\s+", " ", match.group("title")).strip(" -–")
+        found = _header(header.norm)
+        assert found is not None
+        title_norm, atencion = found
         kind = _set_kind(title_norm)
-        case_starts = [i for i, ln in enumerate(body) if _CASE.search(ln.norm.strip())]
+        # The boleta set's cases say no DOCUMENTO: the set's name does ("BOLETA ELECTRONICA DE
+        # VENTAS Y SERVICIOS" is a 39, "BOLETA NO AFECTA O EXENTA ELECTRONICA" a 41).
+        named = re.search(_fuzzy("BOLETA") + r".*", title_norm) if kind is SetKind.BOLETA else None
+        document = named.group(0) if named else ""
+        case_starts = [i for i, ln in enumerate(body) if _case_id(ln.norm, kind) is not None]
         head = body[: case_starts[0]] if case_starts else body
         instructions: list[str] = []
         purchases: tuple[PurchaseRow, ...] = ()
@@ -405,13 +440,13 @@ class _Reader:
         cases = []
         for k, start in enumerate(case_starts):
             end = case_starts[k + 1] if k + 1 < len(case_starts) else len(body)
-            case, trailing = self._case(body[start], body[start + 1 : end])
+            case, trailing = self._case(body[start], body[start + 1 : end], kind, document)
             cases.append(case)
             instructions += trailing
         return TestSet(
             kind=kind,
             title=title_norm,
-            atencion=match.group("n"),
+            atencion=atencion,
             line=header.number,
             cases=tuple(cases),
             purchases=purchases,
@@ -508,18 +543,21 @@ class _Reader:
 
     # -- cases
 
-    def _case(self, header: _Line, body: list[_Line]) -> tuple[Case, list[str]]:
-        match = _CASE.search(header.norm.strip())
-        assert match is not None
-        caso = re.sub(r"\s+", "", match.group("caso"))
+    def _case(
+        self, header: _Line, body: list[_Line], kind: SetKind, document: str = ""
+    ) -> tuple[Case, list[str]]:
+        caso = _case_id(header.norm, kind)
+        assert caso is not None
         state: dict[str, Any] = {
-            "document": "",
-            "tipo": None,
+            "document": document,
+            "tipo": document_type(document, electronic=True) if document else None,
             "items": [],
             "export": {},
             "customs": [],
             "line_discounts": {},
+            "observations": [],
             "problems": [],
+            "whole_prices": kind is SetKind.BOLETA,
         }
         trailing: list[str] = []
         lines = iter(body)
@@ -528,12 +566,19 @@ class _Reader:
             text, norm = ln.raw.strip(), ln.norm.strip()
             if not text or _DECORATION.match(ln.raw):
                 continue
-            if in_instructions or norm.startswith("(**)") or _has(norm, "INSTRUCCIONES"):
+            if (
+                in_instructions
+                or norm.startswith("(**)")
+                or _has(norm, "INSTRUCCIONES")
+                or _has(norm, "OBSERVACIONES GENERALES")
+            ):
                 in_instructions = True  # the set's closing notes, after its last case
                 trailing.append(text)
                 continue
             if not self._case_line(ln, lines, state):
                 self.fail(ln, f"no se reconoce en el caso {caso}")
+        for line, observation in state["observations"]:
+            self._observe(line, observation, caso, state)
         problems = state["problems"]
         if not state["document"]:
             problems.append("el caso no dice qué DOCUMENTO es")
@@ -557,6 +602,7 @@ class _Reader:
             line_surcharge_pct=state.get("line_surcharge_pct"),
             commission_pct_of_clause=state.get("commission_pct_of_clause"),
             prices_from_reference=state.get("prices_from_reference", False),
+            observations=tuple(text for _, text in state["observations"]),
             problems=tuple(problems),
         )
         return case, trailing
@@ -632,6 +678,9 @@ class _Reader:
         if _has(norm, "PRECIO") and _has(norm, "MISMO"):
             state["prices_from_reference"] = True
             return True
+        if re.match(_fuzzy("OBSERVACION") + r"\b", norm) and value:
+            state["observations"].append((ln, value.strip().strip('"“”«»').strip()))
+            return True
         if key and value:
             state["export"][key] = value
             return True
@@ -643,13 +692,49 @@ class _Reader:
             if not ln.raw.strip() or _DECORATION.match(ln.raw):
                 return
             cells = _columns(ln.raw)
-            item = self._item(cells, columns)
+            item = self._item(cells, columns, whole_prices=state["whole_prices"])
             if item is None:
                 self.fail(ln, "ítem: no se pudo leer la línea según las columnas del encabezado")
                 continue
             state["items"].append(item)
 
-    def _item(self, cells: list[str], columns: list[str]) -> Item | None:
+    def _observe(self, line: _Line, observation: str, caso: str, state: dict[str, Any]) -> None:
+        """Apply a case's OBSERVACION to its items, sentence by sentence: "El item 2 es un
+        servicio exento" (IndExe), "… Unidad de medida en Kg" (UnmdItem, as written). A
+        sentence that says something else is listed, not guessed at."""
+        items: list[Item] = state["items"]
+        unread = []
+        for sentence in (s.strip() for s in re.split(r"\.(?=\s|$)", observation)):
+            if not sentence:
+                continue
+            norm = _normalize(sentence)
+            named = _OBSERVED_ITEM.search(norm)
+            targets = [int(named.group(1))] if named else list(range(1, len(items) + 1))
+            if any(not 1 <= n <= len(items) for n in targets) or not targets:
+                state["problems"].append(
+                    f"la observación nombra un ítem que el caso no trae: «{sentence}»"
+                )
+                continue
+            unit = _OBSERVED_UNIT.search(_repair(sentence))
+            if unit:
+                change: dict[str, Any] = {"unit": unit.group("unit")}
+            elif named and re.search(r"\bEXENT(?:O|A)\b", norm):
+                change = {"exempt": True}
+            elif named and re.search(r"\bAFECT(?:O|A)\b", norm):
+                change = {"exempt": False}
+            else:
+                unread.append(sentence)
+                continue
+            for n in targets:
+                items[n - 1] = replace(items[n - 1], **change)
+        if unread:
+            self.fail(
+                line, f"observación del caso {caso} que no se sabe aplicar: «{'. '.join(unread)}»"
+            )
+
+    def _item(self, cells: list[str], columns: list[str], *, whole_prices: bool) -> Item | None:
+        """One item by the header's columns. With `whole_prices` (the boleta set: pesos with
+        IVA) a price written with thousands separators ("19.900") is read as whole pesos."""
         if len(cells) < 2:
             return None
         name, values = cells[0], cells[1:]
@@ -660,17 +745,43 @@ class _Reader:
             pct = _percent(value)
             if pct is not None and any(_has(c, "DESCUENTO") for c in columns):
                 fields["discount_pct"] = pct
-            elif _NUMBER.match(value):
+            elif _NUMBER.match(value) or (whole_prices and _THOUSANDS.match(value)):
                 column = next(numbers, None)
                 if column is None:
                     return None
-                fields[_item_field(column)] = _decimal(value)
+                field_name = _item_field(column)
+                if whole_prices and field_name == "price" and _THOUSANDS.match(value):
+                    value = value.replace(".", "")
+                elif not _NUMBER.match(value):
+                    return None
+                fields[field_name] = _decimal(value)
             elif re.match(r"^[A-Za-z]{1,4}$", value) and any(_has(c, "UNIDAD") for c in columns):
                 fields["unit"] = value.upper()
             else:
                 return None
         norm = _normalize(name)
         return Item(name=name, exempt=bool(re.search(r"\bEXENT(?:O|A)\b", norm)), **fields)
+
+
+def _header(norm: str) -> tuple[str, str] | None:
+    """A set's header line: its title ("SET BASICO") and número de atención ("" when none)."""
+    boleta = _BOLETA_SET_HEADER.match(norm)
+    if boleta:
+        title = re.sub(r"\s+", " ", boleta.group("title")).strip(" -–:")
+        return f"SET DE PRUEBA DE {title}", boleta.group("n") or ""
+    match = _SET_HEADER.search(norm)
+    if match:
+        return "SET " + re.sub(r"\s+", " ", match.group("title")).strip(" -–"), match.group("n")
+    return None
+
+
+def _case_id(norm: str, kind: SetKind) -> str | None:
+    """A case's heading: "CASO 5120001-1" gives "5120001-1"; in the boleta set "CASO-1" gives
+    "1" (that set has no número de atención)."""
+    match = _CASE.search(norm.strip())
+    if match is None and kind is SetKind.BOLETA:
+        match = _NUMBERED_CASE.search(norm.strip())
+    return re.sub(r"\s+", "", match.group("caso")) if match else None
 
 
 def _item_field(column: str) -> str:

@@ -346,3 +346,159 @@ def test_the_exchange_rate_is_the_run_s():
     assert result.document("5120006-1").header["tipo_cambio"] == D("943.57")
     problems = result.problems
     assert any("falta el tipo de cambio de EURO" in p for p in problems)
+
+
+# --- The boleta set -------------------------------------------------------------------------
+
+BOLETAS = Path(__file__).resolve().parents[2] / "data" / "certification" / "SetBoletas_ejemplo.txt"
+
+
+def boletas() -> str:
+    return BOLETAS.read_bytes().decode("iso-8859-1")
+
+
+def _boleta_items(result) -> list[tuple]:
+    return [
+        (c.caso, c.tipo, [(i.name, i.quantity, i.price, i.unit, i.exempt) for i in c.items])
+        for s in result.sets
+        for c in s.cases
+    ]
+
+
+BOLETA_ITEMS = [
+    (
+        "1",
+        39,
+        [
+            ("Lavado de tapiz", D(1), D(24990), "", False),
+            ("Aspirado interior", D(1), D(7490), "", False),
+        ],
+    ),
+    ("2", 39, [("Bolsa de papel", D(23), D(90), "", False)]),
+    (
+        "3",
+        39,
+        [
+            ("Empanada de pino", D(3), D(2300), "", False),
+            ("Bebida de piña", D(3), D(1290), "", False),
+        ],
+    ),
+    (
+        "4",
+        39,
+        [("item afecto 1", D(6), D(2490), "", False), ("item exento 2", D(3), D(1500), "", True)],
+    ),
+    ("5", 39, [("Harina", D("3.5"), D(1150), "Kg", False)]),
+]
+
+
+def test_the_boleta_set_is_read_whole():
+    result = parse(BOLETAS.read_bytes())
+    assert result.unreadable == () and result.preamble == ()
+    (boleta_set,) = result.sets
+    assert boleta_set.kind is SetKind.BOLETA
+    assert boleta_set.title == "SET DE PRUEBA DE BOLETA ELECTRONICA DE VENTAS Y SERVICIOS"
+    assert boleta_set.atencion == ""  # the boleta set has no número de atención
+    assert boleta_set.name == "SET_DE_PRUEBA_DE_BOLETA_ELECTRONICA_DE_VENTAS_Y_SERVICIOS"
+    assert [(c.caso, c.number, c.document) for c in boleta_set.cases] == [
+        (str(n), n, "BOLETA ELECTRONICA DE VENTAS Y SERVICIOS") for n in range(1, 6)
+    ]
+    assert _boleta_items(result) == BOLETA_ITEMS
+    assert all(c.problems == () for c in boleta_set.cases)
+    assert result.case("4").observations == (
+        "El item 1 es un servicio afecto. El item 2 es un servicio exento.",
+    )
+    assert result.case("5").observations == ("Se debe informar en el XML Unidad de medida en Kg.",)
+    # the general observations after the last case are the set's instructions
+    assert boleta_set.instructions[0] == "OBSERVACIONES GENERALES"
+    assert "<RazonRef>CASO-1</RazonRef>" in boleta_set.instructions
+
+
+def test_the_boleta_set_in_other_spacing_and_wording():
+    changed = (
+        boletas()
+        .replace("\r\n", "\n")
+        .replace("\t", "    ")
+        .replace("CASO-3", "CASO 3")
+        .replace("24990", "24.990")  # thousands separators in a price with IVA
+        .replace("SII SET DE PRUEBA DE BOLETA", "SET DE PRUEBAS DE BOLETA")
+    )
+    result = parse(changed.encode("iso-8859-1"))
+    assert result.unreadable == ()
+    assert result.sets[0].kind is SetKind.BOLETA
+    assert _boleta_items(result) == BOLETA_ITEMS
+    assert _boleta_items(parse(boletas().encode("utf-8"))) == BOLETA_ITEMS
+
+
+def test_an_exempt_boleta_set_is_read_as_boletas_41():
+    exenta = boletas().replace(
+        "BOLETA ELECTRONICA DE VENTAS Y SERVICIOS", "BOLETA NO AFECTA O EXENTA ELECTRONICA"
+    )
+    result = parse(exenta.encode("iso-8859-1"))
+    assert {c.tipo for c in result.sets[0].cases} == {41}
+    document = plan(result).document("1")
+    assert document.tipo == 41 and all(line["is_exempt"] for line in document.lines)
+
+
+def test_what_the_boleta_set_s_reader_cannot_apply_is_listed():
+    changed = (
+        boletas()
+        .replace("Unidad de medida en Kg.", "Unidad de medida en Kg. Entregue a domicilio.")
+        .replace("El item 2 es un servicio exento", "El item 3 es un servicio exento")
+        .replace("Bolsa de papel\t\t\t\t23\t\t\t90", "Bolsa de papel\t\t\t\t23\t\t\tnoventa")
+    )
+    result = parse(changed.encode("iso-8859-1"))
+    reasons = {u.text: u.reason for u in result.unreadable}
+    assert "ítem" in reasons["Bolsa de papel\t\t\t\t23\t\t\tnoventa"]
+    observation = next(t for t in reasons if t.startswith("OBSERVACION"))
+    assert "Entregue a domicilio" in reasons[observation] and "caso 5" in reasons[observation]
+    assert result.case("5").items[0].unit == "Kg"  # the sentence it knows is still applied
+    assert result.case("4").problems == (
+        "la observación nombra un ítem que el caso no trae: «El item 3 es un servicio exento»",
+    )
+    assert result.case("4").items[1].exempt  # "exento" in its name
+    problems = plan(result).problems
+    assert problems == (
+        "Caso 2: el caso no trae ítems",
+        "Caso 4: la observación nombra un ítem que el caso no trae: "
+        "«El item 3 es un servicio exento»",
+    )
+
+
+def test_the_plan_of_the_boleta_set():
+    result = plan(parse(BOLETAS.read_bytes()))
+    assert result.problems == ()
+    (planned,) = result.sets
+    assert planned.set.kind is SetKind.BOLETA and planned.sendable
+    for caso, tipo, items in BOLETA_ITEMS:
+        document = result.document(caso)
+        assert document.tipo == tipo
+        # the set's prices, IVA included, are the lines' unit prices (a boleta's are gross)
+        assert [
+            (ln["name"], ln["quantity"], ln["unit_price"], ln["unit"], ln["is_exempt"])
+            for ln in document.lines
+        ] == items
+        assert document.receiver == Receiver.ANONYMOUS  # 66.666.666-6: no partner
+        # one reference: the SET mark with the case, named as the set heads it
+        assert [
+            (r.tipo_doc_ref, r.folio_ref, r.razon_ref, r.cod_ref, r.ref_caso)
+            for r in document.references
+        ] == [("SET", caso, f"CASO-{caso}", None, "")]
+        assert document.header == {} and document.assumptions == ()
+
+
+def test_boletas_belong_to_the_boleta_set_and_only_boletas_to_it():
+    in_basic = text().replace(
+        "DOCUMENTO\tFACTURA ELECTRONICA\r\n\r\nITEM\t\t\tCANTIDAD\tPRECIO UNITARIO\r\nTornillo",
+        "DOCUMENTO\tBOLETA ELECTRONICA\r\n\r\nITEM\t\t\tCANTIDAD\tPRECIO UNITARIO\r\nTornillo",
+    )
+    problems = plan(parse(in_basic.encode("iso-8859-1"))).problems
+    assert "Caso 5120001-1: las boletas se certifican con su propio set" in problems[0]
+    nota = boletas().replace(
+        "CASO-2\r\n=========\r\n",
+        "CASO-2\r\n=========\r\nDOCUMENTO\tNOTA DE CREDITO ELECTRONICA\r\n",
+    )
+    problems = plan(parse(nota.encode("iso-8859-1"))).problems
+    assert problems == (
+        "Caso 2: el set de boletas trae un caso que no es boleta: «NOTA DE CREDITO ELECTRONICA»",
+    )
