@@ -424,7 +424,11 @@ def run_summary(run: CertificationRun) -> dict[str, Any]:
 
 
 def envelope_filename(company: Company, row: CertificationSet) -> str:
-    return f"EnvioDTE--{company.rut}--{row.name}--{row.atencion}.xml"
+    """EnvioDTE--<rut>--<set>--<atención>.xml (EnvioBOLETA for the boleta set, which has no
+    atención number)."""
+    kind = row.envelope.kind if row.envelope_id and row.envelope else "EnvioDTE"
+    atencion = f"--{row.atencion}" if row.atencion else ""
+    return f"{kind}--{company.rut}--{row.name}{atencion}.xml"
 
 
 # What a set's envelope says, in the words of the certification page.

@@ -345,7 +345,16 @@ def _references(data: PrintData, size: float = 7) -> list[Flowable]:
     if not data.references:
         return []
     lines = [
-        f"Ref.: {r.tipo} N° {r.folio} del {_date(r.fecha)}"
+        "Ref.: "
+        + " ".join(
+            part
+            for part in (
+                r.tipo,
+                f"N° {r.folio}" if r.folio else "",
+                f"del {_date(r.fecha)}" if r.fecha else "",
+            )
+            if part
+        )
         + (f" · {CODREF.get(r.cod_ref, r.cod_ref)}" if r.cod_ref else "")
         + (f" · {r.razon}" if r.razon else "")
         for r in data.references

@@ -88,6 +88,7 @@ def test_the_boleta_set_from_its_file_to_the_sii_s_acceptance(sii, issuer, tmp_p
         ), caso
 
     # One EnvioBOLETA with the five boletas, valid against EnvioBOLETA_v11.xsd, signed.
+    assert entry["envelope"] == f"EnvioBOLETA--{issuer.rut}--{entry['name']}.xml"
     data = (tmp_path / entry["envelope"]).read_bytes()
     root = etree.fromstring(data)
     assert etree.QName(root).localname == "EnvioBOLETA"
