@@ -55,6 +55,7 @@ class CertificationRunSerializer(serializers.ModelSerializer):
             "percent",
             "cases_total",
             "cases_done",
+            "parsed",
             "unreadable",
             "problems",
             "exchange_rates",

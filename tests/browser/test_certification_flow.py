@@ -136,7 +136,9 @@ def test_an_administrator_certifies_from_the_file_to_the_sets_accepted(
     expect(start).to_be_visible()
     expect(start).to_have_text("Emitir y enviar todo")
     # Another set can still be uploaded, folded away.
-    expect(page.locator("details.upload summary")).to_have_text("Subir otro set de pruebas")
+    expect(page.locator("#stage-set details.upload summary")).to_have_text(
+        "Subir otro set de pruebas"
+    )
     expect(upload).to_be_hidden()
     if phone:
         _fits(page)

@@ -43,6 +43,20 @@ def test_an_administrator_goes_from_the_file_to_everything_sent(
     assert "Set de pruebas leído: 20 casos." in page
     assert "SET BASICO DOCUMENTOS DE EXPORTACION (2)" in page and "5120007" in page
     assert "OTROS PUERTOS DE PERU" in page  # an assumption the plan made, shown
+    # what was read: items, discounts, references, guías, exports, the purchase book
+    read = page.split('id="set-read"')[1].split("</details>")[0]
+    for shown in (
+        "Martillo AFECTO",
+        "4.377",
+        "descuento global 18 % a los ítemes afectos",
+        "referencia: caso 5120001-2 — «DEVOLUCION DE MERCADERIAS»",
+        "(IndTraslado 5)",
+        "CLAUSULA DE VENTA DE EXPORTACION",
+        "FACTURA CON IVA USO COMUN",
+        "Factor de proporcionalidad del IVA de uso común: 0,55",
+        "caso 3 anulada",
+    ):
+        assert shown in read, shown
     assert 'id="start-button"' in page
 
     response = client.post(reverse("dte:certification_start", args=[run.pk]), follow=True)
