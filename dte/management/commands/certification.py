@@ -147,7 +147,7 @@ class Command(BaseCommand):
                 target.write_bytes(bytes(row.envelope.xml))
                 if not options["json"]:
                     self.stdout.write(f"{row.title}: {target}")
-        for libro in run.libros.select_related("company"):
+        for libro in run.libros.select_related("company").order_by("id"):
             target = out / libro.filename
             target.write_bytes(bytes(libro.xml))
             if not options["json"]:
