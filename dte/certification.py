@@ -161,7 +161,7 @@ def _plan_of(run: CertificationRun):
 def certification_start(*, run: CertificationRun, actor, queue: bool = True) -> CertificationRun:
     """Queue the issuing of a read set (a task: dte.certification_run); with `queue` False the
     caller (the command line) runs certification_issue itself."""
-    run = CertificationRun.objects.select_for_update().get(pk=run.pk)
+    run = CertificationRun.objects.select_for_update(of=("self",)).get(pk=run.pk)
     if run.status != CertificationStatus.READ:
         message = "Este set ya se emitió o se está emitiendo."
         raise DomainError(errors.NOT_ISSUABLE, message, {"status": message})
@@ -254,7 +254,7 @@ def certification_issue(run_id: int) -> CertificationRun | None:
     """Issue every set of a queued run, case after case, and envelope each set."""
     with transaction.atomic():
         run = (
-            CertificationRun.objects.select_for_update()
+            CertificationRun.objects.select_for_update(of=("self",))
             .select_related("company", "actor")
             .filter(pk=run_id)
             .first()
@@ -688,7 +688,11 @@ def simulation_propose(*, run: CertificationRun, actor) -> list[SalesDocument]:
     a global discount), a factura exenta when some product is exempt, and a guía de despacho;
     each editable like any draft before it is issued. Proposing again replaces the drafts not
     issued yet."""
-    run = CertificationRun.objects.select_for_update().select_related("company").get(pk=run.pk)
+    run = (
+        CertificationRun.objects.select_for_update(of=("self",))
+        .select_related("company")
+        .get(pk=run.pk)
+    )
     if run.status != CertificationStatus.ISSUED:
         message = "La simulación viene después del set de pruebas: emítalo primero."
         raise DomainError(errors.NOT_ISSUABLE, message, {"simulation": message})
@@ -766,7 +770,7 @@ def simulation_propose(*, run: CertificationRun, actor) -> list[SalesDocument]:
 @transaction.atomic
 def simulation_start(*, run: CertificationRun, actor, queue: bool = True) -> CertificationRun:
     """Queue the issuing of the simulación's drafts (a task: dte.certification_simulation)."""
-    run = CertificationRun.objects.select_for_update().get(pk=run.pk)
+    run = CertificationRun.objects.select_for_update(of=("self",)).get(pk=run.pk)
     if run.simulation_status != CertificationStatus.READ or not run.simulation.exists():
         message = "Primero proponga la simulación."
         raise DomainError(errors.NOT_ISSUABLE, message, {"simulation": message})
@@ -781,7 +785,7 @@ def simulation_issue(run_id: int) -> CertificationRun | None:
     """Issue the simulación's drafts and send them in one envelope."""
     with transaction.atomic():
         run = (
-            CertificationRun.objects.select_for_update()
+            CertificationRun.objects.select_for_update(of=("self",))
             .select_related("actor")
             .filter(pk=run_id)
             .first()

@@ -124,7 +124,7 @@ def product_get(*, company: Company, pk) -> Product:
 def sales_document_get(*, company: Company, pk) -> SalesDocument:
     qs = scoped(
         SalesDocument.objects.select_related("partner", "created_by", "updated_by"), company
-    ).prefetch_related("lines", "references", "commissions")
+    ).prefetch_related("lines__product", "references", "commissions")
     return _get(qs, pk, "Documento no encontrado.")
 
 

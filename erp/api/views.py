@@ -223,7 +223,7 @@ class SalesDocumentViewSet(CompanyScopedViewSet):
         return (
             selectors.sales_document_list(company=self.company)
             .select_related("created_by", "updated_by")
-            .prefetch_related("lines", "references", "commissions")
+            .prefetch_related("lines__product", "references", "commissions")
         )
 
     def get_one(self, pk):
