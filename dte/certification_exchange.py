@@ -370,29 +370,6 @@ def _own(company: Company, envelope: ReceivedEnvelope) -> None:
 # --- The answers ----------------------------------------------------------------------------
 
 
-def _caratula(company: Company, rut_recibe: str) -> exchange.Caratula:
-    """As receiving writes it: our RUT, the issuer's, and our exchange contact."""
-    mailbox = getattr(company, "exchange_mailbox", None)
-    address = (mailbox.address if mailbox else "") or company.email
-    return exchange.Caratula(
-        rut_responde=company.rut,
-        rut_recibe=rut_recibe,
-        nombre_contacto=company.razon_social[:40],
-        mail_contacto=address[:80],
-    )
-
-
-def _dte(company: Company, row: ReceivedDte) -> exchange.DteRecibido:
-    return exchange.DteRecibido(
-        tipo=row.tipo_dte,
-        folio=row.folio,
-        fecha_emision=row.fecha_emision,
-        rut_emisor=row.rut_emisor,
-        rut_receptor=company.rut,
-        monto_total=row.monto_total,
-    )
-
-
 def _answerable(row: ReceivedDte, envelope: ReceivedEnvelope) -> bool:
     """Whether a ResultadoDTE can name the document: an answerable type, from the envelope's
     issuer, to us."""
@@ -457,12 +434,12 @@ def _answer(
         return tuple(problems)
     decisions = {r.pk: _decision(r) for r in answerable}
     accepted = [r for r in answerable if decisions[r.pk][0] != exchange.EstadoDTE.RECHAZADO]
-    caratula = _caratula(company, envelope.rut_emisor)
+    caratula = receiving.answer_caratula(company, envelope.rut_emisor)
     try:
         resultado = exchange.build_resultado_dte(
             [
                 exchange.ResultadoDte(
-                    dte=_dte(company, r),
+                    dte=receiving.dte_recibido(company, r),
                     cod_envio=envelope.pk,
                     estado=decisions[r.pk][0],
                     glosa=decisions[r.pk][1],
@@ -477,7 +454,10 @@ def _answer(
         )
         recibos = (
             exchange.build_envio_recibos(
-                [exchange.Recibo(dte=_dte(company, r), recinto=recinto) for r in accepted],
+                [
+                    exchange.Recibo(dte=receiving.dte_recibido(company, r), recinto=recinto)
+                    for r in accepted
+                ],
                 caratula=caratula,
                 rut_firma=selectors.signer_rut(signer),
                 timestamp=now,
@@ -596,7 +576,7 @@ def _rebuild_recepcion(
                 rut_receptor=reading.rut_receptor or None,
                 documentos=tuple(documentos),
             ),
-            caratula=_caratula(company, envelope.rut_emisor or envelope.rut_envia),
+            caratula=receiving.answer_caratula(company, envelope.rut_emisor or envelope.rut_envia),
             id_respuesta=envelope.pk,
             timestamp=now,
             key=signer,

@@ -643,7 +643,8 @@ def _signer(company: Company, now: datetime):
     return load_certificate(row.pk, row.fingerprint)
 
 
-def _caratula(company: Company, rut_recibe: str) -> exchange.Caratula:
+def answer_caratula(company: Company, rut_recibe: str) -> exchange.Caratula:
+    """The carátula of our answers to an issuer: our RUT, theirs, our exchange contact."""
     mailbox = getattr(company, "exchange_mailbox", None)
     address = (mailbox.address if mailbox else "") or company.email
     return exchange.Caratula(
@@ -654,7 +655,7 @@ def _caratula(company: Company, rut_recibe: str) -> exchange.Caratula:
     )
 
 
-def _dte_recibido(company: Company, row: ReceivedDte) -> exchange.DteRecibido:
+def dte_recibido(company: Company, row: ReceivedDte) -> exchange.DteRecibido:
     return exchange.DteRecibido(
         tipo=row.tipo_dte,
         folio=row.folio,
@@ -709,7 +710,7 @@ def _recepcion_response(
         signer = delivery.signer()
         return exchange.build_recepcion_envio(
             recepcion,
-            caratula=_caratula(company, rut_recibe),
+            caratula=answer_caratula(company, rut_recibe),
             id_respuesta=envelope.pk,
             timestamp=now,
             key=signer,
@@ -985,14 +986,14 @@ def _resultado(
     return exchange.build_resultado_dte(
         [
             exchange.ResultadoDte(
-                dte=_dte_recibido(company, row),
+                dte=dte_recibido(company, row),
                 cod_envio=row.envelope_id,
                 estado=estado,
                 glosa=glosa[:256],
                 cod_rch_dsc=cod_rch_dsc,
             )
         ],
-        caratula=_caratula(company, row.rut_emisor),
+        caratula=answer_caratula(company, row.rut_emisor),
         id_respuesta=row.pk,
         timestamp=now,
         key=_signer(company, now),
@@ -1107,8 +1108,8 @@ def acknowledge_goods(
         company = row.company
         signer = _signer(company, now)
         row.receipt_xml = exchange.build_envio_recibos(
-            [exchange.Recibo(dte=_dte_recibido(company, row), recinto=recinto[:80])],
-            caratula=_caratula(company, row.rut_emisor),
+            [exchange.Recibo(dte=dte_recibido(company, row), recinto=recinto[:80])],
+            caratula=answer_caratula(company, row.rut_emisor),
             rut_firma=selectors.signer_rut(signer),
             timestamp=now,
             key=signer,
