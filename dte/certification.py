@@ -397,14 +397,15 @@ def run_summary(run: CertificationRun) -> dict[str, Any]:
                     "mnt_total": doc.monto_total,
                 }
             cases.append(entry)
+        state = set_state(row)
         sets.append(
             {
                 "name": row.name,
                 "title": row.title,
                 "atencion": row.atencion,
                 "envelope": envelope_filename(run.company, row) if row.envelope_id else None,
-                "state": set_state(row),
-                "state_label": SET_STATES[set_state(row)],
+                "state": state,
+                "state_label": SET_STATES[state],
                 "track_id": row.envelope.track_id if row.envelope_id else None,
                 "cases": cases,
             }

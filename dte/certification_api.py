@@ -3,7 +3,6 @@ and followed (issue 17; DOMAIN.md §16). Thin over dte.certification."""
 
 import json
 
-from django.http import HttpResponse
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
@@ -12,6 +11,7 @@ from rest_framework.response import Response
 
 from dte import certification, certification_exchange
 from dte.models import CertificationRun
+from dte.views import zip_download
 from erp.api.views import COMPANY_PARAM, CompanyScopedAPI
 from erp.errors import INVALID_INPUT, DomainError, NotFound
 from erp.tenancy import Perm
@@ -71,11 +71,18 @@ class CertificationRunSerializer(serializers.ModelSerializer):
             "finished_at",
         )
 
+    def _summary(self, run: CertificationRun) -> dict:
+        """run_summary once per run, for both fields that show it."""
+        cache = self.__dict__.setdefault("_summaries", {})
+        if run.pk not in cache:
+            cache[run.pk] = certification.run_summary(run)
+        return cache[run.pk]
+
     def get_sets(self, run: CertificationRun) -> list[dict]:
-        return certification.run_summary(run)["sets"]
+        return self._summary(run)["sets"]
 
     def get_libros(self, run: CertificationRun) -> list[dict]:
-        return certification.run_summary(run)["libros"]
+        return self._summary(run)["libros"]
 
     def get_simulation(self, run: CertificationRun) -> list[dict]:
         return [
@@ -178,10 +185,7 @@ class CertificationRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, 
         run = self.get_one(pk)
         if not run.samples:
             raise NotFound("Las muestras impresas aún no están listas.")
-        response = HttpResponse(bytes(run.samples), content_type="application/zip")
-        filename = certification.samples_filename(run)
-        response["Content-Disposition"] = f'attachment; filename="{filename}"'
-        return response
+        return zip_download(run.samples, certification.samples_filename(run))
 
     @action(detail=True, methods=["post"])
     def simulation(self, request, company_rut=None, pk=None):
@@ -231,10 +235,7 @@ class CertificationRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, 
         if row is None:
             raise NotFound("Sobre de intercambio no encontrado.")
         data = certification_exchange.exchange_answers_zip(company=self.company, envelope=row)
-        response = HttpResponse(data, content_type="application/zip")
-        filename = certification_exchange.exchange_zip_filename(self.company, row)
-        response["Content-Disposition"] = f'attachment; filename="{filename}"'
-        return response
+        return zip_download(data, certification_exchange.exchange_zip_filename(self.company, row))
 
     @action(detail=True, methods=["post"])
     def start(self, request, company_rut=None, pk=None):

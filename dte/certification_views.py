@@ -2,13 +2,14 @@
 its state, and what to do next, in plain Spanish. Thin over dte.certification."""
 
 from django.contrib import messages
-from django.http import Http404, HttpResponse
+from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from dte import certification, certification_exchange
 from dte.forms import CertificationUploadForm, ExchangeUploadForm
 from dte.models import CertificationRun, CertificationStatus
+from dte.views import xml_download, zip_download
 from erp.errors import DomainError
 from erp.forms import apply_domain_error
 from erp.models import Membership, SiiEnvironment
@@ -181,10 +182,7 @@ def certification_samples(request, membership: Membership, pk: int):
     run = _run(membership.company, pk)
     if run is None or not run.samples:
         raise Http404("Las muestras impresas aún no están listas.")
-    response = HttpResponse(bytes(run.samples), content_type="application/zip")
-    filename = certification.samples_filename(run)
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return response
+    return zip_download(run.samples, certification.samples_filename(run))
 
 
 @company_view(Perm.VIEW)
@@ -193,9 +191,7 @@ def certification_libro_xml(request, membership: Membership, pk: int, libro: int
     row = run.libros.filter(pk=libro).first() if run else None
     if row is None:
         raise Http404("Libro no encontrado.")
-    response = HttpResponse(bytes(row.xml), content_type="application/xml")
-    response["Content-Disposition"] = f'attachment; filename="{row.filename}"'
-    return response
+    return xml_download(row.xml, row.filename)
 
 
 @require_POST
@@ -280,7 +276,4 @@ def certification_exchange_zip(request, membership: Membership, envelope: int):
     except DomainError as exc:
         messages.error(request, exc.message)
         return redirect("dte:certification")
-    response = HttpResponse(data, content_type="application/zip")
-    filename = certification_exchange.exchange_zip_filename(company, row)
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return response
+    return zip_download(data, certification_exchange.exchange_zip_filename(company, row))

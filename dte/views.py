@@ -186,6 +186,13 @@ def xml_download(data: bytes, filename: str) -> HttpResponse:
     return response
 
 
+def zip_download(data: bytes, filename: str) -> HttpResponse:
+    """A ZIP built for the user (muestras impresas, answers to upload) as an attachment."""
+    response = HttpResponse(bytes(data), content_type="application/zip")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
 @company_view()
 def dte_xml(request, membership: Membership, pk: int):
     dte = selectors.dte_get(company=membership.company, pk=pk)
