@@ -421,6 +421,10 @@ SII_BACKOFF_BASE = float(os.environ.get("SII_BACKOFF_BASE", "5"))
 SII_BACKOFF_MAX = float(os.environ.get("SII_BACKOFF_MAX", "900"))
 SII_UPLOAD_GRACE = float(os.environ.get("SII_UPLOAD_GRACE", "120"))
 SII_POLL_INTERVAL = float(os.environ.get("SII_POLL_INTERVAL", "20"))
+# The first question comes this soon after an upload, then the wait doubles up to
+# SII_POLL_INTERVAL (dte.sending.poll_delay): most envelopes are processed in seconds, and
+# one question per envelope is shared by all its documents.
+SII_POLL_FIRST = float(os.environ.get("SII_POLL_FIRST", "1"))
 SII_MAX_POLLS = int(os.environ.get("SII_MAX_POLLS", "200"))
 # After an upload that got no answer, the SII answers "not received" (FAU) until it has
 # processed the envelope: minutes, at times hours (DOMAIN.md §4-5). Its documents are looked up
@@ -429,12 +433,19 @@ SII_RECOVERY_WINDOW = float(os.environ.get("SII_RECOVERY_WINDOW", "3600"))
 # A signed document without an envelope (a batch whose envelope could not be built) is wrapped
 # and sent by the beat tick once it is this old.
 SII_ENVELOPE_GRACE = float(os.environ.get("SII_ENVELOPE_GRACE", "60"))
+# Documents issued one by one within this many seconds travel in one envelope (up to the SII's
+# limits: 2,000 DTE per EnvioDTE, 500 boletas per EnvioBOLETA), enveloped and sent by the task
+# dte.envelope_collect; 0: each issue makes and sends its own envelope at once.
+SII_ENVELOPE_WINDOW = float(os.environ.get("SII_ENVELOPE_WINDOW", "1"))
 # Without a worker (tasks eager), how long the in-process task keeps following an envelope.
 SII_INPROCESS_FOLLOW = float(os.environ.get("SII_INPROCESS_FOLLOW", "60"))
 # Send each issued envelope to the SII right after the commit (off: only the beat tick sends).
 SII_AUTO_SEND = env_bool("SII_AUTO_SEND", True)
 SII_OUTBOX_TICK = float(os.environ.get("SII_OUTBOX_TICK", "15"))
 SII_DISPATCH_LEASE = float(os.environ.get("SII_DISPATCH_LEASE", "120"))
+# A wait up to this long (a poll soon after an upload, a short backoff) is queued as a
+# countdown task instead of waiting for the beat tick (dte.sending.schedule).
+SII_SCHEDULE_AHEAD = float(os.environ.get("SII_SCHEDULE_AHEAD", "30"))
 # Receiving: how often the exchange mailboxes are read, and the open received documents
 # checked against the SII (its confirmation, RCV events, the 8-day deadline).
 MAILBOX_POLL_SECONDS = float(os.environ.get("MAILBOX_POLL_SECONDS", "120"))
