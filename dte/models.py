@@ -209,7 +209,20 @@ class Envelope(models.Model):
         verbose_name = "sobre de envío"
         verbose_name_plural = "sobres de envío"
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["status", "next_attempt_at"])]
+        indexes = [
+            # Issue 18: the outbox (dte.sending.outbox_claim, the queue gauge) asks only for
+            # envelopes that are not final; most rows are final (processed, superseded), so
+            # the index holds the open ones alone and stays small however many were sent.
+            models.Index(
+                fields=["status", "next_attempt_at"],
+                condition=Q(
+                    status__in=["queued", "uploading", "uncertain", "sent", "needs_attention"]
+                ),
+                name="envelope_outbox_open",
+            ),
+            # The API's envelope list: one company's, newest first.
+            models.Index(fields=["company", "-created_at", "-id"], name="envelope_company_recent"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind} #{self.pk}"
@@ -297,7 +310,19 @@ class Dte(models.Model):
                 fields=["company", "tipo_dte", "folio"], name="dte_unique_folio"
             )
         ]
-        indexes = [models.Index(fields=["company", "status"])]
+        indexes = [
+            models.Index(fields=["company", "status"]),
+            # Issue 18: the API's DTE list, one company's newest first.
+            models.Index(fields=["company", "-created_at", "-id"], name="dte_company_recent"),
+            # The beat tick's stranded documents (dte.sending.stranded_documents): signed,
+            # without an envelope, older than the grace. Normally none: a partial index of
+            # those rows alone costs nothing on the others.
+            models.Index(
+                fields=["created_at"],
+                condition=Q(status="signed", envelope__isnull=True),
+                name="dte_stranded",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"DTE {self.tipo_dte} N° {self.folio}"
@@ -606,7 +631,23 @@ class ReceivedDte(models.Model):
         ]
         indexes = [
             models.Index(fields=["company", "status", "received_at"]),
-            models.Index(fields=["company", "claim_deadline"]),
+            # Issue 18: the inbox unfiltered, newest first (page and API).
+            models.Index(fields=["company", "-received_at", "-id"], name="received_company_recent"),
+            # The open ones by claim deadline: the dashboard's panel (sorted, first few), the
+            # warning (a deadline range) and the `days_left` filter. Replaces (company,
+            # claim_deadline), which could not select the open ones.
+            models.Index(
+                fields=["company", "status", "claim_deadline", "received_at"],
+                name="received_open_deadline",
+            ),
+            # The beat's sync with the SII (receiving.sync_open): the open documents of every
+            # company, a few among the accepted and claimed ones; sorted in memory (NULLS
+            # FIRST, which SQLite cannot index).
+            models.Index(
+                fields=["sii_checked_at", "received_at"],
+                condition=Q(status="received"),
+                name="received_sync_due",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -188,6 +188,8 @@ class Partner(Audited):
         verbose_name = "cliente/proveedor"
         verbose_name_plural = "clientes y proveedores"
         ordering = ["razon_social"]
+        # The partner list and pickers: one company's partners by name (issue 18).
+        indexes = [models.Index(fields=["company", "razon_social"], name="partner_company_name")]
         constraints = [
             models.UniqueConstraint(
                 fields=["company", "rut"],
@@ -349,7 +351,15 @@ class SalesDocument(Audited):
         verbose_name = "documento de venta"
         verbose_name_plural = "documentos de venta"
         ordering = ["-fecha_emision", "-id"]
-        indexes = [models.Index(fields=["company", "tipo_dte", "state", "fecha_emision"])]
+        indexes = [
+            models.Index(fields=["company", "tipo_dte", "state", "fecha_emision"]),
+            # Issue 18: one company's documents newest first (the API list, "Documentos", the
+            # dashboard's recent ones: a LIMIT without a sort) and a period of them (the
+            # dashboard's month and chart, the F29's sales, the books) without a type filter.
+            models.Index(
+                fields=["company", "-fecha_emision", "-id"], name="salesdoc_company_fecha"
+            ),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["company", "tipo_dte", "folio"],
@@ -584,7 +594,11 @@ class PurchaseDocument(Audited):
         verbose_name = "documento de compra"
         verbose_name_plural = "documentos de compra"
         ordering = ["-fecha", "-id"]
-        indexes = [models.Index(fields=["company", "periodo", "estado", "tipo_doc"])]
+        indexes = [
+            models.Index(fields=["company", "periodo", "estado", "tipo_doc"]),
+            # Issue 18: the purchase book's list (API and page), newest first.
+            models.Index(fields=["company", "-fecha", "-id"], name="purchase_company_fecha"),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["company", "tipo_doc", "folio", "rut_emisor"],

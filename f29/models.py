@@ -119,7 +119,13 @@ class RcvEntry(models.Model):
         verbose_name = "documento en el RCV"
         verbose_name_plural = "documentos en el RCV"
         ordering = ["tipo", "folio"]
-        indexes = [models.Index(fields=["company", "kind", "periodo"])]
+        # A register's period in its order (tipo, folio): the reconciliation and the list read
+        # it without a sort (issue 18; it replaces the index without tipo and folio).
+        indexes = [
+            models.Index(
+                fields=["company", "kind", "periodo", "tipo", "folio"], name="rcv_entry_period"
+            )
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["company", "kind", "tipo", "folio", "rut"], name="rcv_entry_unique_key"
