@@ -220,8 +220,6 @@ class Envelope(models.Model):
                 ),
                 name="envelope_outbox_open",
             ),
-            # The API's envelope list: one company's, newest first.
-            models.Index(fields=["company", "-created_at", "-id"], name="envelope_company_recent"),
         ]
 
     def __str__(self) -> str:
@@ -314,14 +312,8 @@ class Dte(models.Model):
             models.Index(fields=["company", "status"]),
             # Issue 18: the API's DTE list, one company's newest first.
             models.Index(fields=["company", "-created_at", "-id"], name="dte_company_recent"),
-            # The beat tick's stranded documents (dte.sending.stranded_documents): signed,
-            # without an envelope, older than the grace. Normally none: a partial index of
-            # those rows alone costs nothing on the others.
-            models.Index(
-                fields=["created_at"],
-                condition=Q(status="signed", envelope__isnull=True),
-                name="dte_stranded",
-            ),
+            # (The beat tick's stranded documents, signed and without an envelope, are found
+            # through the envelope's own index: `envelope_id IS NULL` is an index search.)
         ]
 
     def __str__(self) -> str:

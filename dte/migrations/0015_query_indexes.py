@@ -24,16 +24,8 @@ class Migration(migrations.Migration):
             index=models.Index(fields=['company', '-created_at', '-id'], name='dte_company_recent'),
         ),
         migrations.AddIndex(
-            model_name='dte',
-            index=models.Index(condition=models.Q(('envelope__isnull', True), ('status', 'signed')), fields=['created_at'], name='dte_stranded'),
-        ),
-        migrations.AddIndex(
             model_name='envelope',
             index=models.Index(condition=models.Q(('status__in', ['queued', 'uploading', 'uncertain', 'sent', 'needs_attention'])), fields=['status', 'next_attempt_at'], name='envelope_outbox_open'),
-        ),
-        migrations.AddIndex(
-            model_name='envelope',
-            index=models.Index(fields=['company', '-created_at', '-id'], name='envelope_company_recent'),
         ),
         migrations.AddIndex(
             model_name='receiveddte',
