@@ -1,0 +1,248 @@
+"""Turn locust's CSV stats and the database's counts into the suite's table, verdicts, Markdown
+and JSON."""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import json
+import math
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from bench.load.scenarios import Scenario
+
+
+@dataclass
+class Row:
+    scenario: str
+    name: str  # "<role>: <task>" or "Aggregated"
+    requests: int
+    failures: int
+    rps: float
+    p50: float
+    p95: float
+    p99: float
+    max: float
+    verdict: str = "—"
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def error_rate(self) -> float:
+        return self.failures / self.requests if self.requests else 0.0
+
+
+@dataclass
+class Issuing:
+    issued: int  # Dte rows created during the run
+    docs_per_min: float  # in the steady part (after the ramp)
+    accepted_in_60s: int  # accepted (with or without objections) within 60 s of the end
+    rejected: int
+    other: dict[str, int]  # status -> count at the end of the wait, for those not accepted
+    all_accepted_after_s: float | None  # seconds after the end when the last one was accepted
+    folios: str  # "1201–4388, consecutive" or what is wrong
+    folios_ok: bool
+    cafs_used: int
+
+
+@dataclass
+class Result:
+    scenario: str
+    description: str
+    users: int
+    duration_s: float
+    rows: list[Row]
+    issuing: Issuing | None
+    checks: list[tuple[str, bool]]  # (what, passed): the scenario-level verdicts
+    cpu: dict[str, float]  # process group -> % of one core over the run
+    saturation: str = ""
+    failures: list[tuple[str, str, int]] = field(default_factory=list)  # name, error, count
+    settings: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool:
+        return all(r.verdict != "FAIL" for r in self.rows) and all(ok for _, ok in self.checks)
+
+
+def _num(text: str) -> float:
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        return 0.0
+    return value if math.isfinite(value) else 0.0
+
+
+def read_stats(prefix: Path, scenario: str) -> list[Row]:
+    path = Path(f"{prefix}_stats.csv")
+    if not path.exists():
+        return []
+    rows = []
+    with path.open(newline="") as handle:
+        for rec in csv.DictReader(handle):
+            rows.append(
+                Row(
+                    scenario=scenario,
+                    name=rec["Name"],
+                    requests=int(_num(rec["Request Count"])),
+                    failures=int(_num(rec["Failure Count"])),
+                    rps=_num(rec["Requests/s"]),
+                    p50=_num(rec["50%"]),
+                    p95=_num(rec["95%"]),
+                    p99=_num(rec["99%"]),
+                    max=_num(rec["Max Response Time"]),
+                )
+            )
+    # Roles in order, the aggregate last.
+    rows.sort(key=lambda r: (r.name == "Aggregated", r.name))
+    return rows
+
+
+def read_failures(prefix: Path) -> list[tuple[str, str, int]]:
+    path = Path(f"{prefix}_failures.csv")
+    if not path.exists():
+        return []
+    with path.open(newline="") as handle:
+        return [
+            (rec["Name"], rec["Error"], int(_num(rec["Occurrences"])))
+            for rec in csv.DictReader(handle)
+        ]
+
+
+def judge(rows: list[Row], scenario: Scenario) -> None:
+    for row in rows:
+        applicable = [t for t in scenario.thresholds if t.applies(row.name)]
+        if not applicable:
+            continue
+        for t in applicable:
+            for label, limit, value in (
+                ("p50", t.p50, row.p50),
+                ("p95", t.p95, row.p95),
+                ("p99", t.p99, row.p99),
+            ):
+                if limit is not None and value >= limit:
+                    row.problems.append(f"{label} {value:.0f} ≥ {limit:g} ms")
+            if t.errors is not None and row.error_rate > t.errors:
+                row.problems.append(f"errors {row.error_rate:.2%} > {t.errors:.1%}")
+        row.verdict = "FAIL" if row.problems else "pass"
+
+
+def saturation(history: Path, scenario: Scenario) -> str:
+    """Per stage of a stepped run: the aggregated req/s and p95 over its last 15 s; the knee is
+    the last stage before throughput grew by less than half of what the added users offered, or
+    before p95 passed 1 s."""
+    path = Path(f"{history}_stats_history.csv")
+    if not path.exists():
+        return "no history written"
+    samples = []
+    with path.open(newline="") as handle:
+        for rec in csv.DictReader(handle):
+            if rec["Name"] == "Aggregated":
+                samples.append(
+                    (int(_num(rec["Timestamp"])), _num(rec["Requests/s"]), _num(rec["95%"]))
+                )
+    if not samples:
+        return "no history written"
+    t0 = samples[0][0]
+    steps = []
+    start = 0.0
+    for until, users, _ in scenario.stages:
+        window = [s for s in samples if max(start, until - 15) <= s[0] - t0 < until]
+        if window:
+            rps = sum(s[1] for s in window) / len(window)
+            p95 = max(s[2] for s in window)
+            steps.append((users, rps, p95))
+        start = until
+    if not steps:
+        return "no complete stage"
+    lines = [" → ".join(f"{u} users {r:.0f} req/s p95 {p:.0f} ms" for u, r, p in steps)]
+    knee = None
+    for (u0, r0, _), (u1, r1, p1) in itertools.pairwise(steps):
+        offered_gain = u1 / u0 - 1
+        if (r0 > 0 and (r1 / r0 - 1) < offered_gain / 2) or p1 > 1000:
+            knee = (u0, r0)
+            break
+    if knee:
+        lines.insert(0, f"saturated at about {knee[0]} users, {knee[1]:.0f} req/s")
+    else:
+        lines.insert(0, f"not saturated up to {steps[-1][0]} users")
+    return "; ".join(lines)
+
+
+def _ms(value: float) -> str:
+    return f"{value:.0f}"
+
+
+def table(results: list[Result]) -> str:
+    lines = [
+        "| scenario | role: task | requests | req/s | p50 ms | p95 ms | p99 ms | max ms "
+        "| errors | verdict |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for result in results:
+        for row in result.rows:
+            verdict = row.verdict
+            if row.problems:
+                verdict += ": " + "; ".join(row.problems)
+            name = "all requests" if row.name == "Aggregated" else row.name
+            lines.append(
+                f"| {result.scenario} | {name} | {row.requests} | {row.rps:.1f} | {_ms(row.p50)} "
+                f"| {_ms(row.p95)} | {_ms(row.p99)} | {_ms(row.max)} | {row.failures} "
+                f"| {verdict} |"
+            )
+    return "\n".join(lines)
+
+
+def summary(result: Result) -> list[str]:
+    out = [
+        f"**{result.scenario}** — {result.description}; peak {result.users} users, "
+        f"{result.duration_s:.0f} s: **{'PASS' if result.passed else 'FAIL'}**"
+    ]
+    if result.issuing:
+        i = result.issuing
+        accepted = f"{i.accepted_in_60s} of {i.issued} accepted by the sandbox within 60 s"
+        if i.all_accepted_after_s is not None:
+            accepted += f" (all {i.all_accepted_after_s:.0f} s after the end)"
+        elif i.other or i.rejected:
+            rest = dict(i.other)
+            if i.rejected:
+                rest["rejected"] = i.rejected
+            accepted += " (not accepted: " + ", ".join(f"{k} {v}" for k, v in rest.items()) + ")"
+        out.append(
+            f"- issuing: {i.issued} documents, {i.docs_per_min:.0f} docs/min in the steady part; "
+            f"{accepted}; folios {i.folios}; CAFs used: {i.cafs_used}"
+        )
+    for what, ok in result.checks:
+        out.append(f"- {'pass' if ok else 'FAIL'}: {what}")
+    if result.saturation:
+        out.append(f"- stress: {result.saturation}")
+    if result.cpu:
+        cores = os.cpu_count() or 1
+        out.append(
+            f"- CPU over the run, % of one core ({cores} cores = {100 * cores} %): "
+            + ", ".join(f"{k} {v:.0f} %" for k, v in result.cpu.items())
+        )
+    if result.settings:
+        out.append("- settings: " + ", ".join(f"{k}={v}" for k, v in result.settings.items()))
+    for name, error, count in result.failures[:8]:
+        out.append(f"- error ×{count} in {name}: {error[:200]}")
+    return out
+
+
+def markdown(results: list[Result]) -> str:
+    parts = ["# Load test results", "", table(results), ""]
+    for result in results:
+        parts.extend(summary(result))
+        parts.append("")
+    return "\n".join(parts)
+
+
+def to_json(results: list[Result]) -> str:
+    def encode(result: Result) -> dict:
+        data = asdict(result)
+        data["passed"] = result.passed
+        for row, raw in zip(result.rows, data["rows"], strict=True):
+            raw["error_rate"] = row.error_rate
+        return data
+
+    return json.dumps([encode(r) for r in results], indent=1, ensure_ascii=False)
