@@ -150,6 +150,38 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # PostgreSQL. Two ways to pool connections (README.md, "Database connections"):
+    #
+    # DB_PGBOUNCER=1: DATABASE_URL points at PgBouncer in transaction pooling (the production
+    # stack: compose.yaml, deploy/pgbouncer/). A server connection belongs to this process for
+    # one transaction only, so nothing may outlive a transaction on it: no server-side cursors
+    # (QuerySet.iterator() and the exports then read from a client-side cursor), no prepared
+    # statements (psycopg prepares a query run 5 times; None: never). Row locks (FOR UPDATE)
+    # live in their transaction and are fine; the project takes no advisory lock, LISTENs to
+    # nothing and SETs nothing for a session (the time zone is PgBouncer's `timezone=UTC`, so
+    # Django finds the server already in UTC and sends no SET TIME ZONE).
+    #
+    # DB_POOL=1: psycopg's pool inside each process (Django 5.1+), connections shared by its
+    # threads, at most DB_POOL_MAX_SIZE; a thread waits up to DB_POOL_TIMEOUT seconds for one
+    # (then an error). For a deployment that reaches PostgreSQL directly. Off by default: in
+    # the stack PgBouncer is the pool (pooling twice only keeps idle client slots), and a pool's
+    # threads do not survive a fork (Celery's prefork pool, gunicorn's --preload).
+    if env_bool("DB_PGBOUNCER", False):
+        DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
+        DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = None
+    if env_bool("DB_POOL", False):
+        # The pool replaces persistent connections (Django refuses both).
+        DATABASES["default"]["CONN_MAX_AGE"] = 0
+        DATABASES["default"]["CONN_HEALTH_CHECKS"] = False
+        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+            "min_size": int(os.environ.get("DB_POOL_MIN_SIZE", "2")),
+            "max_size": int(os.environ.get("DB_POOL_MAX_SIZE", "10")),
+            "timeout": float(os.environ.get("DB_POOL_TIMEOUT", "10")),
+            # Connections are replaced after this long, so that a PgBouncer or a PostgreSQL
+            # restart, or a change of the server's settings, reaches every process.
+            "max_lifetime": float(os.environ.get("DB_POOL_MAX_LIFETIME", "1800")),
+        }
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -182,6 +214,52 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "America/Santiago"
+# Queues (README.md, "Celery queues"), so that printing, e-mail and AI reviews never delay the
+# SII: each has its own workers (compose.yaml: worker-<colour> takes sii and celery,
+# worker-<colour>-aux takes pdf, email and ai, worker-<colour>-bulk takes bulk). Routed by task
+# name, which is how dte.dispatch queues them (apply_async on the registered task), so the
+# routes apply to every path. A task not named here goes to the default queue, `celery`,
+# which the SII workers also take (ops.heartbeat, ops.ping, anything new until it is routed).
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+TASK_QUEUES_BY_NAME = {
+    # The sending pipeline: upload, status polls, the outbox tick that dispatches both, the
+    # envelope collection of a batch, and the certification's libros (uploaded like
+    # envelopes). What the SII's acceptance of a document waits for.
+    "sii": [
+        "dte.envelope_send",
+        "dte.envelope_refresh",
+        "dte.envelope_collect",
+        "dte.outbox_tick",
+        "dte.libro_send",
+        "dte.libro_refresh",
+    ],
+    # The printed PDF: CPU-heavy (reportlab, PDF417), seconds each under load.
+    "pdf": ["dte.dte_store_pdf"],
+    # SMTP: a slow or unreachable mail server holds a worker until its timeout.
+    "email": ["dte.dte_email", "dte.received_answer_email"],
+    # Claude: up to AI_TIMEOUT (30 s) per call, with retries.
+    "ai": ["ai.ai_review_document", "ai.ai_review_period"],
+    # Long or bursty batch work that no document's acceptance waits for: the exchange
+    # mailboxes, received documents (their intake, their confirmation and sync with the SII:
+    # SII calls, but of the receiving side, which a backlog of suppliers' documents must not
+    # put ahead of our own uploads), RCV imports (up to an hour), the F29 draft, and the
+    # certification runs (they issue a whole set; the sending of what they issue is queued on
+    # `sii` like any other document's).
+    "bulk": [
+        "dte.mailbox_poll",
+        "dte.mailbox_poll_one",
+        "dte.received_confirm",
+        "dte.received_sync",
+        "dte.received_intake_run",
+        "dte.certification_run",
+        "dte.certification_simulation",
+        "f29.rcv_import_run",
+        "f29.f29_draft_previous_month",
+    ],
+}
+CELERY_TASK_ROUTES = {
+    name: {"queue": queue} for queue, names in TASK_QUEUES_BY_NAME.items() for name in names
+}
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
