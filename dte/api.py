@@ -208,6 +208,59 @@ _ALL = (
 _company_param = {a: extend_schema(parameters=[COMPANY_PARAM]) for a in _ALL}
 
 
+# Drafts one batch request may issue: a few seconds at most (bench/issue_throughput.py); more
+# go in several requests.
+MAX_ISSUE_BATCH = 500
+
+
+class IssueBatchSerializer(serializers.Serializer):
+    documents = serializers.ListField(
+        child=serializers.IntegerField(min_value=1),
+        min_length=1,
+        max_length=MAX_ISSUE_BATCH,
+        help_text=f"Ids of drafts of this company, up to {MAX_ISSUE_BATCH}.",
+    )
+
+    def validate_documents(self, value):
+        if len(set(value)) != len(value):
+            raise serializers.ValidationError("Hay ids repetidos en la lista.")
+        return value
+
+
+class IssueBatchItemSerializer(serializers.Serializer):
+    document = serializers.IntegerField()
+    issued = serializers.BooleanField()
+    dte = serializers.IntegerField(allow_null=True)
+    tipo_dte = serializers.IntegerField()
+    folio = serializers.IntegerField(allow_null=True)
+    status = serializers.CharField(allow_blank=True)
+    error = serializers.DictField(allow_null=True)
+
+
+class IssueBatchResultSerializer(serializers.Serializer):
+    issued = serializers.IntegerField()
+    refused = serializers.IntegerField()
+    envelopes = serializers.ListField(child=serializers.IntegerField())
+    results = IssueBatchItemSerializer(many=True)
+
+
+def _batch_item(outcome) -> dict:
+    dte, error = outcome.dte, outcome.error
+    return {
+        "document": outcome.document.pk,
+        "issued": dte is not None,
+        "dte": dte.pk if dte else None,
+        "tipo_dte": outcome.document.tipo_dte,
+        "folio": dte.folio if dte else None,
+        "status": dte.status if dte else "",
+        "error": (
+            {"code": error.code, "message": error.message, "fields": error.fields}
+            if error
+            else None
+        ),
+    }
+
+
 @extend_schema_view(**_company_param)
 class IssueViewSet(CompanyScopedAPI):
     """`POST …/sales-documents/{id}/issue/`: folio, TED, signature and envelope for a draft."""
@@ -222,6 +275,46 @@ class IssueViewSet(CompanyScopedAPI):
         document = erp_selectors.sales_document_get(company=self.company, pk=pk)
         dte = services.dte_issue(document=document, actor=request.user)
         return Response(DteSerializer(dte).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=IssueBatchSerializer, responses={200: IssueBatchResultSerializer})
+    @action(detail=False, methods=["post"], url_path="issue-batch")
+    def issue_batch(self, request, company_rut=None):
+        """Issue up to 500 drafts in one request: each gets its folio or its own refusal (one
+        refusal never stops the others), and the issued ones go to the SII in shared envelopes.
+        Results come in the order asked. An id that is not a draft of this company is refused
+        as not found."""
+        serializer = IssueBatchSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        ids = serializer.validated_data["documents"]
+        found = erp_selectors.sales_document_list(company=self.company).filter(pk__in=ids)
+        found = found.prefetch_related(None)
+        drafts = {d.pk: d for d in found}
+        outcomes, envelopes = services.dte_issue_many(
+            documents=[drafts[pk] for pk in ids if pk in drafts], actor=request.user
+        )
+        by_pk = {o.document.pk: _batch_item(o) for o in outcomes}
+        missing = {"code": "not_found", "message": "No existe en esta empresa.", "fields": {}}
+        results = [
+            by_pk.get(pk)
+            or {
+                "document": pk,
+                "issued": False,
+                "dte": None,
+                "tipo_dte": 0,
+                "folio": None,
+                "status": "",
+                "error": missing,
+            }
+            for pk in ids
+        ]
+        issued = sum(1 for r in results if r["issued"])
+        body = {
+            "issued": issued,
+            "refused": len(results) - issued,
+            "envelopes": [e.pk for e in envelopes],
+            "results": results,
+        }
+        return Response(IssueBatchResultSerializer(body).data)
 
 
 @extend_schema_view(**_company_param)

@@ -166,8 +166,16 @@ def _lineas(document: SalesDocument, *, all_exempt: bool = False) -> tuple[Linea
             descripcion=line.description,
             codigo=line.product.code if line.product_id else "",
         )
-        for line in document.lines.select_related("product")
+        for line in _lines_with_products(document)
     )
+
+
+def _lines_with_products(document: SalesDocument):
+    """The lines, from the prefetch when the caller made one (dte.services: one query for a
+    whole batch), else in one query with their products."""
+    if "lines" in getattr(document, "_prefetched_objects_cache", {}):
+        return document.lines.all()
+    return document.lines.select_related("product")
 
 
 def _references(document: SalesDocument) -> tuple[Referencia, ...]:

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -166,15 +167,79 @@ def _after(seconds: float) -> datetime:
 # ---------------------------------------------------------------- queueing
 
 
-def envelope_enqueue(envelope: Envelope, *, actor=None) -> None:
-    """Put a freshly signed envelope in the outbox; it goes to the SII after the commit."""
-    for dte in _dtes(envelope):
-        move(dte, DteStatus.QUEUED, "En cola para enviarse al SII.", actor=actor)
-    envelope = _locked(envelope.pk)
-    envelope.next_attempt_at = timezone.now()
+def envelope_enqueue(envelope: Envelope, *, actor=None, dtes: list[Dte] | None = None) -> None:
+    """Put a freshly signed envelope in the outbox; it goes to the SII after the commit.
+
+    `dtes`: its documents, already locked by the caller (a batch that just wrote them); else
+    they are locked here. Their moves to QUEUED are written in two statements, not two each."""
+    if dtes is None:
+        dtes = _dtes(envelope)
+        envelope = _locked(envelope.pk)
+    moving = [d for d in dtes if d.status != DteStatus.QUEUED]
+    for dte in moving:
+        if not can_transition(DteStatus(dte.status), DteStatus.QUEUED):
+            raise InvalidTransition(f"DTE {dte.pk}: {dte.status} → queued is not allowed")
+        dte.status = DteStatus.QUEUED
+    if moving:
+        Dte.objects.filter(pk__in=[d.pk for d in moving]).update(status=DteStatus.QUEUED)
+        user = user_or_none(actor)
+        DteEvent.objects.bulk_create(
+            DteEvent(dte=d, status=DteStatus.QUEUED, message=QUEUED_MESSAGE, actor=user)
+            for d in moving
+        )
+    schedule(envelope, "dte.envelope_send", 0.0)
     envelope_move(envelope, Status.QUEUED, "Sobre firmado, en cola para el SII.", actor=actor)
-    if settings.SII_AUTO_SEND:
-        dispatch.after_commit("dte.envelope_send", envelope.pk)
+
+
+QUEUED_MESSAGE = "En cola para enviarse al SII."
+
+
+def worker_follows() -> bool:
+    """A worker sends and follows envelopes on its own, task after task (not a laptop run with
+    eager tasks, where dte.tasks.envelope_send follows in process, nor the beat-only mode)."""
+    return settings.SII_AUTO_SEND and not settings.CELERY_TASK_ALWAYS_EAGER
+
+
+def schedule(envelope: Envelope, task: str, delay: float) -> None:
+    """When the envelope is next due (the caller saves it), and, where tasks follow it, its task
+    queued for then. A wait up to SII_SCHEDULE_AHEAD is queued as a countdown task and the row
+    leased for SII_DISPATCH_LEASE past it, so the beat tick does not dispatch it a second time
+    (it does once the lease runs out: the task was lost). Longer waits are left to the tick."""
+    envelope.next_attempt_at = _after(delay)
+    if not settings.SII_AUTO_SEND:
+        return
+    if settings.CELERY_TASK_ALWAYS_EAGER:
+        if task == "dte.envelope_send" and delay <= 0:
+            dispatch.after_commit(task, envelope.pk)  # it follows the envelope in process
+        return
+    if delay <= settings.SII_SCHEDULE_AHEAD:
+        envelope.next_attempt_at = _after(delay + settings.SII_DISPATCH_LEASE)
+        dispatch.after_commit(task, envelope.pk, delay=delay)
+
+
+def poll_delay(polls: int) -> float:
+    """Seconds before the next question about an envelope the SII is processing, after `polls`
+    questions: soon after the upload (SII_POLL_FIRST), doubling up to SII_POLL_INTERVAL, then
+    slower the longer it takes (×2 every ten polls, up to ×16)."""
+    fast = settings.SII_POLL_FIRST * 2 ** max(polls, 0)
+    if fast < settings.SII_POLL_INTERVAL:
+        return fast
+    return settings.SII_POLL_INTERVAL * min(2 ** (polls // 10), 16)
+
+
+def collect_soon(company_id: int) -> None:
+    """Documents issued one by one travel together: the first issue of a window asks for the
+    company's signed documents to be enveloped SII_ENVELOPE_WINDOW seconds after its commit
+    (dte.services.envelope_collect); the issues after it within the window ride along."""
+    window = settings.SII_ENVELOPE_WINDOW
+    key = f"dte:collect:{company_id}"
+    if cache.add(key, 1, timeout=max(1, round(window / 2))):
+        dispatch.after_commit("dte.envelope_collect", company_id, delay=window)
+
+
+def collect_again(company_id: int) -> None:
+    """After a collection that found documents: one more a window later (see collect_soon)."""
+    dispatch.run_task("dte.envelope_collect", company_id, delay=settings.SII_ENVELOPE_WINDOW)
 
 
 def queue_refresh(envelope_id: int) -> None:
@@ -322,7 +387,7 @@ def _mark_sent(
     envelope.polls = 0
     envelope.last_error = ""
     envelope.uncertain_since = None
-    envelope.next_attempt_at = _after(settings.SII_POLL_INTERVAL)
+    schedule(envelope, "dte.envelope_refresh", poll_delay(0))
     code = "99" if follow_documents else ("0" if track_id else "")
     envelope_move(envelope, Status.SENT, message, code=code)
     for dte in _dtes(envelope):
@@ -338,7 +403,11 @@ def _upload_failed(envelope_id: int, error: SiiRetryableError, *, delivered: boo
         # The SII may have the file: ask it before any new upload.
         envelope.uncertain_since = envelope.uncertain_since or envelope.upload_started_at
         envelope.last_error = error.message
-        envelope.next_attempt_at = _after(max(settings.SII_POLL_INTERVAL, error.retry_after or 0))
+        schedule(
+            envelope,
+            "dte.envelope_refresh",
+            max(settings.SII_POLL_INTERVAL, error.retry_after or 0),
+        )
         message = f"Subida sin respuesta ({error.message}); se consultará al SII antes de subir."
         envelope_move(envelope, Status.UNCERTAIN, message)
         return Step("uncertain", error.message)
@@ -347,7 +416,7 @@ def _upload_failed(envelope_id: int, error: SiiRetryableError, *, delivered: boo
             envelope, f"{envelope.attempts} intentos sin éxito. Último error: {error.message}"
         )
     envelope.last_error = error.message
-    envelope.next_attempt_at = _after(max(backoff(envelope.attempts), error.retry_after or 0))
+    schedule(envelope, "dte.envelope_send", max(backoff(envelope.attempts), error.retry_after or 0))
     envelope_move(envelope, Status.QUEUED, f"Intento {envelope.attempts} fallido: {error.message}")
     for dte in _dtes(envelope):
         note(dte, f"Intento {envelope.attempts} fallido, se reintentará: {error.message}")
@@ -506,11 +575,9 @@ def _poll_later(
         return _needs_attention(
             envelope, f"Sin veredicto del SII tras {envelope.polls} consultas: {reason}"
         )
-    if retryable:
-        delay = backoff(envelope.polls)
-    else:  # the SII is processing: poll at the interval, slower as it takes longer
-        delay = settings.SII_POLL_INTERVAL * min(2 ** (envelope.polls // 10), 16)
-    envelope.next_attempt_at = _after(max(delay, retry_after or 0))
+    # Trouble backs off; while the SII processes, soon at first, slower as it takes longer.
+    delay = backoff(envelope.polls) if retryable else poll_delay(envelope.polls)
+    schedule(envelope, "dte.envelope_refresh", max(delay, retry_after or 0))
     envelope.last_error = reason if retryable else ""
     envelope.save(update_fields=["next_attempt_at", "last_error"])
     return Step("in_progress", reason)
@@ -522,7 +589,7 @@ def _repeated(envelope_id: int, status: EnvelopeStatus) -> Step:
     envelope = _locked(envelope_id)
     envelope.follow_documents = True
     envelope.sii_estado, envelope.sii_glosa = status.estado[:16], status.glosa
-    envelope.next_attempt_at = timezone.now()
+    schedule(envelope, "dte.envelope_refresh", 0.0)
     message = (
         f"El SII informa el envío como repetido ({status.estado}: {status.glosa}); "
         "se sigue cada documento en su envío original."

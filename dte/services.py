@@ -7,12 +7,12 @@ whole transaction back, so a folio is never burned by a failed build.
 
 import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db.models import F, Prefetch, Q
 from django.utils import timezone
 
 from dte import errors, libro_sending, mapping, notes, printing, selectors, sending, signals, vault
@@ -20,9 +20,11 @@ from dte.core import schemas
 from dte.core.caf import CafError, check_caf, official_sii_keys, parse_caf
 from dte.core.certificate import Certificate as CoreCertificate
 from dte.core.certificate import CertificateError, load_pkcs12
-from dte.core.domain import DteStatus
-from dte.core.envelope import MAX_BOLETAS, EnvelopeItem, build_envelope, envelope_kind
+from dte.core.domain import Documento, DteStatus
+from dte.core.envelope import MAX_BOLETAS, MAX_DTES, EnvelopeItem, build_envelope, envelope_kind
+from dte.core.export import Exportacion
 from dte.core.issue import IssuedDte, stamp_and_sign
+from dte.core.liquidacion import Liquidacion
 from dte.core.ted import CafMismatch
 from dte.core.testmaterial import SANDBOX_IDK, generate_sii_key
 from dte.keyring import load_caf, load_certificate
@@ -31,8 +33,23 @@ from dte.sii.responses import NOT_JUDGED
 from dte.sii_keys import sandbox_mode
 from erp.doctypes import TipoDte, doc_type
 from erp.errors import DOCUMENT_NOT_DRAFT, DomainError
-from erp.models import AuditEvent, Company, DocumentState, SalesDocument, SiiEnvironment
-from erp.services import audit_record, period_guard, user_or_none
+from erp.models import (
+    AuditEvent,
+    Company,
+    DocumentState,
+    SalesDocument,
+    SalesDocumentLine,
+    SiiEnvironment,
+)
+from erp.periods import month_start
+from erp.services import (
+    audit_event,
+    audit_record,
+    closed_months,
+    period_closed,
+    update_rows,
+    user_or_none,
+)
 
 log = logging.getLogger(__name__)
 # The key the SII of each environment signs CAFs with (DOMAIN.md §1; the sandbox's is local).
@@ -199,27 +216,39 @@ def caf_upload(
     return row
 
 
-def _take_folio(company: Company, tipo: int, today: date) -> tuple[Caf, int]:
-    """Lock the oldest usable CAF of the type and consume its next folio.
+def _take_folios(company: Company, tipo: int, today: date, count: int) -> list[tuple[Caf, int]]:
+    """Lock the usable CAFs of the type (oldest range first) and consume up to `count` of their
+    next folios, in order, across CAFs when one runs out. Fewer than asked when the CAFs run
+    out; an error when none is left.
 
-    Concurrent issuers queue on the row lock. With PostgreSQL, a row that a waiter finds
-    exhausted after the lock is released is skipped without replacement under LIMIT 1, so look
-    again before concluding that no folios are left.
+    This opens the critical section of issuing: the locked rows stay locked until the commit,
+    so concurrent issuers of the type queue here. Everything that can be done without a folio
+    is done before (dte_issue, _issue_chunk). All usable rows are locked in one statement and in
+    one order, so issuers never deadlock on them; PostgreSQL re-reads a row it waited for and
+    drops it when the holder exhausted it, so a second look only happens when none was left.
     """
+    accepted = accepted_idks(company)
     available = (
         Caf.objects.filter(company=company, tipo_dte=tipo, next_folio__lte=F("folio_hasta"))
         .filter(Q(expires_on__isnull=True) | Q(expires_on__gte=today))
         .order_by("folio_desde")
     )
-    usable = available.select_for_update().filter(idk__in=accepted_idks(company))
-    for _ in range(3):
-        caf = usable.first()
-        if caf is not None and caf.next_folio <= caf.folio_hasta:
-            folio = caf.next_folio
-            caf.next_folio = folio + 1
-            caf.save(update_fields=["next_folio"])
-            return caf, folio
-    other = available.exclude(idk__in=accepted_idks(company)).first()
+    usable = available.select_for_update().filter(idk__in=accepted)
+    taken: list[tuple[Caf, int]] = []
+    for _ in range(2):
+        for caf in usable:
+            room = caf.folio_hasta - caf.next_folio + 1
+            n = min(room, count - len(taken))
+            if n <= 0:
+                continue
+            taken.extend((caf, folio) for folio in range(caf.next_folio, caf.next_folio + n))
+            caf.next_folio += n
+            Caf.objects.filter(pk=caf.pk).update(next_folio=caf.next_folio)
+            if len(taken) == count:
+                return taken
+        if taken:
+            return taken
+    other = available.exclude(idk__in=accepted).first()
     if other is not None:
         env = SiiEnvironment(company.sii_environment).label
         message = (
@@ -227,8 +256,12 @@ def _take_folio(company: Company, tipo: int, today: date) -> tuple[Caf, int]:
             f"empresa está en {env}: cargue un CAF de su ambiente."
         )
         raise DomainError(errors.CAF_INVALID, message)
+    raise _no_folios(tipo)
+
+
+def _no_folios(tipo: int) -> DomainError:
     message = f"No quedan folios autorizados (CAF) vigentes para el tipo {tipo}."
-    raise DomainError(errors.NO_FOLIOS, message)
+    return DomainError(errors.NO_FOLIOS, message)
 
 
 # ---------------------------------------------------------------- issuing
@@ -244,8 +277,10 @@ def _validate_envelope(kind: str, xml: bytes) -> None:
         )
 
 
-def _envelope(company, certificate_row, items: Sequence[EnvelopeItem], now: datetime):
-    signer = load_certificate(certificate_row.pk, certificate_row.fingerprint)
+def _envelope(
+    company, certificate_row, items: Sequence[EnvelopeItem], now: datetime, *, signer=None
+) -> Envelope:
+    signer = signer or load_certificate(certificate_row.pk, certificate_row.fingerprint)
     xml = build_envelope(
         items,
         rut_emisor=company.rut,
@@ -259,13 +294,65 @@ def _envelope(company, certificate_row, items: Sequence[EnvelopeItem], now: date
     return Envelope.objects.create(company=company, kind=kind, xml=xml, certificate=certificate_row)
 
 
-def _record(dte: Dte, status: str, message: str, actor) -> None:
-    DteEvent.objects.create(
-        dte=dte,
-        status=status,
-        message=message,
-        actor=user_or_none(actor),
+Core = Documento | Exportacion | Liquidacion
+# Drafts issued per transaction in a batch: bounded memory, and a bounded time holding the CAF.
+ISSUE_CHUNK = 500
+
+
+def _drafts_for_issue():
+    """Drafts locked for issuing, with everything mapping reads, in four queries in all."""
+    return (
+        SalesDocument.objects.select_for_update(of=("self",))
+        .select_related("company", "partner")
+        .prefetch_related(
+            Prefetch("lines", queryset=SalesDocumentLine.objects.select_related("product")),
+            "references",
+            "commissions",
+        )
     )
+
+
+def _issuable(doc: SalesDocument, closed: set[date]) -> Core:
+    """Everything that can refuse a draft, checked before a folio is taken: its state, its
+    period, the SII's rules (dte.notes) and mapping. Returns its core document, with folio 0
+    until it gets one."""
+    if doc.state != DocumentState.DRAFT:
+        raise DomainError(DOCUMENT_NOT_DRAFT, "El documento ya fue emitido.")
+    month = month_start(doc.fecha_emision)
+    if month in closed:
+        raise period_closed(month)
+    notes.check_issuable(doc)
+    try:
+        return mapping.dte_from(doc, folio=0)
+    except mapping.MappingError as exc:
+        raise DomainError(errors.NOT_ISSUABLE, str(exc), {exc.field: str(exc)}) from exc
+
+
+def _signing(company: Company, actor, now: datetime, certificate: Certificate | None):
+    """The company-wide checks, and the certificate row and loaded key that sign."""
+    _environment_guard(company)
+    row = certificate or selectors.certificate_for_signing(company, actor, now)
+    mapping.resolucion_from(company)
+    return row, load_certificate(row.pk, row.fingerprint)
+
+
+def _stamp(core: Core, caf_row: Caf, folio: int, signer, now: datetime) -> IssuedDte:
+    try:
+        return stamp_and_sign(
+            replace(core, folio=folio),
+            caf=load_caf(caf_row.pk, bytes(caf_row.caf_xml)),
+            signer=signer,
+            now=now,
+        )
+    except CafMismatch as exc:
+        raise DomainError(errors.CAF_INVALID, str(exc)) from exc
+
+
+@dataclass(frozen=True)
+class _Stamped:
+    doc: SalesDocument
+    caf: Caf
+    issued: IssuedDte
 
 
 @transaction.atomic
@@ -277,59 +364,102 @@ def dte_issue(
     envelope: bool = True,
     certificate: Certificate | None = None,
 ) -> Dte:
-    """Issue one draft: folio, TED, signature, (envelope), validation, all or nothing.
+    """Issue one draft: folio, TED, signature, validation, all or nothing.
 
-    `certificate` lets a batch choose the signing certificate once for all its documents.
+    With `envelope` it goes to the SII: in a shared envelope made by dte.envelope_collect
+    SII_ENVELOPE_WINDOW seconds later (the document stays SIGNED until then), or, with a
+    window of 0, in its own envelope made and queued now. `certificate` lets a batch choose
+    the signing certificate once for all its documents.
     """
     now = now or timezone.now()
-    doc = (
-        SalesDocument.objects.select_for_update(of=("self",))
-        .select_related("company", "partner")
-        .get(pk=document.pk)
-    )
-    if doc.state != DocumentState.DRAFT:
-        raise DomainError(DOCUMENT_NOT_DRAFT, "El documento ya fue emitido.")
+    doc = _drafts_for_issue().get(pk=document.pk)
     company = doc.company
-    period_guard(company, doc.fecha_emision)
-    _environment_guard(company)
-    certificate_row = certificate or selectors.certificate_for_signing(company, actor, now)
-    signer = load_certificate(certificate_row.pk, certificate_row.fingerprint)
-    mapping.resolucion_from(company)
-    notes.check_issuable(doc)
-    caf_row, folio = _take_folio(company, doc.tipo_dte, timezone.localdate(now))
-    try:
-        documento = mapping.dte_from(doc, folio=folio)
-        issued = stamp_and_sign(
-            documento, caf=load_caf(caf_row.pk, bytes(caf_row.caf_xml)), signer=signer, now=now
-        )
-    except mapping.MappingError as exc:
-        raise DomainError(errors.NOT_ISSUABLE, str(exc), {exc.field: str(exc)}) from exc
-    except CafMismatch as exc:
-        raise DomainError(errors.CAF_INVALID, str(exc)) from exc
+    certificate_row, signer = _signing(company, actor, now, certificate)
+    core = _issuable(doc, closed_months(company, [doc.fecha_emision]))
+    # The critical section: the CAF row stays locked from here to the commit.
+    ((caf_row, folio),) = _take_folios(company, doc.tipo_dte, timezone.localdate(now), 1)
+    stamped = _Stamped(doc, caf_row, _stamp(core, caf_row, folio, signer, now))
+    collect = envelope and settings.SII_ENVELOPE_WINDOW > 0
     envelope_row = None
-    item = EnvelopeItem(documento.tipo, issued.xml)
-    if envelope:
-        envelope_row = _envelope(company, certificate_row, [item], now)
+    if envelope and not collect:
+        item = EnvelopeItem(core.tipo, stamped.issued.xml)
+        envelope_row = _envelope(company, certificate_row, [item], now, signer=signer)
     else:
-        _validate_alone(issued)
-    dte = _save_dte(doc, caf_row, issued, envelope_row)
-    _record(dte, DteStatus.SIGNED, f"Folio {folio} timbrado y firmado.", actor)
-    if envelope_row is not None:
-        sending.envelope_enqueue(envelope_row, actor=actor)
-        dte.refresh_from_db(fields=["status"])
-    printing.after_issue(dte)
-    doc.state, doc.folio, doc.issued_at = DocumentState.ISSUED, folio, now
-    doc.updated_by = user_or_none(actor)
-    doc.save(update_fields=["state", "folio", "issued_at", "updated_by", "updated_at"])
-    audit_record(
-        company=company,
-        actor=actor,
-        action=AuditEvent.Action.UPDATE,
-        obj=doc,
-        changes={"state": ["draft", "issued"], "folio": [None, folio]},
-    )
-    signals.dte_issued.send(sender=Dte, dte=dte, document=doc)
+        _validate_alone(stamped.issued)
+    (dte,) = _write_issued([stamped], envelope_row, actor=actor, now=now)
+    if collect:
+        sending.collect_soon(company.pk)
     return dte
+
+
+def _write_issued(
+    stamped: Sequence[_Stamped], envelope_row: Envelope | None, *, actor, now: datetime
+) -> list[Dte]:
+    """Store issued documents in a few statements, whatever their number: the DTEs, their
+    history, the drafts turned issued, the audit trail; then queue the envelope, the PDFs and
+    what listens to dte_issued (after the commit)."""
+    status = DteStatus.QUEUED if envelope_row is not None else DteStatus.SIGNED
+    dtes = [
+        Dte(
+            company=s.doc.company,
+            sales_document=s.doc,
+            tipo_dte=s.doc.tipo_dte,
+            folio=s.issued.documento.folio,
+            caf=s.caf,
+            envelope=envelope_row,
+            fecha_emision=s.doc.fecha_emision,
+            rut_receptor=s.issued.documento.receptor.rut,
+            monto_total=s.doc.monto_total,  # pesos (an export's at its rate, OtraMoneda)
+            xml=s.issued.file_bytes(),
+            signature_value=s.issued.signature_value,
+            ted=s.issued.ted.latin1,
+            status=status,
+        )
+        for s in stamped
+    ]
+    try:
+        Dte.objects.bulk_create(dtes)
+    except IntegrityError as exc:  # the folio exists already: a CAF uploaded twice by hand?
+        folios = ", ".join(str(d.folio) for d in dtes[:3])
+        raise DomainError(errors.NO_FOLIOS, f"El folio {folios} ya fue usado.") from exc
+    user = user_or_none(actor)
+    events = []
+    for dte in dtes:
+        message = f"Folio {dte.folio} timbrado y firmado."
+        events.append(DteEvent(dte=dte, status=DteStatus.SIGNED, message=message, actor=user))
+        if envelope_row is not None:
+            events.append(
+                DteEvent(dte=dte, status=status, message=sending.QUEUED_MESSAGE, actor=user)
+            )
+    DteEvent.objects.bulk_create(events)
+    docs = []
+    audits = []
+    for s in stamped:
+        doc, folio = s.doc, s.issued.documento.folio
+        doc.state, doc.folio, doc.issued_at = DocumentState.ISSUED, folio, now
+        doc.updated_by, doc.updated_at = user, timezone.now()
+        docs.append(doc)
+        audits.append(
+            audit_event(
+                company=doc.company,
+                actor=actor,
+                action=AuditEvent.Action.UPDATE,
+                obj=doc,
+                changes={"state": ["draft", "issued"], "folio": [None, folio]},
+            )
+        )
+    fields = ["state", "folio", "issued_at", "updated_by", "updated_at"]
+    if len(docs) == 1:
+        docs[0].save(update_fields=fields)
+    else:
+        update_rows(SalesDocument, docs, fields)
+    AuditEvent.objects.bulk_create(audits)
+    if envelope_row is not None:
+        sending.envelope_enqueue(envelope_row, actor=actor, dtes=dtes)
+    for dte, doc in zip(dtes, docs, strict=True):
+        printing.after_issue(dte)
+        signals.dte_issued.send(sender=Dte, dte=dte, document=doc)
+    return dtes
 
 
 def _validate_alone(issued: IssuedDte) -> None:
@@ -347,29 +477,6 @@ def _validate_alone(issued: IssuedDte) -> None:
         )
 
 
-def _save_dte(doc: SalesDocument, caf_row: Caf, issued: IssuedDte, envelope_row) -> Dte:
-    try:
-        with transaction.atomic():
-            return Dte.objects.create(
-                company=doc.company,
-                sales_document=doc,
-                tipo_dte=doc.tipo_dte,
-                folio=issued.documento.folio,
-                caf=caf_row,
-                envelope=envelope_row,
-                fecha_emision=doc.fecha_emision,
-                rut_receptor=issued.documento.receptor.rut,
-                monto_total=doc.monto_total,  # pesos (an export's at its rate, OtraMoneda)
-                xml=issued.file_bytes(),
-                signature_value=issued.signature_value,
-                ted=issued.ted.latin1,
-                status=DteStatus.SIGNED,
-            )
-    except IntegrityError as exc:  # the folio exists already: a CAF uploaded twice by hand?
-        message = f"El folio {issued.documento.folio} ya fue usado."
-        raise DomainError(errors.NO_FOLIOS, message) from exc
-
-
 @dataclass(frozen=True)
 class IssueOutcome:
     document: SalesDocument
@@ -377,32 +484,171 @@ class IssueOutcome:
     error: DomainError | None = None
 
 
+class _ChunkFailed(Exception):
+    """The fast path of a chunk could not finish (an envelope the schema refuses, a folio
+    already stored): its transaction is rolled back and its drafts go one by one."""
+
+
 def dte_issue_many(
     *, documents: Iterable[SalesDocument], actor, now: datetime | None = None, progress=None
 ) -> tuple[list[IssueOutcome], list[Envelope]]:
-    """Issue each draft in its own transaction, then wrap the issued ones in envelopes
-    (one EnvioDTE, one EnvioBOLETA per 500 boletas). A failure stops only its own document."""
-    outcomes = []
+    """Issue many drafts and wrap them in envelopes (EnvioDTE up to 2,000 documents, EnvioBOLETA
+    up to 500). A refusal stops only its own document, and no folio is burned by one.
+
+    The drafts of a company go in chunks of ISSUE_CHUNK, each in one transaction: drafts
+    loaded in four queries, checked, folios taken for all in one lock, stamped and signed,
+    enveloped and validated, then stored in a few bulk statements. When a chunk's fast path
+    fails as a whole it is rolled back and its drafts are issued one by one instead, each in
+    its own transaction, so the one at fault is found and the others still go."""
     now = now or timezone.now()
-    certificates: dict[int, Certificate] = {}
-    for document in documents:
+    documents = list(documents)
+    by_company: dict[int, list[SalesDocument]] = {}
+    # Notas after the rest: a nota may modify a document issued earlier in the same batch.
+    for document in sorted(documents, key=lambda d: TipoDte(d.tipo_dte).is_note):
+        by_company.setdefault(document.company_id, []).append(document)
+    results: dict[int, IssueOutcome] = {}
+    envelopes: list[Envelope] = []
+
+    def report(outcomes: list[IssueOutcome]) -> None:
+        for outcome in outcomes:
+            results[outcome.document.pk] = outcome
+            if progress:
+                progress(outcome)
+
+    for company_docs in by_company.values():
+        company = company_docs[0].company
         try:
-            if document.company_id not in certificates:
-                certificates[document.company_id] = selectors.certificate_for_signing(
-                    document.company, actor, now
-                )
+            certificate_row = selectors.certificate_for_signing(company, actor, now)
+        except DomainError as exc:
+            report([IssueOutcome(document=d, error=exc) for d in company_docs])
+            continue
+        for chunk in _chunks(company_docs):
+            try:
+                outcomes, made = _issue_chunk(chunk, certificate_row, actor=actor, now=now)
+            except _ChunkFailed as exc:
+                log.info("batch chunk of %s drafts goes one by one: %s", len(chunk), exc)
+                outcomes, made = _issue_one_by_one(chunk, certificate_row, actor=actor, now=now)
+            report(outcomes)
+            envelopes.extend(made)
+    return [results[d.pk] for d in documents], envelopes
+
+
+def _chunks(docs: list[SalesDocument]) -> Iterable[list[SalesDocument]]:
+    for start in range(0, len(docs), ISSUE_CHUNK):
+        yield docs[start : start + ISSUE_CHUNK]
+
+
+@transaction.atomic
+def _issue_chunk(
+    chunk: Sequence[SalesDocument], certificate_row: Certificate, *, actor, now: datetime
+) -> tuple[list[IssueOutcome], list[Envelope]]:
+    locked = {d.pk: d for d in _drafts_for_issue().filter(pk__in=[d.pk for d in chunk])}
+    company = chunk[0].company
+    try:
+        certificate_row, signer = _signing(company, actor, now, certificate_row)
+    except DomainError as exc:
+        return [IssueOutcome(document=d, error=exc) for d in chunk], []
+    closed = closed_months(company, [d.fecha_emision for d in locked.values()])
+    refused: dict[int, DomainError] = {}
+    issued: list[tuple[_Stamped, Dte]] = []
+    # Notas in a second pass, once what they may modify is stored as issued.
+    for is_note in (False, True):
+        ready: list[tuple[SalesDocument, Core]] = []
+        for requested in chunk:
+            doc = locked.get(requested.pk)
+            if doc is None:
+                missing = DomainError(DOCUMENT_NOT_DRAFT, "El documento ya no existe.")
+                refused[requested.pk] = missing
+            elif doc.tipo.is_note == is_note:
+                try:
+                    ready.append((doc, _issuable(doc, closed)))
+                except DomainError as exc:
+                    refused[doc.pk] = exc
+        stamped = _stamp_all(ready, company, signer, now, refused)
+        if stamped:
+            written = _write_issued(stamped, None, actor=actor, now=now)
+            issued.extend(zip(stamped, written, strict=True))
+    envelopes = []
+    try:
+        for group in _envelope_groups(issued):
+            items = [EnvelopeItem(TipoDte(s.doc.tipo_dte), s.issued.xml) for s, _ in group]
+            envelope_row = _envelope(company, certificate_row, items, now, signer=signer)
+            dtes = [dte for _, dte in group]
+            Dte.objects.filter(pk__in=[d.pk for d in dtes]).update(envelope=envelope_row)
+            sending.envelope_enqueue(envelope_row, actor=actor, dtes=dtes)
+            envelopes.append(envelope_row)
+    except Exception as exc:  # the one-by-one path finds the document at fault, if any
+        reason = exc.message if isinstance(exc, DomainError) else type(exc).__name__
+        raise _ChunkFailed(reason) from exc
+    dtes_by_doc = {s.doc.pk: dte for s, dte in issued}
+    outcomes = [
+        IssueOutcome(document=locked.get(d.pk, d), dte=dtes_by_doc[d.pk])
+        if d.pk in dtes_by_doc
+        else IssueOutcome(document=locked.get(d.pk, d), error=refused[d.pk])
+        for d in chunk
+    ]
+    return outcomes, envelopes
+
+
+def _stamp_all(
+    ready: list[tuple[SalesDocument, Core]],
+    company: Company,
+    signer,
+    now: datetime,
+    refused: dict[int, DomainError],
+) -> list[_Stamped]:
+    """Folios for all, one lock per type (the critical section, held to the commit), then the
+    TED and the signature of each. Drafts left without a folio are refused, not failed."""
+    by_type: dict[int, list[tuple[SalesDocument, Core]]] = {}
+    for doc, core in ready:
+        by_type.setdefault(doc.tipo_dte, []).append((doc, core))
+    today = timezone.localdate(now)
+    stamped = []
+    for tipo, group in sorted(by_type.items()):
+        try:
+            folios = _take_folios(company, tipo, today, len(group))
+        except DomainError as exc:
+            folios = []
+            refused.update((doc.pk, exc) for doc, _ in group)
+        for (doc, core), (caf_row, folio) in zip(group, folios, strict=False):
+            try:
+                stamped.append(_Stamped(doc, caf_row, _stamp(core, caf_row, folio, signer, now)))
+            except DomainError as exc:
+                raise _ChunkFailed(exc.message) from exc
+        for doc, _ in group[len(folios) :]:
+            refused.setdefault(doc.pk, _no_folios(tipo))
+    return stamped
+
+
+def _envelope_groups(issued: list[tuple[_Stamped, Dte]]) -> list[list[tuple[_Stamped, Dte]]]:
+    """Boletas and the rest go in envelopes of their own kinds, each up to its SII limit."""
+    groups: dict[bool, list[tuple[_Stamped, Dte]]] = {}
+    for pair in issued:
+        groups.setdefault(TipoDte(pair[1].tipo_dte).gross_prices, []).append(pair)
+    result: list[list[tuple[_Stamped, Dte]]] = []
+    for is_boleta, group in groups.items():
+        size = MAX_BOLETAS if is_boleta else MAX_DTES
+        result.extend(group[i : i + size] for i in range(0, len(group), size))
+    return result
+
+
+def _issue_one_by_one(
+    chunk: Sequence[SalesDocument], certificate_row: Certificate, *, actor, now: datetime
+) -> tuple[list[IssueOutcome], list[Envelope]]:
+    """The slow path: each draft in its own transaction, then the issued ones enveloped."""
+    outcomes = []
+    for document in chunk:
+        try:
             dte = dte_issue(
                 document=document,
                 actor=actor,
                 now=now,
                 envelope=False,
-                certificate=certificates[document.company_id],
+                certificate=certificate_row,
             )
             outcomes.append(IssueOutcome(document=document, dte=dte))
         except DomainError as exc:
             outcomes.append(IssueOutcome(document=document, error=exc))
-        if progress:
-            progress(outcomes[-1])
     issued = [o.dte for o in outcomes if o.dte is not None]
     envelopes = _envelope_or_leave_signed(issued, actor=actor, now=now) if issued else []
     return outcomes, envelopes
@@ -478,7 +724,7 @@ def envelope_create(*, dtes: Sequence[Dte], actor, now: datetime | None = None) 
         groups.setdefault(TipoDte(dte.tipo_dte).gross_prices, []).append(dte)
     envelopes = []
     for is_boleta, group in groups.items():
-        size = MAX_BOLETAS if is_boleta else len(group)
+        size = MAX_BOLETAS if is_boleta else MAX_DTES
         for start in range(0, len(group), size):
             chunk = group[start : start + size]
             items = [EnvelopeItem(TipoDte(d.tipo_dte), d.signed_element()) for d in chunk]
@@ -487,6 +733,28 @@ def envelope_create(*, dtes: Sequence[Dte], actor, now: datetime | None = None) 
             sending.envelope_enqueue(row, actor=actor)
             envelopes.append(row)
     return envelopes
+
+
+# Documents one run of envelope_collect takes; a run that took this many asks for another.
+COLLECT_LIMIT = MAX_DTES
+
+
+def envelope_collect(company_id: int) -> int:
+    """The task SII_ENVELOPE_WINDOW seconds after an issue: the company's signed documents not
+    yet enveloped go in shared envelopes, queued for the SII. Rows another run holds are skipped,
+    not waited for. A run that found documents asks for one more run a window later, which
+    catches any issue that committed just after this one looked. Returns how many it took."""
+    with transaction.atomic():
+        dtes = list(
+            Dte.objects.select_for_update(skip_locked=True, of=("self",))
+            .filter(company_id=company_id, status=DteStatus.SIGNED, envelope__isnull=True)
+            .select_related("company")
+            .order_by("pk")[:COLLECT_LIMIT]
+        )
+        made = _envelope_or_leave_signed(dtes, actor=None, now=timezone.now()) if dtes else []
+    if made:  # not after a failure: those wait for the beat tick (envelope_stranded)
+        sending.collect_again(company_id)
+    return len(dtes)
 
 
 # ---------------------------------------------------------------- after the SII's verdict

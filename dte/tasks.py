@@ -33,6 +33,12 @@ def envelope_refresh(envelope_id: int) -> str:
     return sending.envelope_refresh(envelope_id).status
 
 
+@shared_task(name="dte.envelope_collect", acks_late=True, ignore_result=True)
+def envelope_collect(company_id: int) -> int:
+    """Documents issued one by one within SII_ENVELOPE_WINDOW go together in one envelope."""
+    return services.envelope_collect(company_id)
+
+
 @shared_task(name="dte.outbox_tick", ignore_result=True)
 def outbox_tick() -> dict:
     """Beat: envelope signed documents left without one, upload what is queued and due, ask

@@ -16,8 +16,10 @@ urlpatterns = [
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
-    path("api/v1/", include("erp.api.urls")),
+    # dte first: its sales-documents/issue-batch/ would otherwise read as the id "issue-batch"
+    # of erp's sales-documents/{id}/.
     path("api/v1/", include("dte.api_urls")),
+    path("api/v1/", include("erp.api.urls")),
     path("api/v1/", include("f29.api_urls")),
     path("api/v1/", include("ai.api_urls")),
     path(

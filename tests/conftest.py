@@ -162,6 +162,9 @@ def _test_settings(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     # Issuing does not reach out to an SII unless a test asks for it (tests/dte/sii/).
     settings.SII_AUTO_SEND = False
+    # Each issue makes its own envelope at once, as most tests expect of one document;
+    # tests/dte/sii/test_envelope_window.py covers the shared envelopes of the window.
+    settings.SII_ENVELOPE_WINDOW = 0
     # Nor reviews with Claude: never the internet, whatever the environment holds (tests/ai/
     # point the SDK at a local stub), and no review after each issue unless a test asks.
     settings.ANTHROPIC_API_KEY = ""

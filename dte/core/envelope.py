@@ -14,6 +14,7 @@ from erp.doctypes import Envio, doc_type
 XML_DECLARATION = '<?xml version="1.0" encoding="ISO-8859-1"?>\n'
 SET_ID = "SetDoc"
 MAX_BOLETAS = 500  # EnvioBOLETA_v11.xsd: DTE 1..500
+MAX_DTES = 2000  # EnvioDTE_v10.xsd: DTE 1..2000
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +72,8 @@ def build_envelope(
     kind = envelope_kind(tipos)
     if kind == "EnvioBOLETA" and len(items) > MAX_BOLETAS:
         raise ValueError(f"Un EnvioBOLETA admite hasta {MAX_BOLETAS} boletas.")
+    if kind == "EnvioDTE" and len(items) > MAX_DTES:
+        raise ValueError(f"Un EnvioDTE admite hasta {MAX_DTES} documentos.")
     caratula = build_caratula(
         rut_emisor=rut_emisor,
         rut_envia=rut_envia,

@@ -143,6 +143,9 @@ def api_cases(d):
         ],
         # dte (ids need not exist: the company is refused before any id is looked at)
         "sales-document-issue-issue": [("post", f"{base}/sales-documents/{doc}/issue/", None)],
+        "sales-document-issue-issue-batch": [
+            ("post", f"{base}/sales-documents/issue-batch/", {"documents": [doc]})
+        ],
         "dte-list": [("get", f"{base}/dtes/", None)],
         "dte-detail": [("get", f"{base}/dtes/1/", None)],
         "dte-xml": [("get", f"{base}/dtes/1/xml/", None)],

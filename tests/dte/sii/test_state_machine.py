@@ -292,6 +292,7 @@ def test_without_a_worker_the_follow_up_sleeps_until_each_question_is_due(
     import time
 
     settings.SII_POLL_INTERVAL = 5
+    settings.SII_POLL_FIRST = 1
     settings.SII_INPROCESS_FOLLOW = 60
     envelope, _ = batch(issuer, clerk, n=2)
     replay(
@@ -302,9 +303,12 @@ def test_without_a_worker_the_follow_up_sleeps_until_each_question_is_due(
     monkeypatch.setattr(time, "sleep", slept.append)
     step = sending.follow_in_process(envelope.pk, sending.envelope_send(envelope.pk))
     assert step.status == "accepted"
-    assert len(slept) == 3 and all(4.5 < s <= 5 for s in slept), slept  # one per question
+    # One per question: the first soon after the upload, then doubling (SII_POLL_FIRST 1 s).
+    expected = [1, 2, 4]
+    assert len(slept) == 3, slept
+    assert all(e - 0.5 < s <= e for s, e in zip(slept, expected, strict=True)), slept
     # A follow-up whose next question is beyond the limit leaves it to the beat / dte_outbox.
-    settings.SII_INPROCESS_FOLLOW = 4
+    settings.SII_INPROCESS_FOLLOW = 0.5
     other, _ = batch(issuer, clerk)
     slept.clear()
     step = sending.follow_in_process(other.pk, sending.envelope_send(other.pk))

@@ -27,11 +27,11 @@ def test_an_envelope_failure_leaves_documents_signed_and_the_beat_sends_them(
 ):
     from dte import tasks
 
-    def broken(**kwargs):
+    def broken(*args, **kwargs):
         raise RuntimeError("disk full")
 
     with monkeypatch.context() as patch:
-        patch.setattr(services, "envelope_create", broken)
+        patch.setattr(services, "_envelope", broken)
         outcomes, envelopes = services.dte_issue_many(documents=drafts(issuer, clerk), actor=clerk)
     assert envelopes == [] and all(o.dte for o in outcomes)  # issued: folios taken, kept
     dtes = list(Dte.objects.filter(company=issuer).order_by("pk"))
@@ -53,7 +53,7 @@ def test_an_envelope_failure_leaves_documents_signed_and_the_beat_sends_them(
 def test_a_beat_that_cannot_envelope_says_so_once(issuer, clerk, monkeypatch, settings):
     settings.SII_ENVELOPE_GRACE = 0
     with monkeypatch.context() as patch:
-        patch.setattr(services, "envelope_create", lambda **kw: 1 / 0)
+        patch.setattr(services, "_envelope", lambda *a, **kw: 1 / 0)
         services.dte_issue_many(documents=drafts(issuer, clerk, n=1), actor=clerk)
         for _ in range(3):
             assert services.envelope_stranded() == 0
