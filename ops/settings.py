@@ -12,6 +12,7 @@ from pathlib import Path
 import dj_database_url
 from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
+from kombu import Queue
 
 from ops.secrets import resolve as secrets_resolve
 
@@ -260,6 +261,10 @@ TASK_QUEUES_BY_NAME = {
 CELERY_TASK_ROUTES = {
     name: {"queue": queue} for queue, names in TASK_QUEUES_BY_NAME.items() for name in names
 }
+# Every queue declared: a worker started without -Q (a laptop, `celery -A ops worker -B`)
+# consumes them all, so nothing waits in a queue nobody reads; compose.yaml's workers choose
+# theirs with -Q.
+CELERY_TASK_QUEUES = [Queue(name) for name in (CELERY_TASK_DEFAULT_QUEUE, *TASK_QUEUES_BY_NAME)]
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
