@@ -59,6 +59,8 @@ class Result:
     saturation: str = ""
     failures: list[tuple[str, str, int]] = field(default_factory=list)  # name, error, count
     settings: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # observations without a verdict
+    profile: dict[str, list[str]] = field(default_factory=dict)  # process -> summary lines
 
     @property
     def passed(self) -> bool:
@@ -222,10 +224,18 @@ def summary(result: Result) -> list[str]:
             f"- CPU over the run, % of one core ({cores} cores = {100 * cores} %): "
             + ", ".join(f"{k} {v:.0f} %" for k, v in result.cpu.items())
         )
+    for note in result.notes:
+        out.append(f"- {note}")
     if result.settings:
         out.append("- settings: " + ", ".join(f"{k}={v}" for k, v in result.settings.items()))
     for name, error, count in result.failures[:8]:
         out.append(f"- error ×{count} in {name}: {error[:200]}")
+    for process, lines in result.profile.items():
+        out.append(f"- profile of {process} (py-spy):")
+        out.append("")
+        out.append("```")
+        out.extend(lines)
+        out.append("```")
     return out
 
 

@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.load import report  # noqa: E402
+from bench.load import profile, report  # noqa: E402
 from bench.load.scenarios import SCENARIOS, Scenario  # noqa: E402
 from bench.load.stack import BIN, Stack, StackConfig, StackError  # noqa: E402
 
@@ -54,6 +54,9 @@ class CpuSampler(threading.Thread):
         self.t0 = self.t1 = time.monotonic()
         self.rounds = 0
         self.busy_first = self.busy_last = 0.0
+        # Per interval, the busiest gunicorn worker's CPU and all workers' CPU: how evenly the
+        # load spreads, whatever recycling does to the pids.
+        self.busiest = self.workers_total = 0.0
 
     def _groups(self) -> dict[int, str]:
         import psutil
@@ -85,12 +88,15 @@ class CpuSampler(threading.Thread):
         if self.rounds == 0:
             self.busy_first = busy
         self.busy_last = busy
+        deltas = []
         for pid, label in self._groups().items():
             try:
                 times = psutil.Process(pid).cpu_times()
             except psutil.Error:
                 continue
             used = times.user + times.system
+            if label.startswith("gunicorn worker"):
+                deltas.append(used - self.last.get(pid, 0.0 if self.rounds else used))
             if pid not in self.first:
                 self.first[pid] = used if self.rounds == 0 else 0.0
                 if self.rounds == 0:
@@ -99,6 +105,9 @@ class CpuSampler(threading.Thread):
                     self.started_during.add(pid)
             self.last[pid] = used
             self.group[pid] = label
+        if deltas:
+            self.busiest += max(deltas)
+            self.workers_total += sum(deltas)
         self.rounds += 1
         self.t1 = time.monotonic()
 
@@ -133,6 +142,12 @@ class CpuSampler(threading.Thread):
         if workers:
             shares = ", ".join(f"{100 * u / wall:.0f} %" for u, _ in sorted(workers, reverse=True))
             notes.append(f"gunicorn workers alive for the whole run, each: {shares}")
+        n = sum(1 for pid in self.alive_at_start if self.group[pid].startswith("gunicorn worker"))
+        if self.workers_total > 0 and n:
+            notes.append(
+                f"busiest gunicorn worker's share of the workers' CPU: "
+                f"{100 * self.busiest / self.workers_total:.0f} % (even: {100 / n:.0f} %)"
+            )
         recycled = sum(
             1 for pid in self.started_during if self.group[pid].startswith("gunicorn worker")
         )
@@ -146,8 +161,8 @@ def _db_now(stack: Stack) -> datetime:
 
 
 def run_locust(
-    stack: Stack, scenario: Scenario, out_dir: Path
-) -> tuple[Path, dict[str, float], list[str]]:
+    stack: Stack, scenario: Scenario, out_dir: Path, profile_dir: Path | None = None
+) -> tuple[Path, dict[str, float], list[str], dict[str, list[str]]]:
     prefix = out_dir / scenario.name
     env = dict(stack.env)
     env.update(
@@ -190,6 +205,14 @@ def run_locust(
         )
     sampler = CpuSampler(stack, locust.pid)
     sampler.start()
+    profilers = {}
+    if profile_dir is not None:
+        for process in stack.processes:
+            if process.name in ("gunicorn", "worker"):
+                out = profile_dir / f"{scenario.name}-{process.name}.collapsed.txt"
+                profilers[process.name] = profile.Profiler(
+                    process.popen.pid, out, scenario.duration
+                )
     deadline = time.monotonic() + scenario.duration + 120
     try:
         while locust.poll() is None:
@@ -203,9 +226,14 @@ def run_locust(
                 os.killpg(locust.pid, signal.SIGKILL)
             locust.wait(5)
         cpu, notes = sampler.finish()
+        for profiler in profilers.values():
+            profiler.finish()
     if locust.returncode not in (0, 1):
         raise StackError(f"locust exited with rc {locust.returncode}; see {log}")
-    return prefix, cpu, notes
+    summaries = {name: profile.summarise(p.out) for name, p in profilers.items()}
+    for name, p in profilers.items():
+        print(f"load: profile of {name} written to {p.out}", flush=True)
+    return prefix, cpu, notes, summaries
 
 
 def issuing(stack: Stack, scenario: Scenario, t_start: datetime) -> report.Issuing:
@@ -285,14 +313,16 @@ def issuing(stack: Stack, scenario: Scenario, t_start: datetime) -> report.Issui
     )
 
 
-def run_scenario(stack: Stack, scenario: Scenario) -> report.Result:
+def run_scenario(
+    stack: Stack, scenario: Scenario, profile_dir: Path | None = None
+) -> report.Result:
     print(
         f"load: {scenario.name}: {scenario.description} "
         f"(peak {scenario.peak_users} users, {scenario.duration:.0f} s)",
         flush=True,
     )
     t_start = _db_now(stack)
-    prefix, cpu, notes = run_locust(stack, scenario, stack.run_dir)
+    prefix, cpu, notes, summaries = run_locust(stack, scenario, stack.run_dir, profile_dir)
     rows = report.read_stats(prefix, scenario.name)
     if not rows:
         raise StackError(f"locust wrote no stats; see {stack.logs}/locust-{scenario.name}.log")
@@ -343,8 +373,9 @@ def run_scenario(stack: Stack, scenario: Scenario) -> report.Result:
         saturation=report.saturation(prefix, scenario) if scenario.find_saturation else "",
         failures=report.read_failures(prefix),
         settings=settings,
+        notes=notes,
+        profile=summaries,
     )
-    result.checks.extend((note, True) for note in notes)
     return result
 
 
@@ -354,9 +385,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         epilog="Scenarios: " + "; ".join(f"{s.name}: {s.description}" for s in SCENARIOS.values()),
     )
     which = parser.add_mutually_exclusive_group(required=True)
-    which.add_argument("--scenario", choices=list(SCENARIOS))
+    which.add_argument(
+        "--scenario", help="one scenario, or several separated by commas: " + ", ".join(SCENARIOS)
+    )
     which.add_argument("--all", action="store_true", help="every scenario, one after the other")
     parser.add_argument("--users", type=int, help="peak users (the stages scale to it)")
+    parser.add_argument(
+        "--issue-rate",
+        type=float,
+        help="documents/min the integrators are paced to offer together (0: back to back)",
+    )
     parser.add_argument("--duration", type=float, help="seconds (the stages scale to it)")
     parser.add_argument("--keep", action="store_true", help="keep the database and the logs")
     parser.add_argument("--pg-host", default=os.environ.get("PGHOST", "127.0.0.1"))
@@ -372,16 +410,27 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--env", action="append", default=[], metavar="NAME=VALUE", help="extra app setting"
     )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="sample gunicorn and the Celery worker with py-spy during each scenario",
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "var" / "load", help="result folder")
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    names = list(SCENARIOS) if args.all else [args.scenario]
+    names = list(SCENARIOS) if args.all else args.scenario.split(",")
     try:
+        unknown = [n for n in names if n not in SCENARIOS]
+        if unknown:
+            raise ValueError(f"unknown scenario {unknown[0]!r}; one of {', '.join(SCENARIOS)}")
         scenarios = [
-            SCENARIOS[n].with_overrides(users=args.users, duration=args.duration) for n in names
+            SCENARIOS[n].with_overrides(
+                users=args.users, duration=args.duration, issue_rate=args.issue_rate
+            )
+            for n in names
         ]
         extra = dict(item.split("=", 1) for item in args.env)
     except ValueError as exc:
@@ -390,6 +439,9 @@ def main(argv: list[str] | None = None) -> int:
     stamp = datetime.now().astimezone().strftime("%Y%m%d-%H%M%S")
     args.out.mkdir(parents=True, exist_ok=True)
     run_dir = args.out / f"run-{stamp}-{os.getpid()}"
+    if args.profile and profile.py_spy() is None:
+        print("load: --profile needs py-spy (.venv/bin/pip install py-spy)", file=sys.stderr)
+        return 2
     config = StackConfig(
         pg_host=args.pg_host,
         pg_port=args.pg_port,
@@ -420,8 +472,11 @@ def main(argv: list[str] | None = None) -> int:
             f"queues {','.join(stack.queues)}",
             flush=True,
         )
+        profile_dir = args.out / f"profile-{stamp}" if args.profile else None
+        if profile_dir is not None:
+            profile_dir.mkdir(parents=True, exist_ok=True)
         for scenario in scenarios:
-            results.append(run_scenario(stack, scenario))
+            results.append(run_scenario(stack, scenario, profile_dir))
     except StackError as exc:
         failed_to_run = True
         print(f"load: {exc}", file=sys.stderr)
@@ -435,7 +490,7 @@ def main(argv: list[str] | None = None) -> int:
         elif run_dir.exists():
             print(f"load: logs and locust CSVs kept in {run_dir}", file=sys.stderr)
     if results:
-        label = "all" if args.all else names[0]
+        label = "all" if args.all else "+".join(names)
         md, js = args.out / f"{label}-{stamp}.md", args.out / f"{label}-{stamp}.json"
         md.write_text(report.markdown(results))
         js.write_text(report.to_json(results))

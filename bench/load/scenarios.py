@@ -94,10 +94,14 @@ class Scenario:
             return 0.0
         return self.integrators_at_peak() * 60.0 / self.issue_rate
 
-    def with_overrides(self, *, users: int | None, duration: float | None) -> Scenario:
+    def with_overrides(
+        self, *, users: int | None, duration: float | None, issue_rate: float | None = None
+    ) -> Scenario:
         """Scale the user counts so the peak is `users`, and the stage ends so the run lasts
-        `duration` seconds; the thresholds and the offered issuing rate stay."""
+        `duration` seconds; `issue_rate` replaces the documents/min the integrators offer (0:
+        back to back). The thresholds stay."""
         stages, mix = self.stages, self.mix
+        offered = self.issue_rate if issue_rate is None else (issue_rate or None)
         if users:
             factor = users / self.peak_users
             stages = tuple(
@@ -113,7 +117,7 @@ class Scenario:
         if duration:
             factor = duration / self.duration
             stages = tuple((until * factor, n, rate) for until, n, rate in stages)
-        return replace(self, stages=stages, mix=mix)
+        return replace(self, stages=stages, mix=mix, issue_rate=offered)
 
 
 MIXED = {
