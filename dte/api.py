@@ -272,7 +272,7 @@ class IssueViewSet(CompanyScopedAPI):
     @extend_schema(request=None, responses={201: DteSerializer})
     @action(detail=True, methods=["post"])
     def issue(self, request, company_rut=None, pk=None):
-        document = erp_selectors.sales_document_get(company=self.company, pk=pk)
+        document = erp_selectors.sales_document_ref(company=self.company, pk=pk)
         dte = services.dte_issue(document=document, actor=request.user)
         return Response(DteSerializer(dte).data, status=status.HTTP_201_CREATED)
 

@@ -54,7 +54,7 @@ from erp.web import company_view
 @require_POST
 @company_view(Perm.ISSUE_DOCUMENTS)
 def issue(request, membership: Membership, pk: int):
-    document = erp_selectors.sales_document_get(company=membership.company, pk=pk)
+    document = erp_selectors.sales_document_ref(company=membership.company, pk=pk)
     try:
         dte = services.dte_issue(document=document, actor=request.user)
     except DomainError as exc:

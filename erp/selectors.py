@@ -128,6 +128,13 @@ def sales_document_get(*, company: Company, pk) -> SalesDocument:
     return _get(qs, pk, "Documento no encontrado.")
 
 
+def sales_document_ref(*, company: Company, pk) -> SalesDocument:
+    """The company's document by id, without its relations: for a service that loads (and
+    locks) what it needs itself, such as issuing."""
+    qs = scoped(SalesDocument.objects.only("pk", "company_id", "tipo_dte", "state"), company)
+    return _get(qs, pk, "Documento no encontrado.")
+
+
 def purchase_document_get(*, company: Company, pk) -> PurchaseDocument:
     qs = scoped(PurchaseDocument.objects.select_related("partner"), company)
     return _get(qs, pk, "Documento de compra no encontrado.")
