@@ -9,8 +9,8 @@ compose.yaml: each queue has its workers in each colour, and no SII worker takes
 import inspect
 import json
 import re
+import uuid
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from django.conf import settings
@@ -84,34 +84,39 @@ def test_the_sii_queue_holds_only_sending():
 
 @pytest.fixture
 def redis_broker(settings):
-    """This process publishes to a spare database of the suite's Redis broker (nothing
-    consumes these queues there); the queues' lists are read, then the database is emptied."""
+    """This process publishes to the suite's Redis broker under a key prefix of its own
+    (kombu's global_keyprefix: nothing consumes these queues, no other run sees them); the
+    queues' lists are read, then the prefixed keys deleted."""
     import redis
 
-    from tests.celery_utils import use_broker
+    from tests.celery_utils import reset_pool
 
     url = settings.CELERY_BROKER_URL
     if not url.startswith("redis://"):
         pytest.skip("the queue lists are read from a Redis broker")
-    parts = urlsplit(url)
-    spare = urlunsplit(parts._replace(path="/13"))
-    client = redis.Redis.from_url(spare)
-    client.flushdb()
+    prefix = f"test-queues-{uuid.uuid4().hex[:12]}:"
+    client = redis.Redis.from_url(url)
+    previous_options = app.conf.broker_transport_options
     previous_eager = app.conf.task_always_eager
+    app.conf.broker_transport_options = {**(previous_options or {}), "global_keyprefix": prefix}
     app.conf.task_always_eager = False
     settings.CELERY_TASK_ALWAYS_EAGER = False
-    previous = use_broker(app, spare)
+    reset_pool(app)
     try:
-        yield client
+        yield client, prefix
     finally:
-        use_broker(app, previous or url)
+        app.conf.broker_transport_options = previous_options
         app.conf.task_always_eager = previous_eager
-        client.flushdb()
+        reset_pool(app)
+        keys = list(client.scan_iter(match=f"{prefix}*"))
+        if keys:
+            client.delete(*keys)
 
 
-def _messages(client, queue: str) -> list[tuple[str, str]]:
+def _messages(broker, queue: str) -> list[tuple[str, str]]:
+    client, prefix = broker
     found = []
-    for raw in client.lrange(queue, 0, -1):
+    for raw in client.lrange(prefix + queue, 0, -1):
         message = json.loads(raw)
         found.append(
             (message["headers"]["task"], message["properties"]["delivery_info"]["routing_key"])
@@ -149,7 +154,8 @@ def test_dispatch_publishes_each_task_to_its_queue(redis_broker):
     assert ("dte.envelope_refresh", "sii") in landed["sii"]
     # Nothing of the SII's elsewhere, nothing else in the SII's.
     assert {task for task, _ in landed["sii"]} <= set(settings.TASK_QUEUES_BY_NAME["sii"])
-    assert redis_broker.llen("celery") == 0
+    client, prefix = redis_broker
+    assert client.llen(prefix + "celery") == 0
 
 
 # ---------------------------------------------------------------- compose.yaml
