@@ -7,7 +7,7 @@ whole transaction back, so a folio is never burned by a failed build.
 
 import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from django.conf import settings
@@ -23,7 +23,7 @@ from dte.core.certificate import CertificateError, load_pkcs12
 from dte.core.domain import Documento, DteStatus
 from dte.core.envelope import MAX_BOLETAS, MAX_DTES, EnvelopeItem, build_envelope, envelope_kind
 from dte.core.export import Exportacion
-from dte.core.issue import IssuedDte, stamp_and_sign
+from dte.core.issue import IssuedDte, stamp_and_sign, with_folio
 from dte.core.liquidacion import Liquidacion
 from dte.core.ted import CafMismatch
 from dte.core.testmaterial import SANDBOX_IDK, generate_sii_key
@@ -339,7 +339,7 @@ def _signing(company: Company, actor, now: datetime, certificate: Certificate | 
 def _stamp(core: Core, caf_row: Caf, folio: int, signer, now: datetime) -> IssuedDte:
     try:
         return stamp_and_sign(
-            replace(core, folio=folio),
+            with_folio(core, folio),
             caf=load_caf(caf_row.pk, bytes(caf_row.caf_xml)),
             signer=signer,
             now=now,
@@ -387,6 +387,8 @@ def dte_issue(
     else:
         _validate_alone(stamped.issued)
     (dte,) = _write_issued([stamped], envelope_row, actor=actor, now=now)
+    if envelope_row is not None:
+        sending.envelope_enqueue(envelope_row, actor=actor, dtes=[dte])
     if collect:
         sending.collect_soon(company.pk)
     return dte
@@ -395,9 +397,10 @@ def dte_issue(
 def _write_issued(
     stamped: Sequence[_Stamped], envelope_row: Envelope | None, *, actor, now: datetime
 ) -> list[Dte]:
-    """Store issued documents in a few statements, whatever their number: the DTEs, their
-    history, the drafts turned issued, the audit trail; then queue the envelope, the PDFs and
-    what listens to dte_issued (after the commit)."""
+    """Store issued documents in a few statements, whatever their number: the DTEs (QUEUED in
+    `envelope_row`, which the caller then queues, or SIGNED without one), their history, the
+    drafts turned issued, the audit trail; the PDFs and what listens to dte_issued follow the
+    commit."""
     status = DteStatus.QUEUED if envelope_row is not None else DteStatus.SIGNED
     dtes = [
         Dte(
@@ -454,8 +457,6 @@ def _write_issued(
     else:
         update_rows(SalesDocument, docs, fields)
     AuditEvent.objects.bulk_create(audits)
-    if envelope_row is not None:
-        sending.envelope_enqueue(envelope_row, actor=actor, dtes=dtes)
     for dte, doc in zip(dtes, docs, strict=True):
         printing.after_issue(dte)
         signals.dte_issued.send(sender=Dte, dte=dte, document=doc)
@@ -550,32 +551,42 @@ def _issue_chunk(
         return [IssueOutcome(document=d, error=exc) for d in chunk], []
     closed = closed_months(company, [d.fecha_emision for d in locked.values()])
     refused: dict[int, DomainError] = {}
-    issued: list[tuple[_Stamped, Dte]] = []
-    # Notas in a second pass, once what they may modify is stored as issued.
-    for is_note in (False, True):
+    stamped: list[_Stamped] = []
+    written: dict[int, Dte] = {}  # by draft: those stored before their envelope exists
+    # Notas in a second pass, once what they may modify is stored as issued; without notas,
+    # one pass, and each document is stored once, in its envelope.
+    notes_follow = any(d.tipo.is_note for d in locked.values())
+    for is_note in (False, True) if notes_follow else (None,):
         ready: list[tuple[SalesDocument, Core]] = []
         for requested in chunk:
             doc = locked.get(requested.pk)
             if doc is None:
                 missing = DomainError(DOCUMENT_NOT_DRAFT, "El documento ya no existe.")
                 refused[requested.pk] = missing
-            elif doc.tipo.is_note == is_note:
+            elif is_note is None or doc.tipo.is_note == is_note:
                 try:
                     ready.append((doc, _issuable(doc, closed)))
                 except DomainError as exc:
                     refused[doc.pk] = exc
-        stamped = _stamp_all(ready, company, signer, now, refused)
-        if stamped:
-            written = _write_issued(stamped, None, actor=actor, now=now)
-            issued.extend(zip(stamped, written, strict=True))
+        passed = _stamp_all(ready, company, signer, now, refused)
+        if passed and is_note is False:
+            stored = _write_issued(passed, None, actor=actor, now=now)
+            written.update((s.doc.pk, dte) for s, dte in zip(passed, stored, strict=True))
+        stamped.extend(passed)
     envelopes = []
+    issued: list[tuple[_Stamped, Dte]] = []
     try:
-        for group in _envelope_groups(issued):
-            items = [EnvelopeItem(TipoDte(s.doc.tipo_dte), s.issued.xml) for s, _ in group]
+        for group in _envelope_groups(stamped):
+            items = [EnvelopeItem(TipoDte(s.doc.tipo_dte), s.issued.xml) for s in group]
             envelope_row = _envelope(company, certificate_row, items, now, signer=signer)
-            dtes = [dte for _, dte in group]
-            Dte.objects.filter(pk__in=[d.pk for d in dtes]).update(envelope=envelope_row)
+            early = [written[s.doc.pk] for s in group if s.doc.pk in written]
+            if early:
+                Dte.objects.filter(pk__in=[d.pk for d in early]).update(envelope=envelope_row)
+            fresh = [s for s in group if s.doc.pk not in written]
+            made = iter(_write_issued(fresh, envelope_row, actor=actor, now=now) if fresh else [])
+            dtes = [written[s.doc.pk] if s.doc.pk in written else next(made) for s in group]
             sending.envelope_enqueue(envelope_row, actor=actor, dtes=dtes)
+            issued.extend(zip(group, dtes, strict=True))
             envelopes.append(envelope_row)
     except Exception as exc:  # the one-by-one path finds the document at fault, if any
         reason = exc.message if isinstance(exc, DomainError) else type(exc).__name__
@@ -620,12 +631,12 @@ def _stamp_all(
     return stamped
 
 
-def _envelope_groups(issued: list[tuple[_Stamped, Dte]]) -> list[list[tuple[_Stamped, Dte]]]:
+def _envelope_groups(stamped: list[_Stamped]) -> list[list[_Stamped]]:
     """Boletas and the rest go in envelopes of their own kinds, each up to its SII limit."""
-    groups: dict[bool, list[tuple[_Stamped, Dte]]] = {}
-    for pair in issued:
-        groups.setdefault(TipoDte(pair[1].tipo_dte).gross_prices, []).append(pair)
-    result: list[list[tuple[_Stamped, Dte]]] = []
+    groups: dict[bool, list[_Stamped]] = {}
+    for s in stamped:
+        groups.setdefault(TipoDte(s.doc.tipo_dte).gross_prices, []).append(s)
+    result: list[list[_Stamped]] = []
     for is_boleta, group in groups.items():
         size = MAX_BOLETAS if is_boleta else MAX_DTES
         result.extend(group[i : i + size] for i in range(0, len(group), size))

@@ -3,6 +3,7 @@
 The order is the SII's (DOMAIN.md §9). Key material and `now` come from the caller.
 """
 
+import copy
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -50,6 +51,16 @@ def canonical_caf(caf_xml: bytes) -> str:
     root = etree.fromstring(caf_xml.decode("iso-8859-1"), parser)
     canonical: bytes = etree.tostring(root, method="c14n")
     return canonical.decode("utf-8")
+
+
+def with_folio(
+    doc: "Documento | Exportacion | Liquidacion", folio: int
+) -> "Documento | Exportacion | Liquidacion":
+    """The same document under `folio`. Its totals do not depend on the folio, so they are
+    kept, not computed again (dataclasses.replace would run __post_init__ once more)."""
+    clone = copy.copy(doc)
+    object.__setattr__(clone, "folio", folio)
+    return clone
 
 
 @dataclass(frozen=True, slots=True)
