@@ -1108,9 +1108,9 @@ def sales_document_prepare(
     )
 
 
-def _document_state(document: SalesDocument) -> dict[str, Any]:
+def _document_state(document: SalesDocument, lines: int | None = None) -> dict[str, Any]:
     state = _snapshot(document, (*DOCUMENT_FIELDS, "monto_total"))
-    state["lines"] = document.lines.count()
+    state["lines"] = document.lines.count() if lines is None else lines
     return state
 
 
@@ -1155,8 +1155,9 @@ def _write(document: SalesDocument, prepared: PreparedDocument) -> None:
     document.comision_iva = liquidacion.comision_iva if liquidacion else 0
     _full_clean(document, exclude=["company", "partner", "created_by", "updated_by"])
     document.save()
-    document.lines.all().delete()
-    document.references.all().delete()
+    if existed:
+        document.lines.all().delete()
+        document.references.all().delete()
     SalesDocumentLine.objects.bulk_create(
         SalesDocumentLine(document=document, line_number=n, **amounts, **line)
         for n, (line, amounts) in enumerate(zip(prepared.lines, rows, strict=True), start=1)
@@ -1190,7 +1191,7 @@ def sales_document_create(*, company: Company, actor, data: Mapping[str, Any]) -
         actor=actor,
         action=AuditEvent.Action.CREATE,
         obj=document,
-        changes=_document_state(document),
+        changes=_document_state(document, lines=len(prepared.lines)),
     )
     return document
 
