@@ -297,6 +297,10 @@ class Dte(models.Model):
     status = models.CharField(
         "estado", max_length=32, choices=[(s.value, STATUS_LABELS[s]) for s in DteStatus]
     )
+    # Issued one by one, waiting for the next shared envelope (dte.services.envelope_collect).
+    # Documents signed without it (a certification set, a batch's fallback) are enveloped by
+    # whoever signed them, and only the beat's stranded sweep takes them if that fails.
+    collect = models.BooleanField("espera sobre compartido", default=False, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -386,7 +386,7 @@ def dte_issue(
         envelope_row = _envelope(company, certificate_row, [item], now, signer=signer)
     else:
         _validate_alone(stamped.issued)
-    (dte,) = _write_issued([stamped], envelope_row, actor=actor, now=now)
+    (dte,) = _write_issued([stamped], envelope_row, actor=actor, now=now, collect=collect)
     if envelope_row is not None:
         sending.envelope_enqueue(envelope_row, actor=actor, dtes=[dte])
     if collect:
@@ -395,7 +395,12 @@ def dte_issue(
 
 
 def _write_issued(
-    stamped: Sequence[_Stamped], envelope_row: Envelope | None, *, actor, now: datetime
+    stamped: Sequence[_Stamped],
+    envelope_row: Envelope | None,
+    *,
+    actor,
+    now: datetime,
+    collect: bool = False,
 ) -> list[Dte]:
     """Store issued documents in a few statements, whatever their number: the DTEs (QUEUED in
     `envelope_row`, which the caller then queues, or SIGNED without one), their history, the
@@ -417,6 +422,7 @@ def _write_issued(
             signature_value=s.issued.signature_value,
             ted=s.issued.ted.latin1,
             status=status,
+            collect=collect,
         )
         for s in stamped
     ]
@@ -758,7 +764,12 @@ def envelope_collect(company_id: int) -> int:
     with transaction.atomic():
         dtes = list(
             Dte.objects.select_for_update(skip_locked=True, of=("self",))
-            .filter(company_id=company_id, status=DteStatus.SIGNED, envelope__isnull=True)
+            .filter(
+                company_id=company_id,
+                status=DteStatus.SIGNED,
+                envelope__isnull=True,
+                collect=True,
+            )
             .select_related("company")
             .order_by("pk")[:COLLECT_LIMIT]
         )

@@ -109,3 +109,23 @@ def test_after_an_upload_the_first_poll_is_queued_soon(sii, issuer, clerk, queue
     assert sending.envelope_refresh(dte.envelope_id).status == "accepted"
     assert queued == [("dte.dte_email", (dte.pk,), 0.0)]  # no more questions; the e-mail
     check_outcome([dte], "accepted")
+
+
+def test_a_collection_leaves_documents_someone_else_will_envelope(issuer, clerk, queued, settings):
+    """A certification set is signed document by document and enveloped as one set: a
+    collection asked for by an issue meanwhile must not take part of it."""
+    settings.SII_ENVELOPE_WINDOW = 1
+    set_documents = [
+        services.dte_issue(document=d, actor=clerk, envelope=False)
+        for d in make_drafts(issuer, clerk, n=2)
+    ]
+    (single,) = make_drafts(issuer, clerk)
+    single = services.dte_issue(document=single, actor=clerk)
+    assert services.envelope_collect(issuer.pk) == 1
+    single.refresh_from_db()
+    assert single.envelope_id and single.status == "queued"
+    for dte in set_documents:
+        dte.refresh_from_db()
+        assert dte.status == "signed" and dte.envelope_id is None
+    (envelope,) = services.envelope_create(dtes=set_documents, actor=clerk)
+    assert envelope.dtes.count() == 2
