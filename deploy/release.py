@@ -1,6 +1,7 @@
-"""What deploy/bin/deploy and deploy/bin/rollback share: the stack's side effects (one method
+"""What deploy/bin/deploy, rollback and drain share: the stack's side effects (one method
 each, so that a test can replace them), the release record, the env file's image tags, the
-smoke test through Traefik's preview entry point, the drain and the lock.
+services of a colour, the smoke test through Traefik's preview entry point, the drain and the
+lock.
 
 Stdlib only, like deploy/bluegreen.py, so the scripts run with any Python >= 3.11 on the host.
 
@@ -9,6 +10,12 @@ fully moved: `live` is the colour and tag serving now, `previous` the one before
 what `rollback` goes back to. The tags themselves live in deploy/env/compose.env (BLUE_TAG,
 GREEN_TAG, BEAT_TAG), which every `docker compose` call reads, so that a container started later
 by hand or by the autoscaler (`--scale`) runs the same image as its colour.
+
+A colour is its web (web-<colour>) and its Celery workers: every service of compose.yaml named
+worker-<colour> or worker-<colour>-<something> (today worker-<colour> for sii and celery,
+worker-<colour>-aux for pdf, email and ai, worker-<colour>-bulk for bulk). The list is read
+from compose.yaml on every run (`colour_services`), so a worker service added there is pulled,
+started, health-checked, drained and stopped with its colour without touching these scripts.
 """
 
 from __future__ import annotations
@@ -23,7 +30,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +40,7 @@ DEPLOY = Path(__file__).resolve().parent
 ROOT = DEPLOY.parent
 WEIGHTS = DEPLOY / "traefik" / "dynamic" / bluegreen.WEIGHTS_FILENAME
 ENV_FILE = DEPLOY / "env" / "compose.env"
+COMPOSE_FILE = ROOT / "compose.yaml"
 RECORD = DEPLOY / "env" / "release.json"
 LOCK = DEPLOY / "env" / ".release.lock"
 PREVIEW_HEADER = "X-App-Colour"
@@ -70,6 +78,39 @@ def env_with(text: str, updates: Mapping[str, str]) -> str:
             lines[index] = f"{key}={pending.pop(key)}"
     lines += [f"{key}={value}" for key, value in pending.items()]
     return "\n".join(lines) + "\n"
+
+
+_TOP_LEVEL_SERVICES_RE = re.compile(r"services\s*:\s*(?:#.*)?")
+_SERVICE_KEY_RE = re.compile(r"""(["']?)([A-Za-z0-9][A-Za-z0-9._-]*)\1\s*:(?:\s.*)?""")
+
+
+def compose_services(text: str) -> list[str]:
+    """The service names of a Compose file, in the file's order: the keys of its top-level
+    `services:` mapping. Stdlib only (the deploy host has no YAML parser); block style, the way
+    compose.yaml is written (tests/ops/test_deploy.py compares the result with PyYAML's)."""
+    services: list[str] = []
+    inside, indent = False, None
+    for line in text.splitlines():
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        if not line[0].isspace():  # a top-level key: `services:` or another one
+            inside, indent = _TOP_LEVEL_SERVICES_RE.fullmatch(line.rstrip()) is not None, None
+            continue
+        if not inside:
+            continue
+        width = len(line) - len(line.lstrip())
+        indent = width if indent is None else indent
+        if width == indent and (key := _SERVICE_KEY_RE.fullmatch(line.strip())):
+            services.append(key.group(2))
+    return services
+
+
+def worker_services(services: Iterable[str], colour: str) -> list[str]:
+    """`colour`'s Celery worker services among `services`: worker-<colour> first, then every
+    worker-<colour>-<group> in the given order."""
+    main = f"worker-{bluegreen.check_colour(colour)}"
+    found = [name for name in services if name == main or name.startswith(f"{main}-")]
+    return sorted(found, key=lambda name: name != main)
 
 
 def env_value(text: str, key: str) -> str | None:
@@ -154,6 +195,7 @@ class Stack:
         traefik_api: str = "http://127.0.0.1:8080",
         weights: Path = WEIGHTS,
         record: Path = RECORD,
+        compose_file: Path = COMPOSE_FILE,
         dry_run: bool = False,
     ):
         self.compose_cmd = [*shlex.split(compose), "--env-file", str(env_file)]
@@ -163,7 +205,9 @@ class Stack:
         self.traefik_api = traefik_api.rstrip("/")
         self.weights_path = Path(weights)
         self.record_path = Path(record)
+        self.compose_file = Path(compose_file)
         self.dry_run = dry_run
+        self._services: list[str] | None = None
 
     # -- compose
     def compose(self, *args: str) -> None:
@@ -171,6 +215,12 @@ class Stack:
         print("+", shlex.join(command), flush=True)
         if not self.dry_run:
             subprocess.run(command, check=True, cwd=ROOT)
+
+    def services(self) -> list[str]:
+        """The services of compose.yaml, read once per run (one list for the whole deploy)."""
+        if self._services is None:
+            self._services = compose_services(self.compose_file.read_text(encoding="utf-8"))
+        return list(self._services)
 
     def healthy(self, service: str) -> bool:
         if self.dry_run:
@@ -275,11 +325,45 @@ def wait_for(check, what: str, stack: Stack, timeout: float, every: float = 5) -
         waited += every
 
 
+def workers(stack: Stack, colour: str) -> list[str]:
+    """`colour`'s Celery worker services in compose.yaml (worker-<colour> and its -aux, -bulk
+    siblings); ValueError when compose.yaml has no worker-<colour>."""
+    found = worker_services(stack.services(), colour)
+    if f"worker-{colour}" not in found:
+        raise ValueError(f"{stack.compose_file} has no service worker-{colour}")
+    return found
+
+
+def colour_services(stack: Stack, colour: str) -> list[str]:
+    """Every service of `colour`: its web, then its workers."""
+    return [f"web-{bluegreen.check_colour(colour)}", *workers(stack, colour)]
+
+
+def wait_healthy(stack: Stack, services: Iterable[str], timeout: float) -> None:
+    """Until every replica of every one of `services` is healthy (its Compose healthcheck: the
+    web's /health/ready, a worker's ping through the broker)."""
+    services = list(services)
+
+    def unhealthy() -> list[str]:
+        return [service for service in services if not stack.healthy(service)]
+
+    waiting = unhealthy()
+    waited = 0.0
+    while waiting:
+        if waited >= timeout:
+            names = ", ".join(waiting)
+            raise Failed(f"timed out after {timeout:.0f} s waiting for {names} healthy")
+        stack.sleep(5)
+        waited += 5
+        waiting = unhealthy()
+
+
 def start_colour(stack: Stack, colour: str, *, ready_timeout: float) -> None:
-    """Bring up `colour`'s web and worker on the tag the env file gives it; healthy, then
-    ready and serving through Traefik's preview entry point."""
-    stack.compose("up", "-d", "--no-deps", f"web-{colour}", f"worker-{colour}")
-    wait_for(lambda: stack.healthy(f"web-{colour}"), f"web-{colour} healthy", stack, ready_timeout)
+    """Bring up `colour`'s web and workers on the tag the env file gives it and wait until all
+    are healthy; then it can be smoke-tested through Traefik's preview entry point."""
+    services = colour_services(stack, colour)
+    stack.compose("up", "-d", "--no-deps", *services)
+    wait_healthy(stack, services, ready_timeout)
 
 
 def smoke_or_fail(stack: Stack, colour: str) -> None:
@@ -296,9 +380,11 @@ def move_beat(stack: Stack, tag: str) -> None:
 
 def drain(stack: Stack, colour: str, *, reload_timeout: float = 30) -> None:
     """No new requests to `colour`, then stop it: its weight goes to 0, Traefik is seen
-    applying that (its API), and `docker compose stop` sends SIGTERM, on which gunicorn finishes
-    the requests in flight (graceful timeout 30 s, within the 45 s stop grace period) and the
-    Celery worker its running tasks."""
+    applying that (its API), and `docker compose stop` sends SIGTERM to its web and to every
+    one of its workers, on which gunicorn finishes the requests in flight (graceful timeout
+    30 s, within the 45 s stop grace period) and each Celery worker its running tasks (a warm
+    shutdown, within the workers' 330 s stop grace period)."""
+    services = colour_services(stack, colour)  # before anything moves: compose.yaml readable
     expected = bluegreen.drain_weights(colour)
     if stack.weights() != expected:
         stack.write_weights(*expected)
@@ -312,4 +398,4 @@ def drain(stack: Stack, colour: str, *, reload_timeout: float = 30) -> None:
             reload_timeout,
             every=1,
         )
-    stack.compose("stop", f"web-{colour}", f"worker-{colour}")
+    stack.compose("stop", *services)
