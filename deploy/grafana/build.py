@@ -18,7 +18,7 @@ DASHBOARDS = {
     "system": (
         "Sistema",
         [
-            ("Targets up", "short", [("{{job}} {{instance}}", "up")]),
+            ("Targets up", "short", [("{{job}} {{service}} {{colour}} {{instance}}", "up")]),
             (
                 "Disco libre",
                 "percentunit",
@@ -31,6 +31,16 @@ DASHBOARDS = {
                 ],
             ),
             ("Workers de Celery", "short", [("arriba", "sum(celery_worker_up)")]),
+            (
+                "Réplicas por servicio de workers",
+                "short",
+                [("{{service}} {{colour}}", 'sum by (service, colour) (up{job="worker"})')],
+            ),
+            (
+                "Workers por cola",
+                "short",
+                [("{{queue_name}}", "max by (queue_name) (celery_active_worker_count)")],
+            ),
             (
                 "Edad del latido del beat",
                 "s",

@@ -6,6 +6,7 @@ import json
 import re
 
 import pytest
+import yaml
 
 from tests.ops.promcheck import (
     PROM,
@@ -19,10 +20,15 @@ from tests.ops.promcheck import (
     tool,
 )
 
-# The services the autoscaler scales, and the port each serves /metrics on (compose.yaml).
+COMPOSE_SERVICES = list(yaml.safe_load((ROOT / "compose.yaml").read_text())["services"])
+# Every Celery worker service of compose.yaml, both colours: worker-<colour> (sii, celery),
+# worker-<colour>-aux (pdf, email, ai), worker-<colour>-bulk (bulk), and any later one.
+WORKER_SERVICES = {s for s in COMPOSE_SERVICES if re.fullmatch(r"worker-(blue|green)(-\w+)?", s)}
+# The services that scale (the autoscaler, or `--scale` by hand), and the port each serves
+# /metrics on (compose.yaml).
 SCALED_JOBS = {
     "web": ({"web-blue", "web-green"}, 8000),
-    "worker": ({"worker-blue", "worker-green"}, 9101),
+    "worker": (WORKER_SERVICES, 9101),
 }
 
 
@@ -40,7 +46,7 @@ def test_prometheus_config_and_rules_are_valid(tmp_path):
     checked = run(promtool, "check", "config", str(here))
     assert checked.returncode == 0, checked.stdout + checked.stderr
     rules = run(promtool, "check", "rules", str(PROM / "alerts.yml"))
-    assert rules.returncode == 0 and "14 rules found" in rules.stdout, rules.stdout + rules.stderr
+    assert rules.returncode == 0 and "16 rules found" in rules.stdout, rules.stdout + rules.stderr
 
 
 def test_alert_unit_tests_pass():
@@ -131,9 +137,54 @@ def colour_of(job: dict, name: str) -> str | None:
 def test_the_colour_label_comes_from_the_name_a_replica_was_found_under():
     for name, (services, _) in SCALED_JOBS.items():
         for service in services:
-            assert colour_of(jobs()[name], service) == service.rpartition("-")[2], service
+            colour = re.search(r"-(blue|green)(-|$)", service).group(1)
+            assert colour_of(jobs()[name], service) == colour, service
+            assert colour_of(jobs()[name], f"{service}.") == colour, service  # Docker's FQDN
         # Not any name: a third service under the job gets no colour.
         assert colour_of(jobs()[name], f"{name}-purple") is None
+
+
+def test_every_worker_service_of_compose_yaml_is_scraped():
+    """The AI and e-mail metrics come from the -aux workers, receiving's from -bulk: a worker
+    service of compose.yaml missing from the worker job would leave its metrics unscraped and
+    CeleryWorkerDown blind to it."""
+    assert {"worker-blue-aux", "worker-green-aux", "worker-blue-bulk", "worker-green-bulk"} <= (
+        WORKER_SERVICES
+    )
+    (dns,) = jobs()["worker"]["dns_sd_configs"]
+    assert sorted(dns["names"]) == sorted(WORKER_SERVICES)
+
+
+def service_of(name: str) -> str | None:
+    labels = relabel(
+        {"__meta_dns_name": name, "job": "worker"}, jobs()["worker"]["relabel_configs"]
+    )
+    return labels.get("service") or None
+
+
+def test_the_worker_service_label_is_the_compose_service_without_its_colour():
+    for name in WORKER_SERVICES:
+        expected = re.sub(r"-(blue|green)", "", name, count=1)
+        assert service_of(name) == expected and service_of(f"{name}.") == expected, name
+    assert service_of("worker-blue-aux") == "worker-aux"
+    assert service_of("worker-green") == "worker"
+    assert service_of("web-blue") is None
+
+
+def test_celery_worker_down_covers_every_worker_service():
+    """CeleryWorkerDown sees a worker service with no replica answering, stopped ones too (a
+    stopped service has no target, so no `up` == 0: one absent() per service)."""
+    rules = {
+        rule["alert"]: rule
+        for group in yaml.safe_load((PROM / "alerts.yml").read_text())["groups"]
+        for rule in group["rules"]
+    }
+    expr = rules["CeleryWorkerDown"]["expr"]
+    assert 'sum by (service) (up{job="worker"}) == 0' in expr
+    absent = set(re.findall(r'absent\(up\{job="worker", service="([^"]+)"\}\)', expr))
+    assert absent == {service_of(name) for name in WORKER_SERVICES}
+    assert {"worker", "worker-aux", "worker-bulk"} <= absent
+    assert "{{ $labels.service }}" in rules["CeleryWorkerDown"]["annotations"]["summary"]
 
 
 def selected_jobs(expr: str) -> set[str]:
@@ -166,6 +217,12 @@ def test_the_labels_alerts_and_dashboards_rely_on_are_set():
     for expr in exprs:
         assert selected_jobs(expr) <= set(configured), expr
     assert colour_jobs >= {"web", "worker"}
+
+
+def test_the_alert_unit_tests_cover_the_worker_alerts():
+    text = (PROM / "tests" / "alerts_test.yml").read_text()
+    for alert in ("CeleryWorkerDown", "WorkerTargetDown", "CeleryQueueWithoutWorker"):
+        assert f"alertname: {alert}" in text, alert
 
 
 def test_the_deploy_gates_queries_give_numbers_a_clean_colour_included(tmp_path):

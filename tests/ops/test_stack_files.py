@@ -470,7 +470,8 @@ def scrape_problems(config: dict, services: dict) -> list[str]:
             continue
         if port not in listening_ports(service):
             problems.append(f"{where}: {host} listens on {sorted(listening_ports(service))}")
-        if host in SCALED and how != "dns":
+        # Every web and worker service can be scaled (by the autoscaler or `--scale` by hand).
+        if (host in SCALED or host.startswith(("web-", "worker-"))) and how != "dns":
             problems.append(f"{where}: a static target reaches one replica of a scaled service")
     return problems
 
@@ -480,6 +481,17 @@ def test_every_prometheus_target_is_a_service_it_can_reach(services):
     assert scrape_problems(config, services) == []
     scraped = {host for _, _, host, _ in scrape_targets(config)}
     assert {*SCALED, *EXPORTERS, "traefik", "alertmanager"} <= scraped
+    # Every service that serves a Celery worker's metrics (WORKER_METRICS_PORT: each worker
+    # service of each colour, worker-<colour>-aux and -bulk included) is found by DNS.
+    worker_metrics = {
+        name
+        for name, service in services.items()
+        if environment(service).get("WORKER_METRICS_PORT")
+    }
+    assert {"worker-blue-aux", "worker-green-aux", "worker-blue-bulk"} <= worker_metrics
+    for name in worker_metrics:
+        port = int(environment(services[name])["WORKER_METRICS_PORT"])
+        assert ("worker", "dns", name, port) in scrape_targets(config), name
     # Traefik's port is the one its metrics entry point listens on.
     static = ROOT / "deploy" / "traefik" / "traefik.yml"
     if static.is_file():
@@ -498,10 +510,12 @@ def test_scrape_problems_are_caught(services):
     jobs["postgres"]["static_configs"] = [{"targets": ["pg-exporter:9187"]}]
     jobs["web"].pop("dns_sd_configs")
     jobs["web"]["static_configs"] = [{"targets": ["web-green:8000"]}]
+    jobs["worker"]["static_configs"] = [{"targets": ["worker-green-aux:9101"]}]
     problems = "\n".join(scrape_problems(config, services))
     assert "celery-exporter:9809: celery-exporter listens on [9808]" in problems
     assert "pg-exporter:9187: no such service" in problems
     assert "web-green:8000: a static target reaches one replica" in problems
+    assert "worker-green-aux:9101: a static target reaches one replica" in problems
 
     isolated = copy.deepcopy(services)
     isolated["node-exporter"]["networks"] = ["elsewhere"]
