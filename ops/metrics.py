@@ -2,7 +2,19 @@
 client's latency and outcomes, the AI calls, and the business gauges read from the database at
 scrape time (a handful of aggregate queries). Under gunicorn the counters of all workers are
 merged through PROMETHEUS_MULTIPROC_DIR. Traefik does not route /metrics: Prometheus scrapes
-the web containers on the internal network (deploy/)."""
+the web containers on the internal network (deploy/).
+
+Every web replica of both colours is scraped every 15 s and each runs the business gauges'
+queries. All of them read small sets through an index (the open envelopes, the CAFs, the
+active certificates, today's AI usage) except `dte_documents`, which counts every DTE ever
+issued by type and state: a GROUP BY over the whole of dte_dte, whose cost grows with the
+table. So that count is made at most once every DOCUMENTS_TTL seconds for the whole stack
+(`documents_counts`): it lives in the shared cache (Redis in production) with the time it was
+made, one process recounts when it is older than that (a lock in the cache; the others keep
+serving the previous count meanwhile), and a count older than DOCUMENTS_MAX_AGE is never
+served (it is counted again in the scrape). Only a dashboard panel reads this gauge (DTEs by
+state, deploy/grafana), no alert, so a count up to a minute old is exact enough; the gauges the
+alerts read (the SII queue, folios, certificates) are still read at every scrape."""
 
 import hmac
 import os
@@ -17,19 +29,66 @@ from django.utils import timezone
 from prometheus_client import multiprocess
 from prometheus_client.core import GaugeMetricFamily
 
+# dte_documents is counted at most this often (seconds) for the whole stack, and a count older
+# than DOCUMENTS_MAX_AGE (a recount that keeps failing, a lock left by a killed process) is
+# never served. Settings METRICS_DOCUMENTS_TTL / METRICS_DOCUMENTS_MAX_AGE override them.
+DOCUMENTS_TTL = 60
+DOCUMENTS_MAX_AGE = 600
+DOCUMENTS_KEY = "ops:metrics:dte_documents"
+DOCUMENTS_LOCK = "ops:metrics:dte_documents:lock"
+clock = time.time  # the count's age (a test moves it without moving the process's time)
+
+
+def count_documents() -> list[tuple[int, str, int]]:
+    """(tipo, status, how many) for every DTE: the whole table, so not at every scrape."""
+    from dte.models import Dte
+
+    rows = Dte.objects.order_by().values_list("tipo_dte", "status").annotate(n=Count("id"))
+    return [(tipo, status, n) for tipo, status, n in rows]
+
+
+def documents_counts(now: float | None = None) -> list[tuple[int, str, int]]:
+    """count_documents(), made at most once every DOCUMENTS_TTL seconds across every process
+    that shares the cache; between two counts, every scrape gets the last one."""
+    from django.core.cache import cache
+
+    ttl = getattr(settings, "METRICS_DOCUMENTS_TTL", DOCUMENTS_TTL)
+    max_age = max(ttl, getattr(settings, "METRICS_DOCUMENTS_MAX_AGE", DOCUMENTS_MAX_AGE))
+    now = clock() if now is None else now
+    cached = cache.get(DOCUMENTS_KEY)
+    locked = False
+    if cached is not None:
+        age = now - cached["at"]
+        if 0 <= age < ttl:
+            return cached["rows"]
+        # Stale: one process recounts (the lock expires by itself should it die meanwhile);
+        # the others serve the previous count, as long as it is not too old.
+        locked = cache.add(DOCUMENTS_LOCK, now, timeout=ttl)
+        if not locked and 0 <= age < max_age:
+            return cached["rows"]
+    try:
+        rows = count_documents()
+        cache.set(DOCUMENTS_KEY, {"at": now, "rows": rows}, timeout=max_age)
+    finally:
+        if locked:
+            cache.delete(DOCUMENTS_LOCK)
+    return rows
+
 
 class BusinessCollector:
     """Gauges that are facts in the database, not events in one process."""
 
     def collect(self):
         from ai.models import AiUsage
-        from dte.models import Caf, Certificate, Dte, Envelope
+        from dte.models import Caf, Certificate, Envelope
 
         documents = GaugeMetricFamily(
-            "dte_documents", "Issued DTEs by type and state", labels=["tipo", "status"]
+            "dte_documents",
+            "Issued DTEs by type and state (counted at most once a minute for every replica)",
+            labels=["tipo", "status"],
         )
-        for row in Dte.objects.values("tipo_dte", "status").annotate(n=Count("id")):
-            documents.add_metric([str(row["tipo_dte"]), row["status"]], row["n"])
+        for tipo, status, n in documents_counts():
+            documents.add_metric([str(tipo), status], n)
         yield documents
 
         queue = GaugeMetricFamily(

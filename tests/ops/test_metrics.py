@@ -22,6 +22,19 @@ def _metrics_token(settings):
     settings.METRICS_TOKEN = TOKEN
 
 
+@pytest.fixture(autouse=True)
+def _no_cached_documents_count():
+    """dte_documents is cached for the whole stack (ops.metrics.documents_counts): no test may
+    see the count another one left in the (process-wide) cache."""
+    from django.core.cache import cache
+
+    from ops import metrics
+
+    cache.delete_many([metrics.DOCUMENTS_KEY, metrics.DOCUMENTS_LOCK])
+    yield
+    cache.delete_many([metrics.DOCUMENTS_KEY, metrics.DOCUMENTS_LOCK])
+
+
 def scrape(client: Client) -> str:
     response = client.get("/metrics", HTTP_AUTHORIZATION=f"Bearer {TOKEN}")
     assert response.status_code == 200
@@ -29,15 +42,14 @@ def scrape(client: Client) -> str:
     return response.content.decode()
 
 
-def test_metrics_carry_the_business_gauges(issuer, client):
-    from ai.models import AiUsage
+def issue_one(company) -> None:
     from dte import services as dte_services
     from erp import services as erp_services
     from tests.factories import PartnerFactory
 
-    partner = PartnerFactory(company=issuer)
+    partner = PartnerFactory(company=company)
     draft = erp_services.sales_document_create(
-        company=issuer,
+        company=company,
         actor=None,
         data={
             "tipo_dte": 33,
@@ -47,6 +59,12 @@ def test_metrics_carry_the_business_gauges(issuer, client):
         },
     )
     dte_services.dte_issue(document=draft, actor=None)
+
+
+def test_metrics_carry_the_business_gauges(issuer, client):
+    from ai.models import AiUsage
+
+    issue_one(issuer)
     from django.utils import timezone
 
     AiUsage.objects.create(
@@ -145,3 +163,106 @@ def test_json_log_lines_carry_the_colour(monkeypatch):
     assert json.loads(requestid.JsonFormatter().format(record))["colour"] == "blue"
     monkeypatch.delenv("APP_COLOUR")
     assert "colour" not in json.loads(requestid.JsonFormatter().format(record))
+
+
+# dte_documents: the whole of dte_dte counted at most once every DOCUMENTS_TTL seconds --------
+
+
+class Clock:
+    def __init__(self, now: float = 1_800_000_000.0):
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_documents_are_counted_at_most_once_per_ttl(monkeypatch):
+    from ops import metrics
+
+    counts = []
+
+    def count():
+        counts.append(1)
+        return [(33, "accepted", len(counts))]
+
+    monkeypatch.setattr(metrics, "count_documents", count)
+    t0 = 1_800_000_000.0
+    assert metrics.documents_counts(now=t0) == [(33, "accepted", 1)]
+    for later in (0.0, 1.0, metrics.DOCUMENTS_TTL - 0.1):
+        assert metrics.documents_counts(now=t0 + later) == [(33, "accepted", 1)]
+    assert len(counts) == 1
+    assert metrics.documents_counts(now=t0 + metrics.DOCUMENTS_TTL) == [(33, "accepted", 2)]
+    assert len(counts) == 2
+    # A count "from the future" (another host's clock ahead) is not trusted for long.
+    assert metrics.documents_counts(now=t0) == [(33, "accepted", 3)]
+
+
+def test_a_stale_count_is_served_while_another_process_recounts(monkeypatch, settings):
+    from django.core.cache import cache
+
+    from ops import metrics
+
+    settings.METRICS_DOCUMENTS_TTL, settings.METRICS_DOCUMENTS_MAX_AGE = 30, 300
+    monkeypatch.setattr(metrics, "count_documents", lambda: [(39, "queued", 7)])
+    t0 = 1_800_000_000.0
+    assert metrics.documents_counts(now=t0) == [(39, "queued", 7)]
+    monkeypatch.setattr(metrics, "count_documents", lambda: [(39, "queued", 8)])
+    assert cache.add(metrics.DOCUMENTS_LOCK, "another replica", timeout=30)  # it recounts
+    assert metrics.documents_counts(now=t0 + 31) == [(39, "queued", 7)]
+    assert metrics.documents_counts(now=t0 + 299) == [(39, "queued", 7)]
+    # Never older than the maximum age, lock or not (a replica killed while counting).
+    assert metrics.documents_counts(now=t0 + 300) == [(39, "queued", 8)]
+    cache.delete(metrics.DOCUMENTS_LOCK)
+
+
+def test_the_process_that_recounts_takes_the_lock_and_leaves_it(monkeypatch):
+    from django.core.cache import cache
+
+    from ops import metrics
+
+    held = []
+
+    def count():
+        held.append(cache.get(metrics.DOCUMENTS_LOCK) is not None)
+        if len(held) == 3:
+            raise RuntimeError("database gone")
+        return []
+
+    monkeypatch.setattr(metrics, "count_documents", count)
+    t0 = 1_800_000_000.0
+    metrics.documents_counts(now=t0)  # nothing cached: counted without the lock
+    metrics.documents_counts(now=t0 + metrics.DOCUMENTS_TTL)  # stale: under the lock
+    assert held == [False, True]
+    assert cache.get(metrics.DOCUMENTS_LOCK) is None
+    with pytest.raises(RuntimeError):
+        metrics.documents_counts(now=t0 + 2 * metrics.DOCUMENTS_TTL)
+    assert cache.get(metrics.DOCUMENTS_LOCK) is None  # a failed count does not keep it
+
+
+def test_the_documents_gauge_follows_the_table_within_the_ttl(issuer, client, monkeypatch):
+    """End to end through /metrics: scrapes within the TTL read no DTE table at all and give
+    the count made at the first one; the first scrape after the TTL gives the new count."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from ops import metrics
+
+    clock = Clock()
+    monkeypatch.setattr(metrics, "clock", clock)
+    series = 'dte_documents{status="queued",tipo="33"}'
+    issue_one(issuer)
+    with CaptureQueriesContext(connection) as first:
+        assert f"{series} 1.0" in scrape(client)
+    assert any('"dte_dte"' in query["sql"] for query in first.captured_queries)
+
+    issue_one(issuer)
+    clock.now += metrics.DOCUMENTS_TTL - 1
+    with CaptureQueriesContext(connection) as cached:
+        body = scrape(client)
+    assert f"{series} 1.0" in body  # up to DOCUMENTS_TTL old, by design
+    assert not any('"dte_dte"' in query["sql"] for query in cached.captured_queries)
+    # The gauges the alerts read are still read at this scrape.
+    assert any('"dte_envelope"' in query["sql"] for query in cached.captured_queries)
+
+    clock.now += 1
+    assert f"{series} 2.0" in scrape(client)
