@@ -215,7 +215,7 @@ MAX_ISSUE_BATCH = 500
 
 class IssueBatchSerializer(serializers.Serializer):
     documents = serializers.ListField(
-        child=serializers.IntegerField(min_value=1),
+        child=serializers.IntegerField(min_value=1, max_value=2**63 - 1),  # BigAutoField
         min_length=1,
         max_length=MAX_ISSUE_BATCH,
         help_text=f"Ids of drafts of this company, up to {MAX_ISSUE_BATCH}.",
@@ -800,7 +800,7 @@ class GoodsReceiptSerializer(serializers.Serializer):
 
 class BulkAcceptSerializer(serializers.Serializer):
     ids = serializers.ListField(
-        child=serializers.IntegerField(min_value=1), allow_empty=False, max_length=200
+        child=serializers.IntegerField(min_value=1, max_value=2**63 - 1),  # BigAutoField allow_empty=False, max_length=200
     )
 
 

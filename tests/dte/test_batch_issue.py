@@ -168,6 +168,7 @@ def test_the_api_issues_a_batch(issuer, clerk, client):
         ({"documents": []}, "documents"),
         ({"documents": [drafts[0].pk, drafts[0].pk]}, "documents"),
         ({"documents": ["x"]}, "documents"),
+        ({"documents": [2**70]}, "documents"),
         ({}, "documents"),
     ):
         response = client.post(url, bad, content_type="application/json")

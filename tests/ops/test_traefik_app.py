@@ -269,7 +269,8 @@ def test_drain_waits_for_traefik_then_gunicorn_finishes_the_request_in_flight(st
 
     class LoopbackStack(release.Stack):
         def compose(self, *args):
-            assert args == ("stop", "web-blue", "worker-blue"), args
+            workers = ("worker-blue", "worker-blue-aux", "worker-blue-bulk")
+            assert args == ("stop", "web-blue", *workers), args
             assert thread.is_alive(), "the request ended before the stop: nothing to drain"
             blue.terminate()
 
