@@ -3,12 +3,12 @@
 Every knob comes from the environment with a default that fits one container of the stack:
 
     WEB_CONCURRENCY            worker processes (default 2)
-    GUNICORN_THREADS           threads per worker, gthread (default 4)
+    GUNICORN_THREADS           threads per worker, gthread (default 8)
     GUNICORN_BIND              listen address (default 0.0.0.0:8000)
     GUNICORN_TIMEOUT           a worker silent this long is killed and replaced, and a request
                                running this long is stopped (default 60 s; see below)
     GUNICORN_GRACEFUL_TIMEOUT  on SIGTERM, time given to in-flight requests (default 30 s)
-    GUNICORN_KEEPALIVE         idle keep-alive from Traefik (default 95 s)
+    GUNICORN_KEEPALIVE         seconds an idle connection is kept (default 0: none; see below)
     GUNICORN_MAX_REQUESTS      recycle a worker after this many requests (default 1000; 0 = never)
     GUNICORN_MAX_REQUESTS_JITTER  random extra, so workers do not recycle together (default 100)
     GUNICORN_LOG_LEVEL         error log level (default info)
@@ -32,6 +32,48 @@ later is stuck in C (a key derivation, a lock, a socket) and cannot be unwound, 
 logs it and exits at once, and the master starts a new one (that worker's other requests in
 flight get a 502 from Traefik). Long work does not belong in a request: it is a Celery task.
 tests/ops/test_gunicorn_request_limit.py runs a real gunicorn against both cases.
+
+Workers, threads and keep-alive, measured (issue 18) with the load suite, bench/load (gunicorn
+with this file, PostgreSQL, Redis, one Celery worker, the sandbox and locust on one 2-core
+machine; `bench/load/gunicorn_matrix.py`, 60 s per scenario; "reads": 200 API readers with 1–3 s
+think time, "issue": 25 integrators creating and issuing facturas back to back). The machine was
+shared with other test suites (their CPU, 8–104 % of one core, is in bench/load/README.md),
+so each figure is ±20 %; the balance column is robust to that: the busiest worker's share of
+all workers' CPU, 50 % being an even split of two.
+
+    workers × threads,     reads: req/s      p50 / p95 ms (each run)      issue:       busiest
+    keep-alive             (each run)                                      docs/min     worker
+    2 × 4, 95 s (old)      56  57  56    1200/3300 1400/2100 1300/4500    798 797 982   69–86 %
+    2 × 4, 2 s             48            1400/7000                        540           60–62 %
+    2 × 4, 0               64  50        710/4000 1400/6000               515 701       57–61 %
+    2 × 8, 95 s            52            1000/8900                        741           69–81 %
+    2 × 8, 0 (default)     64  68        780/2400 440/2700                875 869       56–59 %
+    3 × 4, 2 s             54            830/7600                         644           38–43 %
+    3 × 8, 0               57            640/8400                         844           40–42 %
+    4 × 4, 2 s             57            1100/2900                        574           31–47 %
+    4 × 2, 2 s             44            1800/5100                        506           30–31 %
+
+(an even split is 50 % of two workers, 33 % of three, 25 % of four.)
+
+With keep-alive each client's connection stays on the worker that accepted it, so one worker
+took 69–86 % of the work while the other idled (the issue saw 81 % against 14 % CPU); with
+keep-alive off every request is a new connection, accepted by a worker with a free thread
+(gthread stops accepting when its threads are busy): the split is even (56–59 %), reads rose
+about 17 % and their p50 halved, issuing stayed within the noise. 8 threads rather than 4: a
+request spends about half its time waiting on PostgreSQL (the issue's profile), so more
+threads overlap those waits. More than 2 workers on 2 cores did no better (and 4 × 2 worse).
+With PgBouncer in front of PostgreSQL (compose.yaml) the extra threads are PgBouncer clients,
+not PostgreSQL connections.
+
+Keep-alive and Traefik: gunicorn closing an idle connection at the moment Traefik sends a request
+on it gives that request a 502. With keepalive 0 gunicorn keeps no idle connection (every
+response says `Connection: close`, and Traefik opens a new one for the next request), so the
+race cannot happen; the price is one TCP handshake per request on the internal network (and a
+TIME_WAIT socket on Traefik's side per request: about 470 requests/s per web container before
+the ephemeral ports of one Traefik → container pair run out in 60 s). A keep-alive above zero
+must stay above Traefik's idle timeout (serversTransport idleConnTimeout, 90 s by default), so
+that Traefik, not gunicorn, closes idle connections: tests/ops/test_stack_files.py checks both
+the default and deploy/env/app.env.example's value.
 """
 
 import contextlib
@@ -55,17 +97,17 @@ def _int(name: str, default: int) -> int:
 bind = [os.environ.get("GUNICORN_BIND", "").strip() or "0.0.0.0:8000"]
 worker_class = "gthread"
 workers = _int("WEB_CONCURRENCY", 2)
-threads = _int("GUNICORN_THREADS", 4)
+threads = _int("GUNICORN_THREADS", 8)
 
 timeout = _int("GUNICORN_TIMEOUT", 60)
 # A request still running this long after RequestTimeout was raised in it ends the worker.
 REQUEST_ABORT_GRACE = max(1, min(10, timeout // 2))
 # Below compose.yaml's stop_grace_period for the web services (45 s): see the docstring.
 graceful_timeout = _int("GUNICORN_GRACEFUL_TIMEOUT", 30)
-# Above Traefik's idle timeout for upstream connections (serversTransport idleConnTimeout, 90 s
-# by default), so that Traefik, not gunicorn, closes an idle connection: otherwise a request can
-# race the close and get a 502.
-keepalive = _int("GUNICORN_KEEPALIVE", 95)
+# 0: no idle connections, so requests spread over the workers and none can race gunicorn closing
+# an idle one (a 502 through Traefik). Any other value must exceed Traefik's idle timeout for
+# upstream connections (serversTransport idleConnTimeout, 90 s by default). See the docstring.
+keepalive = _int("GUNICORN_KEEPALIVE", 0)
 
 # Recycle workers now and then (slow leaks), with jitter so they do not all restart at once.
 max_requests = _int("GUNICORN_MAX_REQUESTS", 1000)

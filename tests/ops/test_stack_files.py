@@ -368,6 +368,44 @@ def test_traefik_outlives_its_own_grace_time(services):
     assert seconds(services["traefik"]["stop_grace_period"]) > seconds(grace)
 
 
+def traefik_idle_timeouts() -> dict[str, float]:
+    """How long Traefik keeps an idle connection to the app for reuse: the static
+    serversTransport's idleConnTimeout (Traefik's default 90 s when unset) and that of every
+    serversTransport of the dynamic configuration."""
+    static = yaml.safe_load((ROOT / "deploy" / "traefik" / "traefik.yml").read_text())
+    timeouts = (static.get("serversTransport") or {}).get("forwardingTimeouts") or {}
+    found = {"traefik.yml": seconds(timeouts.get("idleConnTimeout", "90s"))}
+    for path in sorted((ROOT / "deploy" / "traefik" / "dynamic").glob("*.yml")):
+        transports = ((yaml.safe_load(path.read_text()) or {}).get("http") or {}).get(
+            "serversTransports"
+        ) or {}
+        for name, transport in transports.items():
+            timeouts = (transport or {}).get("forwardingTimeouts") or {}
+            found[f"{path.name}: {name}"] = seconds(timeouts.get("idleConnTimeout", "90s"))
+    return found
+
+
+def test_gunicorn_never_closes_a_connection_traefik_may_still_reuse(monkeypatch):
+    """The 502 race: Traefik sends a request on an idle upstream connection at the moment
+    gunicorn closes it for being idle `keepalive` seconds. Either gunicorn keeps no idle
+    connection at all (keepalive 0: every response says `Connection: close`, so Traefik never
+    reuses one), or it keeps them longer than any Traefik idle timeout, so Traefik closes first.
+    Checked for the default and for the value deploy/env/app.env.example sets."""
+    idle = traefik_idle_timeouts()
+    values = {"gunicorn.conf.py default": gunicorn_settings(monkeypatch, {})["keepalive"]}
+    example = re.search(r"^GUNICORN_KEEPALIVE=(\d+)", APP_ENV_EXAMPLE.read_text(), re.M)
+    if example:
+        conf = gunicorn_settings(monkeypatch, {"GUNICORN_KEEPALIVE": example[1]})
+        values["app.env.example"] = conf["keepalive"]
+
+    def races(keepalive: float) -> bool:
+        return 0 < keepalive <= max(idle.values())
+
+    for source, keepalive in values.items():
+        assert not races(keepalive), (source, keepalive, idle)
+    assert races(2) and races(max(idle.values())) and not races(0)  # the check can refuse
+
+
 def test_monitoring_mounts_its_directories_read_only(services):
     assert ("./deploy/prometheus", "/etc/prometheus", True) in mounts(services["prometheus"])
     assert ("./deploy/alertmanager", "/etc/alertmanager", True) in mounts(services["alertmanager"])
@@ -563,7 +601,7 @@ def test_gunicorn_check_config_catches_an_app_that_does_not_load():
 def test_gunicorn_settings_from_the_environment(monkeypatch):
     conf = gunicorn_settings(monkeypatch, {})
     assert conf["worker_class"] == "gthread"
-    assert (conf["workers"], conf["threads"], conf["bind"]) == (2, 4, ["0.0.0.0:8000"])
+    assert (conf["workers"], conf["threads"], conf["bind"]) == (2, 8, ["0.0.0.0:8000"])
     assert conf["graceful_timeout"] == 30 and conf["worker_tmp_dir"] == "/dev/shm"
     assert conf["max_requests"] > 0 and conf["max_requests_jitter"] > 0
     assert conf["accesslog"] == "-"
