@@ -576,7 +576,10 @@ def _issue_chunk(
                     refused[doc.pk] = exc
         passed = _stamp_all(ready, company, signer, now, refused)
         if passed and is_note is False:
-            stored = _write_issued(passed, None, actor=actor, now=now)
+            try:
+                stored = _write_issued(passed, None, actor=actor, now=now)
+            except Exception as exc:  # a folio stored already: found one by one
+                raise _ChunkFailed(_reason(exc)) from exc
             written.update((s.doc.pk, dte) for s, dte in zip(passed, stored, strict=True))
         stamped.extend(passed)
     envelopes = []
@@ -595,8 +598,7 @@ def _issue_chunk(
             issued.extend(zip(group, dtes, strict=True))
             envelopes.append(envelope_row)
     except Exception as exc:  # the one-by-one path finds the document at fault, if any
-        reason = exc.message if isinstance(exc, DomainError) else type(exc).__name__
-        raise _ChunkFailed(reason) from exc
+        raise _ChunkFailed(_reason(exc)) from exc
     dtes_by_doc = {s.doc.pk: dte for s, dte in issued}
     outcomes = [
         IssueOutcome(document=locked.get(d.pk, d), dte=dtes_by_doc[d.pk])
@@ -605,6 +607,10 @@ def _issue_chunk(
         for d in chunk
     ]
     return outcomes, envelopes
+
+
+def _reason(exc: Exception) -> str:
+    return exc.message if isinstance(exc, DomainError) else type(exc).__name__
 
 
 def _stamp_all(
@@ -677,7 +683,7 @@ def _envelope_or_leave_signed(dtes: Sequence[Dte], *, actor, now: datetime) -> l
     try:
         return envelope_create(dtes=dtes, actor=actor, now=now)
     except Exception as exc:
-        reason = exc.message if isinstance(exc, DomainError) else type(exc).__name__
+        reason = _reason(exc)
         log.warning("envelope for %s documents failed: %s", len(dtes), reason)
         _note_unenveloped(dtes, reason)
         return []

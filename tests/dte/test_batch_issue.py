@@ -257,3 +257,20 @@ def test_concurrent_batches_and_single_issues_keep_folios_consecutive(
     issued = SalesDocument.objects.exclude(folio=None).values_list("folio", flat=True)
     assert sorted(issued) == list(range(1, total + 1))
     assert DteEvent.objects.filter(status="signed").count() == total
+
+
+def test_a_folio_stored_already_refuses_each_draft_and_stores_nothing(issuer, clerk):
+    """A CAF whose next folio was put back by hand: the chunk's bulk insert collides, the chunk
+    is rolled back, and each draft, issued alone, is refused with the reason."""
+    services.dte_issue_many(documents=make_drafts(issuer, clerk, n=3), actor=clerk)
+    Caf.objects.filter(company=issuer, tipo_dte=33).update(next_folio=2)
+    drafts = make_drafts(issuer, clerk, n=2)
+    outcomes, envelopes = services.dte_issue_many(documents=drafts, actor=clerk)
+    assert envelopes == []
+    assert [(o.error.code, o.error.message) for o in outcomes] == [
+        ("no_folios", "El folio 2 ya fue usado.")
+    ] * 2
+    assert Dte.objects.count() == 3 and Envelope.objects.count() == 1
+    for draft in drafts:
+        draft.refresh_from_db()
+        assert draft.state == DocumentState.DRAFT and draft.folio is None
