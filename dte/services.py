@@ -236,7 +236,7 @@ def _take_folios(company: Company, tipo: int, today: date, count: int) -> list[t
     usable = available.select_for_update().filter(idk__in=accepted)
     taken: list[tuple[Caf, int]] = []
     for _ in range(2):
-        for caf in usable:
+        for caf in usable.all():  # a fresh query on each look
             room = caf.folio_hasta - caf.next_folio + 1
             n = min(room, count - len(taken))
             if n <= 0:
