@@ -43,10 +43,11 @@ all workers' CPU, 50 % being an even split of two.
 
     workers × threads,     reads: req/s      p50 / p95 ms (each run)      issue:       busiest
     keep-alive             (each run)                                      docs/min     worker
-    2 × 4, 95 s (old)      56  57  56    1200/3300 1400/2100 1300/4500    798 797 982   69–86 %
+    2 × 4, 95 s (old)      56  57  56    1200/3300 1400/2100 1300/4500    798 797 982   54–86 %
     2 × 4, 2 s             48            1400/7000                        540           60–62 %
     2 × 4, 0               64  50        710/4000 1400/6000               515 701       57–61 %
     2 × 8, 95 s            52            1000/8900                        741           69–81 %
+    2 × 8, 2 s             62            780/5200                         859           60–84 %
     2 × 8, 0 (default)     64  68        780/2400 440/2700                875 869       56–59 %
     3 × 4, 2 s             54            830/7600                         644           38–43 %
     3 × 8, 0               57            640/8400                         844           40–42 %
@@ -55,8 +56,8 @@ all workers' CPU, 50 % being an even split of two.
 
 (an even split is 50 % of two workers, 33 % of three, 25 % of four.)
 
-With keep-alive each client's connection stays on the worker that accepted it, so one worker
-took 69–86 % of the work while the other idled (the issue saw 81 % against 14 % CPU); with
+With keep-alive each client's connection stays on the worker that accepted it, so the busiest
+worker took 54–86 % of the work, mostly over 70 % (the issue saw 81 % against 14 % CPU); with
 keep-alive off every request is a new connection, accepted by a worker with a free thread
 (gthread stops accepting when its threads are busy): the split is even (56–59 %), reads rose
 about 17 % and their p50 halved, issuing stayed within the noise. 8 threads rather than 4: a

@@ -134,7 +134,7 @@ SCENARIOS: dict[str, Scenario] = {
     for s in (
         Scenario(
             "smoke",
-            "every role at once, few users, 30 s; create and issue back to back by 5 integrators",
+            "every role at once, few users; create and issue back to back by 5 integrators",
             stages=((30, 8, 8),),
             mix={
                 "IntegratorUser": {"fixed": 5},
@@ -150,14 +150,14 @@ SCENARIOS: dict[str, Scenario] = {
         ),
         Scenario(
             "reads",
-            "API reads (list, detail, search, F29, /ready) by 200 users, 1–3 s think time, 2 min",
+            "API reads (list, detail, search, F29, /ready) by 200 users, 1–3 s think time",
             stages=((120, 200, 20),),
             mix={"ReaderUser": {"weight": 1}},
             thresholds=(Threshold("reader:", p95=300), NO_ERRORS),
         ),
         Scenario(
             "issue",
-            "create + issue a factura 33 through the API at 1,000 documents/min, 3 min",
+            "create + issue a factura 33 through the API at 1,000 documents/min",
             stages=((180, 25, 5),),
             mix={"IntegratorUser": {"weight": 1}},
             issue_rate=1050,
@@ -167,8 +167,7 @@ SCENARIOS: dict[str, Scenario] = {
         ),
         Scenario(
             "mixed",
-            "500 users: staff in the UI, API readers, integrators (500 documents/min), "
-            "accountants; 3 min",
+            "500 users: staff in the UI, API readers, integrators (500 documents/min), accountants",
             stages=((180, 500, 25),),
             mix=MIXED,
             issue_rate=500,
@@ -176,7 +175,7 @@ SCENARIOS: dict[str, Scenario] = {
         ),
         Scenario(
             "load",
-            "issuing through the API at 1,000 documents/min sustained for 10 min",
+            "issuing through the API at 1,000 documents/min, sustained",
             stages=((600, 25, 5),),
             mix={"IntegratorUser": {"weight": 1}},
             issue_rate=1050,
@@ -186,7 +185,7 @@ SCENARIOS: dict[str, Scenario] = {
         ),
         Scenario(
             "stress",
-            "the mixed users in steps of 50 every 30 s up to 600: where it saturates",
+            "the mixed users in 12 steps of 50 up to 600: where it saturates",
             stages=tuple((30.0 * (i + 1), 50 * (i + 1), 25.0) for i in range(12)),
             mix=MIXED,
             issue_rate=600,
@@ -195,7 +194,7 @@ SCENARIOS: dict[str, Scenario] = {
         ),
         Scenario(
             "spike",
-            "mixed users: 20 for 60 s, a jump to 400 (200/s) for 60 s, back to 20 for 60 s",
+            "mixed users: 20, a jump to 400 (200/s), back to 20, a third of the run each",
             stages=((60, 20, 20), (120, 400, 200), (180, 20, 200)),
             mix=MIXED,
             issue_rate=400,
@@ -203,7 +202,7 @@ SCENARIOS: dict[str, Scenario] = {
         ),
         Scenario(
             "soak",
-            "100 mixed users (integrators at 500 documents/min) for 30 min",
+            "100 mixed users (integrators at 500 documents/min), long",
             stages=((1800, 100, 10),),
             mix=MIXED,
             issue_rate=500,

@@ -81,6 +81,8 @@ def test_smoke_scenario_end_to_end(tmp_path):
     accepted by the sandbox. Latency thresholds depend on the machine, so exit status 1 (a
     threshold missed) is accepted here as long as it agrees with the verdicts."""
     db = settings.DATABASES["default"]
+    host, port, user = db.get("HOST") or "127.0.0.1", int(db.get("PORT") or 5432), db.get("USER")
+    user = user or "postgres"
     argv = [
         sys.executable,
         str(RUNNER),
@@ -91,11 +93,11 @@ def test_smoke_scenario_end_to_end(tmp_path):
         "--out",
         str(tmp_path),
         "--pg-host",
-        db.get("HOST") or "127.0.0.1",
+        host,
         "--pg-port",
-        str(db.get("PORT") or 5432),
+        str(port),
         "--pg-user",
-        db.get("USER") or "postgres",
+        user,
     ]
     done = subprocess.run(argv, capture_output=True, text=True, timeout=240, cwd=ROOT)
     output = done.stdout + done.stderr
@@ -118,8 +120,6 @@ def test_smoke_scenario_end_to_end(tmp_path):
     [name] = re.findall(r"database (fe_load_\w+)", done.stdout)
     import psycopg
 
-    with psycopg.connect(
-        host=argv[-5], port=int(argv[-3]), user=argv[-1], dbname="postgres"
-    ) as conn:
+    with psycopg.connect(host=host, port=port, user=user, dbname="postgres") as conn:
         left = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchall()
     assert not left and "cleanup problems" not in done.stderr
