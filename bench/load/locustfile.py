@@ -3,6 +3,8 @@
     staff        a clerk in the web UI: logs in through the form (CSRF), then the dashboard, the
                  sales documents list, a search, a document's page and its PDF, with think time
     integrator   an ERP posting facturas through the API: create a factura 33 draft, issue it
+    batch        an ERP issuing its facturas together: LOAD_BATCH_SIZE drafts, then one request to
+                 the batch endpoint (…/sales-documents/issue-batch/)
     accountant   logs in, computes the month's F29 through the API, reads it (API and page)
     reader       an integration reading through the API: list, detail, search, the F29, /ready
 
@@ -13,6 +15,7 @@ shape and mix come from the runner through the environment:
     LOAD_STAGES  JSON [[until_s, users, spawn_rate], ...]: the user count over time
     LOAD_MIX     JSON {"StaffUser": {"weight": 3} | {"fixed": 1}, ...}
     LOAD_ISSUE_PACE  seconds per create+issue of each integrator (0: back to back)
+    LOAD_BATCH_SIZE  drafts per batch request (default 20)
 """
 
 import itertools
@@ -30,6 +33,7 @@ FIXTURES = json.loads(Path(os.environ["LOAD_FIXTURES"]).read_text())
 STAGES = json.loads(os.environ.get("LOAD_STAGES", "[[30, 5, 5]]"))
 MIX = json.loads(os.environ.get("LOAD_MIX", "{}"))
 ISSUE_PACE = float(os.environ.get("LOAD_ISSUE_PACE", "0"))
+BATCH_SIZE = int(os.environ.get("LOAD_BATCH_SIZE", "20"))
 
 COMPANY = FIXTURES["company"]
 API = f"/api/v1/companies/{COMPANY}"
@@ -57,6 +61,8 @@ def _expect(response, status: int, what: str) -> bool:
 class _Base(FastHttpUser):
     abstract = True
     kind = ""
+    account: dict[str, str]
+    headers: dict[str, str]
     # Each simulated user keeps its connection, as a browser or an HTTP client library does.
     connection_timeout = 30.0
     network_timeout = 60.0
@@ -82,7 +88,7 @@ class _Base(FastHttpUser):
                 "password": self.account["password"],
                 "csrfmiddlewaretoken": token,
             },
-            headers={"Referer": self.host + "/login/"},
+            headers={"Referer": f"{self.host}/login/"},
             name=f"{self.kind}: login",
             allow_redirects=False,
             catch_response=True,
@@ -142,6 +148,41 @@ def _integrator_wait():
     return constant_pacing(ISSUE_PACE) if ISSUE_PACE > 0 else constant(0)
 
 
+def factura_payload() -> dict:
+    """A factura 33 of two lines: a catalogue product and a free line with a discount."""
+    n = random.randrange(1000)
+    products = FIXTURES["products"]
+    return {
+        "tipo_dte": 33,
+        "fecha_emision": datetime.now(SANTIAGO).date().isoformat(),
+        "partner": FIXTURES["partners"][n % len(FIXTURES["partners"])],
+        "forma_pago": 1,
+        "lines": [
+            {"product": products[n % len(products)], "quantity": str(n % 9 + 1)},
+            {
+                "name": "Servicio de soporte mensual",
+                "quantity": "1",
+                "unit_price": str(10000 + n),
+                "discount_pct": "5",
+            },
+        ],
+        "references": [],
+    }
+
+
+def create_draft(user: "_Base", name: str) -> int | None:
+    with user.client.post(
+        f"{API}/sales-documents/",
+        json=factura_payload(),
+        headers=user.headers,
+        name=name,
+        catch_response=True,
+    ) as response:
+        if not _expect(response, 201, "create"):
+            return None
+        return int(response.json()["id"])
+
+
 @_apply_mix
 class IntegratorUser(_Base):
     kind = "integrator"
@@ -153,34 +194,9 @@ class IntegratorUser(_Base):
 
     @task
     def create_and_issue(self) -> None:
-        n = random.randrange(1000)
-        products = FIXTURES["products"]
-        payload = {
-            "tipo_dte": 33,
-            "fecha_emision": datetime.now(SANTIAGO).date().isoformat(),
-            "partner": FIXTURES["partners"][n % len(FIXTURES["partners"])],
-            "forma_pago": 1,
-            "lines": [
-                {"product": products[n % len(products)], "quantity": str(n % 9 + 1)},
-                {
-                    "name": "Servicio de soporte mensual",
-                    "quantity": "1",
-                    "unit_price": str(10000 + n),
-                    "discount_pct": "5",
-                },
-            ],
-            "references": [],
-        }
-        with self.client.post(
-            f"{API}/sales-documents/",
-            json=payload,
-            headers=self.headers,
-            name="integrator: create factura 33",
-            catch_response=True,
-        ) as response:
-            if not _expect(response, 201, "create"):
-                return
-            document = response.json()["id"]
+        document = create_draft(self, "integrator: create factura 33")
+        if document is None:
+            return
         with self.client.post(
             f"{API}/sales-documents/{document}/issue/",
             headers=self.headers,
@@ -189,6 +205,41 @@ class IntegratorUser(_Base):
         ) as response:
             if _expect(response, 201, "issue") and not response.json().get("folio"):
                 response.failure("issue answered without a folio")
+
+
+@_apply_mix
+class BatchUser(_Base):
+    """Drafts one by one, then all of them in one request to the batch endpoint, back to back."""
+
+    kind = "batch"
+    wait_time = constant(0)
+
+    def on_start(self) -> None:
+        self.account = account("integrator")
+        self.headers = self.token_headers()
+
+    @task
+    def create_and_issue_batch(self) -> None:
+        ids = []
+        for _ in range(BATCH_SIZE):
+            document = create_draft(self, "batch: create factura 33")
+            if document is None:
+                return
+            ids.append(document)
+        with self.client.post(
+            f"{API}/sales-documents/issue-batch/",
+            json={"documents": ids},
+            headers=self.headers,
+            name=f"batch: issue {BATCH_SIZE}",
+            catch_response=True,
+        ) as response:
+            if not _expect(response, 200, "issue batch"):
+                return
+            body = response.json()
+            if body.get("issued") != len(ids):
+                refused = [r for r in body.get("results", []) if not r.get("issued")]
+                first = refused[0].get("error") if refused else body
+                response.failure(f"issue batch: {len(refused)} of {len(ids)} refused: {first}")
 
 
 @_apply_mix

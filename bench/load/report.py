@@ -130,9 +130,9 @@ def judge(rows: list[Row], scenario: Scenario) -> None:
 
 
 def saturation(history: Path, scenario: Scenario) -> str:
-    """Per stage of a stepped run: the aggregated req/s and p95 over its last 15 s; the knee is
-    the last stage before throughput grew by less than half of what the added users offered, or
-    before p95 passed 1 s."""
+    """Per stage of a stepped run, the aggregated req/s and p95 over its last 15 s; then where
+    throughput peaked, the first stage after which it grew by less than half of what the added
+    users offered, and the first stage whose p95 passed 1 s."""
     path = Path(f"{history}_stats_history.csv")
     if not path.exists():
         return "no history written"
@@ -158,17 +158,15 @@ def saturation(history: Path, scenario: Scenario) -> str:
     if not steps:
         return "no complete stage"
     lines = [" → ".join(f"{u} users {r:.0f} req/s p95 {p:.0f} ms" for u, r, p in steps)]
-    knee = None
-    for (u0, r0, _), (u1, r1, p1) in itertools.pairwise(steps):
-        offered_gain = u1 / u0 - 1
-        if (r0 > 0 and (r1 / r0 - 1) < offered_gain / 2) or p1 > 1000:
-            knee = (u0, r0)
+    peak = max(steps, key=lambda step: step[1])
+    found = [f"peak {peak[1]:.0f} req/s at {peak[0]} users"]
+    for (u0, r0, _), (u1, r1, _) in itertools.pairwise(steps):
+        if r0 > 0 and (r1 / r0 - 1) < (u1 / u0 - 1) / 2:
+            found.append(f"throughput grew by less than half the added load from {u0} users")
             break
-    if knee:
-        lines.insert(0, f"saturated at about {knee[0]} users, {knee[1]:.0f} req/s")
-    else:
-        lines.insert(0, f"not saturated up to {steps[-1][0]} users")
-    return "; ".join(lines)
+    slow = next((u for u, _, p in steps if p > 1000), None)
+    found.append(f"p95 above 1 s from {slow} users" if slow else "p95 under 1 s at every step")
+    return "; ".join(found + lines)
 
 
 def _ms(value: float) -> str:

@@ -333,7 +333,7 @@ def run_scenario(
         role = cls.removesuffix("User").lower()
         checks.append((f"{role} users made requests", role in seen))
     result_issuing = None
-    if "IntegratorUser" in scenario.mix:
+    if {"IntegratorUser", "BatchUser"} & set(scenario.mix):
         result_issuing = issuing(stack, scenario, t_start)
         checks.append((f"folios of the run: {result_issuing.folios}", result_issuing.folios_ok))
         if scenario.min_docs_per_min:

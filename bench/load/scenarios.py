@@ -135,9 +135,10 @@ SCENARIOS: dict[str, Scenario] = {
         Scenario(
             "smoke",
             "every role at once, few users; create and issue back to back by 5 integrators",
-            stages=((30, 8, 8),),
+            stages=((30, 9, 9),),
             mix={
                 "IntegratorUser": {"fixed": 5},
+                "BatchUser": {"fixed": 1},
                 "StaffUser": {"fixed": 1},
                 "AccountantUser": {"fixed": 1},
                 "ReaderUser": {"fixed": 1},
@@ -163,6 +164,15 @@ SCENARIOS: dict[str, Scenario] = {
             issue_rate=1050,
             thresholds=(Threshold("integrator:", p95=500), NO_ERRORS),
             min_docs_per_min=1000,
+            accept_all=True,
+        ),
+        Scenario(
+            "batch",
+            "issuing through the batch endpoint: 5 integrators, each 20 drafts then one "
+            "issue-batch request, back to back",
+            stages=((120, 5, 5),),
+            mix={"BatchUser": {"weight": 1}},
+            thresholds=(NO_ERRORS,),
             accept_all=True,
         ),
         Scenario(

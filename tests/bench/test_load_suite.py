@@ -108,7 +108,7 @@ def test_smoke_scenario_end_to_end(tmp_path):
     assert "| smoke | all requests |" in done.stdout
     total = rows["Aggregated"]
     assert total["requests"] > 0 and total["failures"] == 0, output
-    for role in ("staff", "integrator", "accountant", "reader"):
+    for role in ("staff", "integrator", "batch", "accountant", "reader"):
         assert any(n.startswith(f"{role}:") and r["requests"] for n, r in rows.items()), role
     assert rows["integrator: issue"]["requests"] > 0
     issuing = result["issuing"]
@@ -123,3 +123,19 @@ def test_smoke_scenario_end_to_end(tmp_path):
     with psycopg.connect(host=host, port=port, user=user, dbname="postgres") as conn:
         left = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchall()
     assert not left and "cleanup problems" not in done.stderr
+
+
+def test_saturation_says_where_throughput_stops_growing(tmp_path):
+    stress = SCENARIOS["stress"].with_overrides(users=200, duration=None)  # steps of 30 s
+    assert [n for _, n, _ in stress.stages[:4]] == [17, 33, 50, 67]
+    header = "Timestamp,User Count,Type,Name,Requests/s,Failures/s,50%,95%\n"
+    rows = []
+    for second in range(120):
+        step = second // 30
+        rps, p95 = (10, 200) if step == 0 else (20, 400) if step == 1 else (21, 1500)
+        rows.append(f"{1000 + second},0,,Aggregated,{rps},0,50,{p95}\n")  # 4 steps of 12
+    (tmp_path / "s_stats_history.csv").write_text(header + "".join(rows))
+    text = report.saturation(tmp_path / "s", stress)
+    assert text.startswith("peak 21 req/s at 50 users;")
+    assert "grew by less than half the added load from 33 users" in text
+    assert "p95 above 1 s from 50 users" in text
