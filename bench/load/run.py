@@ -68,7 +68,9 @@ class CpuSampler(threading.Thread):
                 if name == "gunicorn":
                     label = "gunicorn master" if n == 0 else f"gunicorn worker {pid}"
                 elif name == "worker":
-                    label = "celery worker"
+                    label = "celery worker (sii)"
+                elif name == "worker-aux":
+                    label = "celery worker (pdf, email, ai, bulk)"
                 groups[pid] = label
         with contextlib.suppress(psutil.Error):
             locust = psutil.Process(self.locust_pid)
@@ -208,7 +210,7 @@ def run_locust(
     profilers = {}
     if profile_dir is not None:
         for process in stack.processes:
-            if process.name in ("gunicorn", "worker"):
+            if process.name in ("gunicorn", "worker", "worker-aux"):
                 out = profile_dir / f"{scenario.name}-{process.name}.collapsed.txt"
                 profilers[process.name] = profile.Profiler(
                     process.popen.pid, out, scenario.duration

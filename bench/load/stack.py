@@ -1,7 +1,8 @@
 """The whole stack on loopback for one load run: a scratch PostgreSQL database, a private Redis,
-gunicorn with deploy/gunicorn.conf.py serving the app and the SII sandbox, one Celery worker on
-every queue the settings declare, and celery beat. Every process runs in its own process group
-and is ended with it; the database is dropped at the end unless asked to keep it."""
+gunicorn with deploy/gunicorn.conf.py serving the app and the SII sandbox, two Celery workers as
+in compose.yaml (the SII's queues; every other queue the settings declare), and celery beat.
+Every process runs in its own process group and is ended with it; the database is dropped at
+the end unless asked to keep it."""
 
 from __future__ import annotations
 
@@ -24,6 +25,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
 BIN = Path(PYTHON).parent
+
+
+# The queues compose.yaml's worker-<colour> consumes; the rest go to worker-<colour>-aux/-bulk.
+SII_QUEUES = ("sii", "celery")
 
 
 class StackError(Exception):
@@ -251,30 +256,40 @@ class Stack:
             ],
         )
         self._wait_http("/health/ready", timeout=60)
-        worker = self._spawn(
-            "worker",
-            [
-                str(BIN / "celery"),
-                "-A",
-                "ops",
-                "worker",
-                "-n",
-                f"load-{self.port}@%h",
-                "-Q",
-                ",".join(self.queues),
-                "--concurrency",
-                str(c.worker_concurrency),
-                "--time-limit",
-                "300",
-                "--soft-time-limit",
-                "270",
-                "--max-tasks-per-child",
-                "200",
-                "--loglevel",
-                "INFO",
-            ],
-        )
-        self._wait_log(worker, re.compile(r"\bready\b"), timeout=60)
+        # As compose.yaml: the SII's queues (and the default) in one worker, everything else
+        # (PDF, e-mail, AI, bulk) in another, so a backlog of PDFs never delays an upload.
+        sii = [q for q in self.queues if q in SII_QUEUES]
+        aux = [q for q in self.queues if q not in SII_QUEUES]
+        for name, queues, concurrency in (
+            ("worker", sii, c.worker_concurrency // 2 or 1),
+            ("worker-aux", aux, c.worker_concurrency - (c.worker_concurrency // 2 or 1) or 1),
+        ):
+            if not queues:
+                continue
+            worker = self._spawn(
+                name,
+                [
+                    str(BIN / "celery"),
+                    "-A",
+                    "ops",
+                    "worker",
+                    "-n",
+                    f"load-{name}-{self.port}@%h",
+                    "-Q",
+                    ",".join(queues),
+                    "--concurrency",
+                    str(concurrency),
+                    "--time-limit",
+                    "300",
+                    "--soft-time-limit",
+                    "270",
+                    "--max-tasks-per-child",
+                    "200",
+                    "--loglevel",
+                    "INFO",
+                ],
+            )
+            self._wait_log(worker, re.compile(r"\bready\b"), timeout=60)
         self._spawn(
             "beat",
             [
@@ -365,7 +380,7 @@ class Stack:
     def stop(self) -> None:
         errors = []
         # Beat first (no new ticks), then the worker (warm shutdown), the web, Redis last.
-        order = {"beat": 0, "worker": 1, "gunicorn": 2, "redis": 3}
+        order = {"beat": 0, "worker": 1, "worker-aux": 1, "gunicorn": 2, "redis": 3}
         for p in sorted(self.processes, key=lambda p: order.get(p.name, 9)):
             try:
                 p.stop()
