@@ -439,7 +439,7 @@ class TipoDte(IntEnum):
 
     @property
     def spec(self) -> DocType:
-        return REGISTRY[self.value]
+        return REGISTRY[self]  # an IntEnum hashes as its int; `.value` costs an enum lookup
 
     @property
     def label(self) -> str:

@@ -117,7 +117,8 @@ def compute_totals(
     adjustments: Sequence[GlobalAdjustment] = (),
 ) -> Totals:
     """Compute line and header amounts for one document; raise TotalsError on impossible input."""
-    amounts = tuple(line_amounts(ln, exempt=ln.exempt or tipo_dte.exempt_only) for ln in lines)
+    exempt_only = tipo_dte.exempt_only
+    amounts = tuple(line_amounts(ln, exempt=ln.exempt or exempt_only) for ln in lines)
     affected = sum(a.amount for a in amounts if not a.exempt)
     exempt = sum(a.amount for a in amounts if a.exempt)
 
