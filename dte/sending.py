@@ -230,16 +230,27 @@ def poll_delay(polls: int) -> float:
 def collect_soon(company_id: int) -> None:
     """Documents issued one by one travel together: the first issue of a window asks for the
     company's signed documents to be enveloped SII_ENVELOPE_WINDOW seconds after its commit
-    (dte.services.envelope_collect); the issues after it within the window ride along."""
-    window = settings.SII_ENVELOPE_WINDOW
-    key = f"dte:collect:{company_id}"
-    if cache.add(key, 1, timeout=max(1, round(window / 2))):
-        dispatch.after_commit("dte.envelope_collect", company_id, delay=window)
+    (dte.services.envelope_collect); the issues after it within the window ride along, so under
+    load there is one collection, and one envelope, per window."""
+    if _claim_window(company_id):
+        dispatch.after_commit("dte.envelope_collect", company_id, False, delay=_window())
 
 
 def collect_again(company_id: int) -> None:
-    """After a collection that found documents: one more a window later (see collect_soon)."""
-    dispatch.run_task("dte.envelope_collect", company_id, delay=settings.SII_ENVELOPE_WINDOW)
+    """After a collection: one more a window later, unless an issue has asked for one already.
+    It catches an issue that committed just after the collection looked."""
+    if _claim_window(company_id):
+        dispatch.run_task("dte.envelope_collect", company_id, True, delay=_window())
+
+
+def _window() -> float:
+    return settings.SII_ENVELOPE_WINDOW
+
+
+def _claim_window(company_id: int) -> bool:
+    """The first to ask within a window gets to schedule its collection (an atomic add in the
+    shared cache; it expires with the window)."""
+    return cache.add(f"dte:collect:{company_id}", 1, timeout=max(1, round(_window())))
 
 
 def queue_refresh(envelope_id: int) -> None:

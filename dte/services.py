@@ -762,11 +762,12 @@ def envelope_create(*, dtes: Sequence[Dte], actor, now: datetime | None = None) 
 COLLECT_LIMIT = MAX_DTES
 
 
-def envelope_collect(company_id: int) -> int:
+def envelope_collect(company_id: int, follow_up: bool = False) -> int:
     """The task SII_ENVELOPE_WINDOW seconds after an issue: the company's signed documents not
     yet enveloped go in shared envelopes, queued for the SII. Rows another run holds are skipped,
-    not waited for. A run that found documents asks for one more run a window later, which
-    catches any issue that committed just after this one looked. Returns how many it took."""
+    not waited for. A run asks for one more a window later (a follow-up), which catches any
+    issue that committed just after this one looked; a follow-up that finds nothing ends the
+    chain. Returns how many it took."""
     with transaction.atomic():
         dtes = list(
             Dte.objects.select_for_update(skip_locked=True, of=("self",))
@@ -780,7 +781,7 @@ def envelope_collect(company_id: int) -> int:
             .order_by("pk")[:COLLECT_LIMIT]
         )
         made = _envelope_or_leave_signed(dtes, actor=None, now=timezone.now()) if dtes else []
-    if made:  # not after a failure: those wait for the beat tick (envelope_stranded)
+    if made or (not dtes and not follow_up):  # after a failure, the beat's stranded sweep
         sending.collect_again(company_id)
     return len(dtes)
 

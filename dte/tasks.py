@@ -34,9 +34,9 @@ def envelope_refresh(envelope_id: int) -> str:
 
 
 @shared_task(name="dte.envelope_collect", acks_late=True, ignore_result=True)
-def envelope_collect(company_id: int) -> int:
+def envelope_collect(company_id: int, follow_up: bool = False) -> int:
     """Documents issued one by one within SII_ENVELOPE_WINDOW go together in one envelope."""
-    return services.envelope_collect(company_id)
+    return services.envelope_collect(company_id, follow_up)
 
 
 @shared_task(name="dte.outbox_tick", ignore_result=True)

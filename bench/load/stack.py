@@ -261,8 +261,10 @@ class Stack:
         sii = [q for q in self.queues if q in SII_QUEUES]
         aux = [q for q in self.queues if q not in SII_QUEUES]
         for name, queues, concurrency in (
-            ("worker", sii, c.worker_concurrency // 2 or 1),
-            ("worker-aux", aux, c.worker_concurrency - (c.worker_concurrency // 2 or 1) or 1),
+            # The SII's tasks mostly wait on the SII: compose.yaml's 4 processes. PDFs and
+            # reviews are CPU work: 2 on this machine's 2 cores.
+            ("worker", sii, c.worker_concurrency),
+            ("worker-aux", aux, max(1, c.worker_concurrency // 2)),
         ):
             if not queues:
                 continue

@@ -6,6 +6,7 @@ as a task is leased so that the beat tick does not queue it a second time."""
 from datetime import timedelta
 
 import pytest
+from django.core.cache import cache
 from django.utils import timezone
 
 from dte import dispatch, sending, services
@@ -33,17 +34,24 @@ def test_documents_issued_within_the_window_share_one_envelope(sii, issuer, cler
     dtes = [services.dte_issue(document=d, actor=clerk) for d in drafts]
     assert [d.status for d in dtes] == ["signed"] * 5 and all(d.envelope_id is None for d in dtes)
     # One collection asked for the whole window, a window after the first commit.
-    assert queued == [("dte.envelope_collect", (issuer.pk,), 1)]
+    assert queued == [("dte.envelope_collect", (issuer.pk, False), 1)]
     queued.clear()
+    cache.clear()  # the window is over when its collection runs
     assert services.envelope_collect(issuer.pk) == 5
     envelopes = {e.kind: e for e in Envelope.objects.all()}
     assert set(envelopes) == {"EnvioDTE", "EnvioBOLETA"}  # one per kind, not one per document
     assert envelopes["EnvioDTE"].dtes.count() == 3 and envelopes["EnvioBOLETA"].dtes.count() == 2
     assert set(Dte.objects.values_list("status", flat=True)) == {"queued"}
-    # A collection that found documents asks for one more, which finds none and stops.
-    assert queued == [("dte.envelope_collect", (issuer.pk,), 1)]
+    # A collection asks for a follow-up a window later; one that finds nothing ends the chain.
+    assert queued == [("dte.envelope_collect", (issuer.pk, True), 1)]
     queued.clear()
-    assert services.envelope_collect(issuer.pk) == 0 and queued == []
+    cache.clear()
+    assert services.envelope_collect(issuer.pk, follow_up=True) == 0 and queued == []
+    # Within a window, whoever asked first schedules the one collection: an issue's request
+    # takes the window, and a collection's follow-up inside it is not scheduled twice.
+    sending.collect_soon(issuer.pk)
+    assert services.envelope_collect(issuer.pk) == 0
+    assert queued == [("dte.envelope_collect", (issuer.pk, False), 1)]
     run_outbox()
     check_outcome(list(Dte.objects.all()), "accepted")
 
