@@ -800,7 +800,9 @@ class GoodsReceiptSerializer(serializers.Serializer):
 
 class BulkAcceptSerializer(serializers.Serializer):
     ids = serializers.ListField(
-        child=serializers.IntegerField(min_value=1, max_value=2**63 - 1),  # BigAutoField allow_empty=False, max_length=200
+        child=serializers.IntegerField(min_value=1, max_value=2**63 - 1),  # a BigAutoField
+        allow_empty=False,
+        max_length=200,
     )
 
 

@@ -236,6 +236,8 @@ def test_bulk_accept(api, issuer, other_company, received_supplier, rcv_calls):
     foreign.refresh_from_db()
     assert foreign.status == ReceivedStatus.RECEIVED and rcv_calls == [(ok.pk, "ACD")]
     assert api.post(f"{BASE}/bulk-accept/", {"ids": []}, format="json").status_code == 400
+    too_many = {"ids": list(range(1, 202))}
+    assert api.post(f"{BASE}/bulk-accept/", too_many, format="json").status_code == 400
 
 
 def test_viewer_reads_but_cannot_decide(api_for, viewer, issuer, received_supplier):
