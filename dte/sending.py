@@ -194,12 +194,6 @@ def envelope_enqueue(envelope: Envelope, *, actor=None, dtes: list[Dte] | None =
 QUEUED_MESSAGE = "En cola para enviarse al SII."
 
 
-def worker_follows() -> bool:
-    """A worker sends and follows envelopes on its own, task after task (not a laptop run with
-    eager tasks, where dte.tasks.envelope_send follows in process, nor the beat-only mode)."""
-    return settings.SII_AUTO_SEND and not settings.CELERY_TASK_ALWAYS_EAGER
-
-
 def schedule(envelope: Envelope, task: str, delay: float) -> None:
     """When the envelope is next due (the caller saves it), and, where tasks follow it, its task
     queued for then. A wait up to SII_SCHEDULE_AHEAD is queued as a countdown task and the row
