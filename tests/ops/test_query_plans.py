@@ -347,6 +347,12 @@ def _statements(run: Callable[[], Any]) -> list[str]:
     return statements
 
 
+# An UPDATE of rows named by their primary keys (the outbox claim's lease) has its index
+# already; whether the planner walks it or the table depends on the table's size at that moment
+# (CI once chose a Seq Scan over 1,200 envelopes for 12 ids), not on a missing index.
+BY_PRIMARY_KEYS = re.compile(r'^UPDATE "\w+" SET .* WHERE "\w+"\."id" IN \([0-9, ]+\)$', re.S)
+
+
 def _summary(run: Callable[[], Any]) -> tuple[set[str], list[tuple[str, ...]], list[str]]:
     """Indexes used; (node type, table) of each whole-table read or sort of a big table; SQL."""
     used: set[str] = set()
@@ -356,7 +362,11 @@ def _summary(run: Callable[[], Any]) -> tuple[set[str], list[tuple[str, ...]], l
         for node in _nodes(_explain(sql)):
             if "Index Name" in node:
                 used.add(node["Index Name"])
-            if node["Node Type"] == "Seq Scan" and node.get("Relation Name") in BIG_TABLES:
+            if (
+                node["Node Type"] == "Seq Scan"
+                and node.get("Relation Name") in BIG_TABLES
+                and not BY_PRIMARY_KEYS.match(sql)
+            ):
                 bad.append(("Seq Scan", node["Relation Name"], sql[:400]))
     return used, bad, statements
 
