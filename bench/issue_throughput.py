@@ -29,6 +29,12 @@ from bench import throwaway_keys  # noqa: E402
 throwaway_keys.ensure()
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ops.settings")
 
+from ops.runtime import gc_thresholds, tune_gc  # noqa: E402
+
+# The garbage collector as every process of the system runs it (ops.apps), for the pipeline as
+# for the database path, so that their ratio compares like with like.
+tune_gc(gc_thresholds(os.environ.get("PYTHON_GC_THRESHOLDS")))
+
 from cryptography.hazmat.primitives import hashes  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric import padding  # noqa: E402
 

@@ -47,6 +47,7 @@ from erp.services import (
     audit_record,
     closed_months,
     period_closed,
+    server_bound,
     update_rows,
     user_or_none,
 )
@@ -291,7 +292,10 @@ def _envelope(
     )
     kind = envelope_kind([i.tipo for i in items])
     _validate_envelope(kind, xml)
-    return Envelope.objects.create(company=company, kind=kind, xml=xml, certificate=certificate_row)
+    with server_bound():
+        return Envelope.objects.create(
+            company=company, kind=kind, xml=xml, certificate=certificate_row
+        )
 
 
 Core = Documento | Exportacion | Liquidacion
@@ -426,6 +430,17 @@ def _write_issued(
         )
         for s in stamped
     ]
+    with server_bound():
+        _insert_issued(dtes, stamped, actor=actor, now=now, queued=envelope_row is not None)
+    for dte, s in zip(dtes, stamped, strict=True):
+        printing.after_issue(dte)
+        signals.dte_issued.send(sender=Dte, dte=dte, document=s.doc)
+    return dtes
+
+
+def _insert_issued(
+    dtes: list[Dte], stamped: Sequence[_Stamped], *, actor, now: datetime, queued: bool
+) -> None:
     try:
         Dte.objects.bulk_create(dtes)
     except IntegrityError as exc:  # the folio exists already: a CAF uploaded twice by hand?
@@ -436,9 +451,11 @@ def _write_issued(
     for dte in dtes:
         message = f"Folio {dte.folio} timbrado y firmado."
         events.append(DteEvent(dte=dte, status=DteStatus.SIGNED, message=message, actor=user))
-        if envelope_row is not None:
+        if queued:
             events.append(
-                DteEvent(dte=dte, status=status, message=sending.QUEUED_MESSAGE, actor=user)
+                DteEvent(
+                    dte=dte, status=DteStatus.QUEUED, message=sending.QUEUED_MESSAGE, actor=user
+                )
             )
     DteEvent.objects.bulk_create(events)
     docs = []
@@ -463,10 +480,6 @@ def _write_issued(
     else:
         update_rows(SalesDocument, docs, fields)
     AuditEvent.objects.bulk_create(audits)
-    for dte, doc in zip(dtes, docs, strict=True):
-        printing.after_issue(dte)
-        signals.dte_issued.send(sender=Dte, dte=dte, document=doc)
-    return dtes
 
 
 def _validate_alone(issued: IssuedDte) -> None:

@@ -5,7 +5,8 @@ Inputs are plain mappings of already-typed values (Decimal, date, int ids); a ru
 raises DomainError with field-level messages, and nothing is written.
 """
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from datetime import date, timedelta
@@ -184,6 +185,28 @@ def update_rows(model, objects: Sequence[Any], fields: Sequence[str]) -> None:
     ]
     with connection.cursor() as cursor:
         cursor.executemany(sql, params)
+
+
+@contextmanager
+def server_bound() -> Iterator[None]:
+    """On PostgreSQL, the statements of the block send their values apart from the SQL
+    (server-side binding) instead of quoted into it. Django's default, client-side binding,
+    escapes every byte of a bytea value into the text of the statement: for a batch's 2.5 MB
+    of signed XML, most of the insert's time. Only for plain INSERTs and UPDATEs: a parameter
+    repeated in a GROUP BY is one reason Django does not bind this way by default."""
+    if connection.vendor != "postgresql":
+        yield
+        return
+    from django.db.backends.postgresql.base import ServerBindingCursor
+
+    connection.ensure_connection()
+    raw = connection.connection
+    previous = raw.cursor_factory
+    raw.cursor_factory = ServerBindingCursor
+    try:
+        yield
+    finally:
+        raw.cursor_factory = previous
 
 
 def audit_event(

@@ -14,6 +14,7 @@ from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from kombu import Queue
 
+from ops.runtime import gc_thresholds
 from ops.secrets import resolve as secrets_resolve
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -185,6 +186,12 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         }
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# Python's garbage collector, tuned at start-up by ops.apps (see ops/runtime.py).
+try:
+    PYTHON_GC_THRESHOLDS = gc_thresholds(os.environ.get("PYTHON_GC_THRESHOLDS"))
+except ValueError as exc:
+    raise ImproperlyConfigured(str(exc)) from None
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
 if REDIS_URL:

@@ -274,3 +274,45 @@ def test_a_folio_stored_already_refuses_each_draft_and_stores_nothing(issuer, cl
     for draft in drafts:
         draft.refresh_from_db()
         assert draft.state == DocumentState.DRAFT and draft.folio is None
+
+
+XML_COLUMNS = {
+    "dte_dte": "xml",
+    "dte_envelope": "xml",
+    "dte_receivedenvelope": "xml",
+    "dte_receiveddte": "xml",
+}
+
+
+@pytest.mark.postgres
+def test_on_postgresql_the_signed_xml_is_stored_whole_and_compressed_with_lz4(issuer, clerk):
+    """The batch's inserts bind their values apart from the SQL (erp.services.server_bound) and
+    the XML columns compress with LZ4 (migration dte/0017): what is read back is, byte for
+    byte, what was signed, and the history and audit rows keep their values."""
+    with connection.cursor() as cursor:
+        for table, column in XML_COLUMNS.items():
+            cursor.execute(
+                "SELECT attcompression FROM pg_attribute "
+                "WHERE attrelid = %s::regclass AND attname = %s",
+                [table, column],
+            )
+            assert cursor.fetchone() == ("l",), table
+    drafts = make_drafts(issuer, clerk, n=4)
+    outcomes, (envelope,) = services.dte_issue_many(documents=drafts, actor=clerk)
+    for outcome in outcomes:
+        stored = Dte.objects.get(pk=outcome.dte.pk)
+        assert bytes(stored.xml) == bytes(outcome.dte.xml)
+        assert bytes(stored.xml).startswith(b'<?xml version="1.0" encoding="ISO-8859-1"?>')
+        assert bytes(stored.ted) == bytes(outcome.dte.ted)
+        assert stored.signature_value == outcome.dte.signature_value
+        assert stored.monto_total == outcome.document.monto_total
+    stored_envelope = Envelope.objects.get(pk=envelope.pk)
+    assert bytes(stored_envelope.xml) == bytes(envelope.xml)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_column_compression(xml) FROM dte_envelope WHERE id = %s", [envelope.pk]
+        )
+        assert cursor.fetchone() == ("lz4",)
+    audit = AuditEvent.objects.filter(entity="salesdocument", action="update").order_by("pk")
+    assert [a.changes["folio"] for a in audit] == [[None, f] for f in (1, 2, 3, 4)]
+    assert DteEvent.objects.filter(status="queued", message__startswith="En cola").count() == 4

@@ -281,3 +281,28 @@ class TestSalesDocument:
             )
         doc.refresh_from_db()
         assert doc.notes == "" and doc.lines.count() == 2 and doc.monto_total == 235620
+
+
+def _cursor_class() -> str:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        return type(cursor.cursor).__name__
+
+
+def test_server_bound_binds_apart_on_postgresql_and_restores_the_default_even_on_error():
+    from django.db import connection
+
+    default = _cursor_class()
+    with services.server_bound():
+        inside = _cursor_class()
+        with connection.cursor() as cursor:  # a bytea value with every byte, bound apart
+            cursor.execute("SELECT %s", [bytes(range(256))])
+            assert bytes(cursor.fetchone()[0]) == bytes(range(256))
+    with pytest.raises(RuntimeError), services.server_bound():
+        raise RuntimeError("boom")
+    assert _cursor_class() == default
+    if connection.vendor == "postgresql":
+        assert (default, inside) == ("Cursor", "ServerBindingCursor")
+    else:
+        assert inside == default
