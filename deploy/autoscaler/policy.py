@@ -1,24 +1,36 @@
-"""Autoscaling decisions for web-<colour> and worker-<colour> (policy in /work/shared/OPS.md).
+"""Autoscaling decisions for web-<colour> and the worker services of a colour (policy in
+/work/shared/OPS.md).
 
 Pure: stdlib only, no I/O and no clock (``now`` is always a parameter, in epoch seconds), so every
 rule can be tested with synthetic series. deploy/autoscaler/run.py reads Prometheus, calls these
 functions and applies the result with ``docker compose``.
 
+What is scaled on what:
+
+    web-<colour>              p95 latency of the colour (Traefik)          WebPolicy, 2 to 16
+    worker-<colour>           SII envelopes waiting (app gauge)            SII_WORKERS, 1 to 8
+    worker-<colour>-aux       Celery queue length of pdf, email and ai     AUX_WORKERS, 1 to 4
+    worker-<colour>-bulk      Celery queue length of bulk                  BULK_WORKERS, 1 to 3
+
+(the Celery queue lengths come from celery-exporter, so only with the monitoring profile on).
+
 Web (per colour): min 2, max 16 replicas. Up by 2 when p95 latency > 1.2 s has held for 5 min
 (cooldown 10 min after any up-scale); down by 1 when p95 < 0.6 s has held for 15 min (cooldown
 30 min after any scaling). Between 0.6 s and 1.2 s nothing happens (hysteresis).
 
-Workers: desired = clamp(ceil(queue / target), 1, 8) from the SII queue length; up at once to the
-desired count (cooldown 2 min after an up-scale), down by 1 only when the queue has stayed below
-the down threshold for 10 min (cooldown 10 min after any scaling).
+Workers (each service with its own WorkerPolicy): desired = clamp(ceil(queue / target), min, max)
+from its queue length; up at once to the desired count (cooldown 2 min after an up-scale), down
+by 1 only when the queue has stayed below the down threshold for 10 min (cooldown 10 min after
+any scaling).
 
 "Held for D" means: the trailing run of samples that satisfy the condition has no gap longer than
 ``max_gap``, its newest sample is at most ``max_gap`` old, and it began at least D before ``now``.
 A missing sample (None or NaN, such as Prometheus's 0/0 for a colour without traffic) breaks the
-run, and a missing or stale newest sample holds: no data never scales.
+run, and a missing or stale newest sample (or an empty series, such as no celery-exporter)
+holds: no data never scales.
 
 ``scalable`` is the guard that keeps ``beat`` (exactly one, never autoscaled) and anything that
-is not web-<colour>/worker-<colour> out of reach.
+is not one of the services above out of reach.
 """
 
 from __future__ import annotations
@@ -33,11 +45,12 @@ Direction = Literal["up", "down", "hold"]
 
 MINUTE = 60.0
 
-_SCALABLE_RE = re.compile(r"(web|worker)-(blue|green)")
+_SCALABLE_RE = re.compile(r"web-(blue|green)|worker-(blue|green)(-aux|-bulk)?")
 
 
 def scalable(service: str) -> bool:
-    """True only for web-blue, web-green, worker-blue and worker-green: never for beat."""
+    """True only for web-<colour>, worker-<colour>, worker-<colour>-aux and
+    worker-<colour>-bulk (colour blue or green): never for beat or anything else."""
     return _SCALABLE_RE.fullmatch(service) is not None
 
 
@@ -80,13 +93,28 @@ class WebPolicy:
 class WorkerPolicy:
     min_replicas: int = 1
     max_replicas: int = 8
-    target_per_worker: float = 25.0  # envelopes waiting per worker
+    target_per_worker: float = 25.0  # messages waiting per replica (SII: envelopes)
     up_cooldown: float = 2 * MINUTE  # after any up-scale
     down_for: float = 10 * MINUTE
     down_cooldown: float = 10 * MINUTE  # after any scaling
     # Scale down only when the queue fits in one worker fewer with this much headroom.
     down_headroom: float = 0.8
     max_gap: float = 2 * MINUTE
+
+
+# worker-<colour>: SII envelopes waiting (queued or uploading), 25 per replica.
+SII_WORKERS = WorkerPolicy()
+# worker-<colour>-aux (pdf, email, ai; CELERY_AUX_CONCURRENCY 4 per replica): short tasks a person
+# waits for, so a burst of 50 waiting is worth one more replica.
+AUX_WORKERS = WorkerPolicy(max_replicas=4, target_per_worker=50.0)
+# worker-<colour>-bulk (bulk; CELERY_BULK_CONCURRENCY 2 per replica): long tasks (RCV imports up
+# to an hour, certification runs, mailbox intake) that run large transactions one after another,
+# each holding a PgBouncer server connection while it lasts, and make SII and IMAP calls of their
+# own. The max stays small so that a backlog never takes a large share of the server pool
+# (default_pool_size 40, shared with web and the SII workers): 3 replicas x 2 = 6 tasks at most.
+# Nothing urgent waits on bulk, so a backlog may just take longer. The target is low (5) because
+# each message is minutes of work, not seconds.
+BULK_WORKERS = WorkerPolicy(max_replicas=3, target_per_worker=5.0)
 
 
 def is_missing(value: float | None) -> bool:
@@ -207,7 +235,8 @@ def decide_workers(
     now: float,
     policy: WorkerPolicy = WorkerPolicy(),
 ) -> Decision:
-    """Replicas for the worker colour from the SII queue length (envelopes waiting)."""
+    """Replicas for one worker service from its queue length (SII envelopes waiting for
+    worker-<colour>, Celery messages waiting for -aux and -bulk)."""
     current = state.replicas
     out_of_bounds = _bounds(current, policy.min_replicas, policy.max_replicas)
     if out_of_bounds is not None:

@@ -3,15 +3,26 @@
     python -m deploy.autoscaler.run --prometheus http://prometheus:9090 --once --dry-run
     python -m deploy.autoscaler.run --worker-colour blue --interval 60
 
-Each round, for every web colour it reads that colour's p95 latency from Traefik's histogram and
-for the worker colour the SII queue length (``/api/v1/query_range``, urllib only), decides with
-the pure policy and, unless ``--dry-run``, applies a change with
-``docker compose up -d --no-recreate --scale <service>=N <service>``. The replicas and the time of
-the last scaling of each service live in a small JSON state file (written tmp + rename).
+Each round it reads (``/api/v1/query_range``, urllib only):
 
-One broker serves both colours, so the queue scales only the worker colour given by
-``--worker-colour`` (``auto``: the colour with most traffic in Traefik's weights.yml). ``beat``
-is never scaled: every command passes through ``policy.scalable``.
+    web-<colour>          for every web colour, its p95 latency from Traefik's histogram
+    worker-<colour>       the SII queue: envelopes waiting (QUEUE_QUERY, the app's gauge)
+    worker-<colour>-aux   Celery messages waiting in pdf, email and ai (AUX_QUERY)
+    worker-<colour>-bulk  Celery messages waiting in bulk (BULK_QUERY)
+
+decides with the pure policy (each worker service with its own WorkerPolicy; targets from
+``--target``, ``--aux-target`` and ``--bulk-target``) and, unless ``--dry-run``, applies a change
+with ``docker compose up -d --no-recreate --scale <service>=N <service>``. The replicas and the
+time of the last scaling of each service live in a small JSON state file (written tmp + rename).
+
+The Celery queue lengths are celery-exporter's ``celery_queue_length`` (LLEN of the queue's list
+in the Redis broker: messages waiting, not those running or reserved, nor countdown/ETA tasks),
+so they exist only with the monitoring profile on; without it those queries answer no series
+and the -aux and -bulk services hold.
+
+One broker serves both colours, so the queues scale only the worker colour given by
+``--worker-colour`` (``auto``: the colour with most traffic in Traefik's weights.yml; ``none``:
+no worker service). ``beat`` is never scaled: every command passes through ``policy.scalable``.
 
 A bad Prometheus answer (down, HTTP error, not JSON, status error) is logged and holds that
 service for the round; the loop never dies from it. Stdlib only.
@@ -32,10 +43,13 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 from deploy.autoscaler.policy import (
+    AUX_WORKERS,
+    BULK_WORKERS,
+    SII_WORKERS,
     Decision,
     Sample,
     State,
@@ -56,6 +70,7 @@ DEFAULT_WEIGHTS = ROOT / "deploy" / "traefik" / "dynamic" / "weights.yml"
 DEFAULT_COMPOSE = ["docker", "compose", "--env-file", str(ROOT / "deploy" / "env" / "compose.env")]
 
 Runner = Callable[[Sequence[str]], int]
+Decide = Callable[[Sequence[Sample], State, float], Decision]
 
 
 def latency_query(colour: str) -> str:
@@ -67,6 +82,21 @@ def latency_query(colour: str) -> str:
 
 # Every web replica exports the same database-derived gauge: max per status, not a sum of copies.
 QUEUE_QUERY = 'sum(max by (status) (dte_sii_queue_envelopes{status=~"queued|uploading"}))'
+
+# The Celery queues each worker service consumes (compose.yaml's -Q; ops/settings.py routes).
+AUX_QUEUES = ("pdf", "email", "ai")
+BULK_QUEUES = ("bulk",)
+
+
+def celery_queue_query(queues: Sequence[str]) -> str:
+    """Messages waiting in the broker for these queues (celery-exporter, one series)."""
+    if len(queues) == 1:
+        return f'sum(celery_queue_length{{queue_name="{queues[0]}"}})'
+    return f'sum(celery_queue_length{{queue_name=~"{"|".join(queues)}"}})'
+
+
+AUX_QUERY = celery_queue_query(AUX_QUEUES)
+BULK_QUERY = celery_queue_query(BULK_QUEUES)
 
 
 class PrometheusError(Exception):
@@ -150,18 +180,32 @@ def active_colour(weights_file: Path) -> str | None:
         return None
 
 
+def worker_services(args: argparse.Namespace) -> list[tuple[str, str, WorkerPolicy]]:
+    """(service suffix, query, policy) of each worker service of a colour, with the CLI's
+    targets."""
+    return [
+        ("", QUEUE_QUERY, replace(SII_WORKERS, target_per_worker=args.target)),
+        ("-aux", AUX_QUERY, replace(AUX_WORKERS, target_per_worker=args.aux_target)),
+        ("-bulk", BULK_QUERY, replace(BULK_WORKERS, target_per_worker=args.bulk_target)),
+    ]
+
+
+def _workers(policy: WorkerPolicy) -> Decide:
+    def decide(samples: Sequence[Sample], state: State, now: float) -> Decision:
+        return decide_workers(samples, state, now, policy)
+
+    return decide
+
+
 def run_round(args: argparse.Namespace, runner: Runner, now: float) -> list[tuple[str, Decision]]:
     """One round over the services; returns what was decided for each."""
-    web_policy, worker_policy = WebPolicy(), WorkerPolicy(target_per_worker=args.target)
+    web_policy = WebPolicy()
     states = load_states(args.state_file)
 
     def web(samples: Sequence[Sample], state: State, now: float) -> Decision:
         return decide_web(samples, state, now, web_policy)
 
-    def workers(samples: Sequence[Sample], state: State, now: float) -> Decision:
-        return decide_workers(samples, state, now, worker_policy)
-
-    jobs: list[tuple[str, str, Callable[[Sequence[Sample], State, float], Decision], int, float]]
+    jobs: list[tuple[str, str, Decide, int, float]]
     jobs = [
         (f"web-{c}", latency_query(c), web, web_policy.min_replicas, web_policy.down_for)
         for c in args.web_colours
@@ -170,15 +214,16 @@ def run_round(args: argparse.Namespace, runner: Runner, now: float) -> list[tupl
     if worker_colour == "auto":
         worker_colour = active_colour(args.weights_file)
     if worker_colour:
-        jobs.append(
-            (
-                f"worker-{worker_colour}",
-                QUEUE_QUERY,
-                workers,
-                worker_policy.min_replicas,
-                worker_policy.down_for,
+        for suffix, query, policy in worker_services(args):
+            jobs.append(
+                (
+                    f"worker-{worker_colour}{suffix}",
+                    query,
+                    _workers(policy),
+                    policy.min_replicas,
+                    policy.down_for,
+                )
             )
-        )
 
     decisions: list[tuple[str, Decision]] = []
     for service, query, decide, initial, window in jobs:
@@ -225,7 +270,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         type=lambda text: [c for c in text.split(",") if c],
         help="comma-separated web colours to scale (default blue,green)",
     )
-    parser.add_argument("--worker-colour", choices=[*COLOURS, "auto", "none"], default="auto")
+    parser.add_argument(
+        "--worker-colour",
+        choices=[*COLOURS, "auto", "none"],
+        default="auto",
+        help="colour whose worker, worker-aux and worker-bulk services are scaled; auto: the "
+        "active colour in the weights file, none: no worker service (default %(default)s)",
+    )
     parser.add_argument("--weights-file", type=Path, default=DEFAULT_WEIGHTS)
     parser.add_argument(
         "--state-file",
@@ -233,7 +284,24 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default=Path(os.environ.get("AUTOSCALER_STATE", "/var/lib/autoscaler/state.json")),
     )
     parser.add_argument("--compose", type=shlex.split, default=DEFAULT_COMPOSE)
-    parser.add_argument("--target", type=float, default=25.0, help="envelopes per worker")
+    parser.add_argument(
+        "--target",
+        type=float,
+        default=SII_WORKERS.target_per_worker,
+        help="SII envelopes waiting per worker-<colour> replica (default %(default)s)",
+    )
+    parser.add_argument(
+        "--aux-target",
+        type=float,
+        default=AUX_WORKERS.target_per_worker,
+        help="pdf/email/ai tasks waiting per worker-<colour>-aux replica (default %(default)s)",
+    )
+    parser.add_argument(
+        "--bulk-target",
+        type=float,
+        default=BULK_WORKERS.target_per_worker,
+        help="bulk tasks waiting per worker-<colour>-bulk replica (default %(default)s)",
+    )
     parser.add_argument("--step", type=float, default=30.0, help="query_range step, seconds")
     parser.add_argument("--timeout", type=float, default=10.0)
     parser.add_argument("--interval", type=float, default=60.0)
@@ -247,6 +315,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         args.worker_colour = None
     if not math.isfinite(args.interval) or args.interval <= 0:
         parser.error("--interval must be positive")
+    for option in ("target", "aux_target", "bulk_target"):
+        value = getattr(args, option)
+        if not math.isfinite(value) or value <= 0:
+            parser.error(f"--{option.replace('_', '-')} must be positive")
     return args
 
 

@@ -13,8 +13,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import yaml
 
+from deploy import bluegreen
 from deploy.autoscaler import run
 from deploy.autoscaler.policy import (
+    AUX_WORKERS,
+    BULK_WORKERS,
+    SII_WORKERS,
     Decision,
     Sample,
     State,
@@ -25,6 +29,7 @@ from deploy.autoscaler.policy import (
     desired_workers,
     scalable,
 )
+from tests.ops.promcheck import external_metrics, metric_names
 from tests.ops.traefik_tools import ROOT
 
 MIN = 60.0
@@ -67,6 +72,14 @@ def web(samples, state, now):
 
 def workers(samples, state, now):
     return decide_workers(samples, state, now)
+
+
+def aux(samples, state, now):
+    return decide_workers(samples, state, now, AUX_WORKERS)
+
+
+def bulk(samples, state, now):
+    return decide_workers(samples, state, now, BULK_WORKERS)
 
 
 # Web: up ----------------------------------------------------------------------------------------
@@ -237,23 +250,132 @@ def test_workers_hold_while_the_queue_still_needs_them_or_data_is_missing():
     assert decide_workers(low, State(9), T0 + 30 * MIN).replicas == 8  # above max
 
 
+# Workers -aux and -bulk -------------------------------------------------------------------------
+
+
+def test_aux_and_bulk_policies():
+    assert (AUX_WORKERS.min_replicas, AUX_WORKERS.max_replicas) == (1, 4)
+    assert AUX_WORKERS.target_per_worker == 50
+    assert (BULK_WORKERS.min_replicas, BULK_WORKERS.max_replicas) == (1, 3)
+    assert BULK_WORKERS.target_per_worker == 5
+    assert (SII_WORKERS.min_replicas, SII_WORKERS.max_replicas) == (1, 8)
+    aux_counts = [desired_workers(q, AUX_WORKERS) for q in (0, 50, 51, 150, 151, 10_000)]
+    assert aux_counts == [1, 1, 2, 3, 4, 4]
+    bulk_counts = [desired_workers(q, BULK_WORKERS) for q in (0, 5, 6, 10, 11, 500)]
+    assert bulk_counts == [1, 1, 2, 2, 3, 3]
+
+
+def test_aux_scales_up_at_once_on_a_burst_and_down_after_the_queue_stays_low():
+    def queue(t):
+        if t < 5:
+            return 0.0
+        return 400.0 if t < 10 else 10.0
+
+    state, changes = simulate(aux, queue, 44, State(1))
+    assert [(t, d.replicas, d.direction) for t, d in changes] == [
+        (5.0, 4, "up"),  # at once to its max 4 (ceil(400 / 50) = 8)
+        (20.0, 3, "down"),  # low since minute 10, for 10 minutes
+        (30.0, 2, "down"),
+        (40.0, 1, "down"),
+    ]
+    assert state == State(1, T0 + 40 * MIN, "down")
+    # A smaller burst: ceil(120 / 50) = 3, in one step.
+    samples = [*series(0, 5, lambda t: 0.0), Sample(T0 + 5.5 * MIN, 120.0)]
+    decision = decide_workers(samples, State(1), T0 + 5.5 * MIN, AUX_WORKERS)
+    assert (decision.direction, decision.replicas) == ("up", 3)
+
+
+def test_aux_holds_while_the_queue_is_above_the_down_threshold():
+    # 2 -> 1 only below (2 - 1) * 50 * 0.8 = 40 waiting.
+    _, changes = simulate(aux, lambda t: 45.0, 60, State(2))
+    assert changes == []
+    _, changes = simulate(aux, lambda t: 35.0, 60, State(2))
+    assert [(t, d.replicas, d.direction) for t, d in changes] == [(10.0, 1, "down")]
+
+
+def test_bulk_is_clamped_at_its_max():
+    state, changes = simulate(bulk, lambda t: 1000.0, 30, State(1))
+    assert [(t, d.replicas, d.direction) for t, d in changes] == [(0.0, 3, "up")]
+    assert state.replicas == 3
+    samples = series(0, 30, lambda t: 1000.0)
+    assert decide_workers(samples, State(3), T0 + 30 * MIN, BULK_WORKERS) == Decision(
+        3, "hold", "queue 1000 needs 3 workers"
+    )
+    # More than the max (scaled by hand) is brought back to it.
+    assert decide_workers(samples, State(5), T0 + 30 * MIN, BULK_WORKERS) == Decision(
+        3, "down", "5 replicas is above the maximum 3"
+    )
+
+
+@pytest.mark.parametrize("policy", [AUX_WORKERS, BULK_WORKERS], ids=["aux", "bulk"])
+def test_aux_and_bulk_hold_without_data(policy):
+    # No series at all: the monitoring profile (celery-exporter) is off.
+    assert decide_workers([], State(2), NOW, policy) == Decision(
+        2, "hold", "no recent queue sample (missing data never scales)"
+    )
+    stale = series(0, 10, lambda t: 1000.0)
+    assert decide_workers(stale, State(2), T0 + 20 * MIN, policy).direction == "hold"
+
+
 # Beat is never scaled ---------------------------------------------------------------------------
 
 
+SCALABLE = {
+    "web-blue",
+    "web-green",
+    "worker-blue",
+    "worker-green",
+    "worker-blue-aux",
+    "worker-green-aux",
+    "worker-blue-bulk",
+    "worker-green-bulk",
+}
+
+
 def test_only_web_and_worker_colours_are_scalable():
-    assert all(scalable(s) for s in ("web-blue", "web-green", "worker-blue", "worker-green"))
-    for service in ("beat", "postgres", "redis", "traefik", "web", "worker-red", " web-blue", ""):
-        assert not scalable(service)
-    with pytest.raises(ValueError, match="never autoscaled"):
-        run.compose_scale_command("beat", 2)
+    assert all(scalable(s) for s in SCALABLE)
+    for service in (
+        "beat",
+        "postgres",
+        "redis",
+        "traefik",
+        "celery-exporter",
+        "web",
+        "worker",
+        "worker-red",
+        "worker-aux",
+        "worker-bulk",
+        "worker-red-aux",
+        "web-blue-aux",
+        "worker-blue-aux2",
+        "worker-blue-bulk-1",
+        "worker-blue-beat",
+        "worker-blue-",
+        " web-blue",
+        "worker-blue-aux ",
+        "",
+    ):
+        assert not scalable(service), service
+    for service in ("beat", "worker-red-aux", "celery-exporter"):
+        with pytest.raises(ValueError, match="never autoscaled"):
+            run.compose_scale_command(service, 2)
     services = yaml.safe_load((ROOT / "compose.yaml").read_text())["services"]
     assert "beat" in services
-    assert {s for s in services if scalable(s)} == {
-        "web-blue",
-        "web-green",
-        "worker-blue",
-        "worker-green",
-    }
+    assert {s for s in services if scalable(s)} == SCALABLE
+
+
+def _queues(service: dict) -> tuple[str, ...]:
+    command = service["command"]
+    return tuple(command[command.index("-Q") + 1].split(","))
+
+
+def test_the_celery_queries_read_the_queues_each_service_consumes():
+    assert run.AUX_QUERY == 'sum(celery_queue_length{queue_name=~"pdf|email|ai"})'
+    assert run.BULK_QUERY == 'sum(celery_queue_length{queue_name="bulk"})'
+    services = yaml.safe_load((ROOT / "compose.yaml").read_text())["services"]
+    for colour in ("blue", "green"):
+        assert _queues(services[f"worker-{colour}-aux"]) == run.AUX_QUEUES
+        assert _queues(services[f"worker-{colour}-bulk"]) == run.BULK_QUEUES
 
 
 def test_state_file_ignores_beat(tmp_path):
@@ -264,14 +386,29 @@ def test_state_file_ignores_beat(tmp_path):
     assert run.load_states(path) == {}
 
 
+def test_the_exporters_metrics_the_autoscaler_reads_are_documented():
+    # deploy/prometheus/external_metrics.txt lists what the stack reads from others' exporters.
+    assert metric_names(run.AUX_QUERY) == metric_names(run.BULK_QUERY) == {"celery_queue_length"}
+    external = external_metrics()
+    for query in (run.latency_query("blue"), run.AUX_QUERY, run.BULK_QUERY):
+        assert metric_names(query) <= external, query
+
+
 # run.py against a stub Prometheus ---------------------------------------------------------------
 
 NOW = T0 + 30 * MIN
 
 
+# What the stub answers for each worker query: the SII queue needs 8 workers (ceil(180 / 25)),
+# aux 3 (ceil(120 / 50)), bulk 1 (3 < 5: it holds at its minimum).
+QUEUE_VALUES = {run.QUEUE_QUERY: "180", run.AUX_QUERY: "120", run.BULK_QUERY: "3"}
+
+
 class StubPrometheus(BaseHTTPRequestHandler):
     mode = "ok"
     queries: list[str] = []
+    # Queries answered with no series (as Prometheus does when nothing exports the metric).
+    empty: set[str] = set()
 
     def log_message(self, *args):
         pass
@@ -296,18 +433,18 @@ class StubPrometheus(BaseHTTPRequestHandler):
         elif 'service="app-green@file"' in query:
             value = "NaN"  # no traffic on green
         else:
-            assert query == run.QUEUE_QUERY
-            value = "180"
+            assert query in QUEUE_VALUES, query
+            value = QUEUE_VALUES[query]
+        result = [] if query in self.empty else [{"metric": {}, "values": None}]
         start, end, step = float(params["start"]), float(params["end"]), float(params["step"])
         values = []
         t = start
         while t <= end:
             values.append([t, value])
             t += step
-        body = {
-            "status": "success",
-            "data": {"resultType": "matrix", "result": [{"metric": {}, "values": values}]},
-        }
+        for series_ in result:
+            series_["values"] = values
+        body = {"status": "success", "data": {"resultType": "matrix", "result": result}}
         self._send(200, json.dumps(body).encode())
 
     def _send(self, code, body):
@@ -322,6 +459,7 @@ class StubPrometheus(BaseHTTPRequestHandler):
 def prometheus() -> Iterator[str]:
     StubPrometheus.mode = "ok"
     StubPrometheus.queries = []
+    StubPrometheus.empty = set()
     server = ThreadingHTTPServer(("127.0.0.1", 0), StubPrometheus)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -364,14 +502,22 @@ def test_run_once_dry_run_prints_the_compose_commands(prometheus, tmp_path, caps
     compose = f"docker compose --env-file {env_file}"
     assert f"would run: {compose} up -d --no-recreate --scale web-blue=4 web-blue" in out
     assert f"would run: {compose} up -d --no-recreate --scale worker-blue=8 worker-blue" in out
-    assert "web-green: hold" in out and "web-green=" not in out
-    assert "beat" not in out
-    assert run.latency_query("blue") in StubPrometheus.queries
     assert (
+        f"would run: {compose} up -d --no-recreate --scale worker-blue-aux=3 worker-blue-aux"
+    ) in out
+    assert "worker-blue-bulk: hold to 1 (queue 3: 1 workers is enough)" in out
+    assert "web-green: hold" in out and "web-green=" not in out
+    assert "worker-blue-bulk=" not in out
+    assert out.count("would run:") == 3
+    assert "beat" not in out and "green-aux" not in out and "green-bulk" not in out
+    assert StubPrometheus.queries == [
+        run.latency_query("blue"),
         "histogram_quantile(0.95, sum by (le) (rate(traefik_service_request_duration_seconds_"
-        'bucket{service="app-green@file"}[1m])))'
-    ) in StubPrometheus.queries
-    assert run.QUEUE_QUERY in StubPrometheus.queries
+        'bucket{service="app-green@file"}[1m])))',
+        run.QUEUE_QUERY,
+        'sum(celery_queue_length{queue_name=~"pdf|email|ai"})',
+        'sum(celery_queue_length{queue_name="bulk"})',
+    ]
 
 
 def test_run_once_applies_through_the_runner_and_keeps_state(prometheus, tmp_path):
@@ -391,12 +537,21 @@ def test_run_once_applies_through_the_runner_and_keeps_state(prometheus, tmp_pat
             "worker-blue=8",
             "worker-blue",
         ],
+        [
+            *["docker", "compose", "-f", "compose.yaml", "up", "-d", "--no-recreate"],
+            "--scale",
+            "worker-blue-aux=3",
+            "worker-blue-aux",
+        ],
     ]
+    # worker-blue-bulk held: nothing recorded for it.
     assert run.load_states(state_file) == {
         "web-blue": State(4, NOW, "up"),
         "worker-blue": State(8, NOW, "up"),
+        "worker-blue-aux": State(3, NOW, "up"),
     }
-    # The next round, still within the cooldowns (and workers at max), changes nothing.
+    # The next round, still within the cooldowns (workers at max, aux's queue still needing 3,
+    # bulk's still fitting in 1), changes nothing.
     rc, calls = _main(prometheus, state_file)
     assert rc == 0 and calls == []
 
@@ -427,7 +582,97 @@ def test_bad_prometheus_answers_hold(prometheus, tmp_path, capsys, mode):
     rc, calls = _main(prometheus, tmp_path / "state.json", "--dry-run")
     assert rc == 0 and calls == []
     out = capsys.readouterr().out
-    assert out.count("hold") == 3 and "Prometheus error" in out
+    assert out.count("hold") == 5 and out.count("Prometheus error") == 5
+    assert "would run" not in out
+
+
+def test_no_celery_queue_series_holds_aux_and_bulk(prometheus, tmp_path, capsys):
+    # The monitoring profile is off: no celery-exporter, so no celery_queue_length series.
+    StubPrometheus.empty = {run.AUX_QUERY, run.BULK_QUERY}
+    state_file = tmp_path / "state.json"
+    state_file.write_text(json.dumps({"worker-blue-aux": {"replicas": 3}}))
+    rc, calls = _main(prometheus, state_file)
+    assert rc == 0
+    assert [command[-1] for command in calls] == ["web-blue", "worker-blue"]
+    states = run.load_states(state_file)
+    assert states["worker-blue-aux"] == State(3)  # held at what it was, not brought down
+    assert "worker-blue-bulk" not in states
+    rc, _ = _main(prometheus, tmp_path / "dry.json", "--dry-run")
+    out = capsys.readouterr().out
+    for service in ("worker-blue-aux", "worker-blue-bulk"):
+        assert f"{service}: hold to 1 (no recent queue sample (missing data never scales))" in out
+
+
+def test_worker_colour_none_scales_no_worker_service(prometheus, tmp_path, capsys):
+    state_file = tmp_path / "state.json"
+    rc, calls = _main(prometheus, state_file, "--worker-colour", "none")
+    assert rc == 0
+    assert calls == [
+        [*run.DEFAULT_COMPOSE, "up", "-d", "--no-recreate", "--scale", "web-blue=4", "web-blue"]
+    ]
+    assert StubPrometheus.queries == [run.latency_query("blue"), run.latency_query("green")]
+    assert set(run.load_states(state_file)) == {"web-blue"}
+    rc, calls = _main(prometheus, tmp_path / "dry.json", "--worker-colour", "none", "--dry-run")
+    assert "worker" not in capsys.readouterr().out
+
+
+def test_worker_colour_auto_scales_the_active_colours_workers(prometheus, tmp_path):
+    weights = tmp_path / "weights.yml"
+    weights.write_text(bluegreen.weights_file(10, 90))  # green is active
+    rc, calls = _main(
+        prometheus,
+        tmp_path / "state.json",
+        *["--worker-colour", "auto", "--weights-file", str(weights), "--web-colours", "green"],
+    )
+    assert rc == 0
+    assert [command[-2:] for command in calls] == [
+        ["worker-green=8", "worker-green"],
+        ["worker-green-aux=3", "worker-green-aux"],
+    ]
+    # No weights file: no active colour, so no worker service is touched.
+    StubPrometheus.queries = []
+    rc, calls = _main(
+        prometheus,
+        tmp_path / "state2.json",
+        *["--worker-colour", "auto", "--weights-file", str(tmp_path / "missing.yml")],
+    )
+    assert rc == 0 and [command[-1] for command in calls] == ["web-blue"]
+    assert not any("celery" in query or "dte_sii" in query for query in StubPrometheus.queries)
+
+
+def test_cli_targets_are_honoured(prometheus, tmp_path):
+    # 180 / 60 -> 3 SII workers, 120 / 30 -> 4 aux, 3 / 1 -> 3 bulk.
+    rc, calls = _main(
+        prometheus,
+        tmp_path / "state.json",
+        *["--web-colours", "green", "--target", "60", "--aux-target", "30"],
+        *["--bulk-target", "1"],
+    )
+    assert rc == 0
+    assert [command[-2:] for command in calls] == [
+        ["worker-blue=3", "worker-blue"],
+        ["worker-blue-aux=4", "worker-blue-aux"],
+        ["worker-blue-bulk=3", "worker-blue-bulk"],
+    ]
+    args = run.parse_args([])
+    assert (args.target, args.aux_target, args.bulk_target) == (25.0, 50.0, 5.0)
+
+
+def test_cli_help_shows_the_targets_defaults(capsys):
+    with pytest.raises(SystemExit):
+        run.parse_args(["--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "--target TARGET SII envelopes waiting per worker-<colour> replica (default 25.0)" in out
+    assert "worker-<colour>-aux replica (default 50.0)" in out
+    assert "worker-<colour>-bulk replica (default 5.0)" in out
+
+
+@pytest.mark.parametrize("option", ["--target", "--aux-target", "--bulk-target"])
+@pytest.mark.parametrize("value", ["0", "-5", "nan", "inf"])
+def test_cli_targets_must_be_positive(option, value, capsys):
+    with pytest.raises(SystemExit):
+        run.parse_args([option, value])
+    assert f"{option} must be positive" in capsys.readouterr().err
 
 
 def test_unreachable_prometheus_holds(tmp_path):
