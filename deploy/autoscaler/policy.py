@@ -113,8 +113,12 @@ AUX_WORKERS = WorkerPolicy(max_replicas=4, target_per_worker=50.0)
 # own. The max stays small so that a backlog never takes a large share of the server pool
 # (default_pool_size 40, shared with web and the SII workers): 3 replicas x 2 = 6 tasks at most.
 # Nothing urgent waits on bulk, so a backlog may just take longer. The target is low (5) because
-# each message is minutes of work, not seconds.
-BULK_WORKERS = WorkerPolicy(max_replicas=3, target_per_worker=5.0)
+# each message is minutes of work, not seconds. Down only after 30 quiet minutes: the queue
+# counts what waits, not what runs, and a replica stopped mid-import gets compose's stop grace
+# (330 s) to finish; an import cut short comes back only after the broker's visibility timeout.
+BULK_WORKERS = WorkerPolicy(
+    max_replicas=3, target_per_worker=5.0, down_for=30 * MINUTE, down_cooldown=30 * MINUTE
+)
 
 
 def is_missing(value: float | None) -> bool:

@@ -307,6 +307,17 @@ def test_bulk_is_clamped_at_its_max():
     )
 
 
+def test_bulk_scales_down_only_after_30_quiet_minutes():
+    # 3 -> 2 only below (3 - 1) * 5 * 0.8 = 8 waiting, held 30 min, 30 min after any scaling.
+    state, changes = simulate(bulk, lambda t: 40.0 if t < 5 else 0.0, 110, State(1))
+    assert [(t, d.replicas, d.direction) for t, d in changes] == [
+        (0.0, 3, "up"),
+        (35.0, 2, "down"),  # quiet since minute 5, for 30 minutes
+        (65.0, 1, "down"),  # 30 minutes after the last scaling
+    ]
+    assert state == State(1, T0 + 65 * MIN, "down")
+
+
 @pytest.mark.parametrize("policy", [AUX_WORKERS, BULK_WORKERS], ids=["aux", "bulk"])
 def test_aux_and_bulk_hold_without_data(policy):
     # No series at all: the monitoring profile (celery-exporter) is off.
