@@ -57,6 +57,7 @@ class Result:
     checks: list[tuple[str, bool]]  # (what, passed): the scenario-level verdicts
     cpu: dict[str, float]  # process group -> % of one core over the run
     saturation: str = ""
+    drift: str = ""
     failures: list[tuple[str, str, int]] = field(default_factory=list)  # name, error, count
     settings: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)  # observations without a verdict
@@ -169,6 +170,48 @@ def saturation(history: Path, scenario: Scenario) -> str:
     return "; ".join(found + lines)
 
 
+DRIFT_MIN_RUN = 600.0  # a run at least this long (steady part) gets the drift check
+DRIFT_WINDOW = 300.0  # seconds compared at each end
+
+
+def drift(history: Path, scenario: Scenario) -> str:
+    """A long run's first and last 5 minutes of its steady part side by side: the aggregated
+    req/s (mean) and p95 (median of locust's rolling p95), so that a slowdown that grows with
+    time (a leak, a table that grows without its index, a backlog) shows. Empty for a short or
+    stepped run."""
+    if len(scenario.stages) != 1 or scenario.duration - scenario.ramp_seconds < DRIFT_MIN_RUN:
+        return ""
+    path = Path(f"{history}_stats_history.csv")
+    if not path.exists():
+        return ""
+    samples = []
+    with path.open(newline="") as handle:
+        for rec in csv.DictReader(handle):
+            if rec["Name"] == "Aggregated":
+                samples.append(
+                    (int(_num(rec["Timestamp"])), _num(rec["Requests/s"]), _num(rec["95%"]))
+                )
+    if not samples:
+        return ""
+    t0 = samples[0][0]
+    start, end = scenario.ramp_seconds, scenario.duration
+    first = [s for s in samples if start <= s[0] - t0 < start + DRIFT_WINDOW and s[2] > 0]
+    last = [s for s in samples if end - DRIFT_WINDOW <= s[0] - t0 < end and s[2] > 0]
+    if not first or not last:
+        return ""
+
+    def figures(window: list[tuple[int, float, float]]) -> tuple[float, float]:
+        p95s = sorted(s[2] for s in window)
+        return sum(s[1] for s in window) / len(window), p95s[len(p95s) // 2]
+
+    (rps0, p0), (rps1, p1) = figures(first), figures(last)
+    change = f"{100 * (p1 / p0 - 1):+.0f} %" if p0 else "n/a"
+    return (
+        f"first 5 min of the steady part {rps0:.1f} req/s, p95 {p0:.0f} ms; last 5 min "
+        f"{rps1:.1f} req/s, p95 {p1:.0f} ms (p95 {change})"
+    )
+
+
 def _ms(value: float) -> str:
     return f"{value:.0f}"
 
@@ -216,6 +259,8 @@ def summary(result: Result) -> list[str]:
         out.append(f"- {'pass' if ok else 'FAIL'}: {what}")
     if result.saturation:
         out.append(f"- stress: {result.saturation}")
+    if result.drift:
+        out.append(f"- over time: {result.drift}")
     if result.cpu:
         cores = os.cpu_count() or 1
         out.append(

@@ -57,6 +57,11 @@ class CpuSampler(threading.Thread):
         # Per interval, the busiest gunicorn worker's CPU and all workers' CPU: how evenly the
         # load spreads, whatever recycling does to the pids.
         self.busiest = self.workers_total = 0.0
+        # Resident memory of the app's processes (gunicorn workers together, each Celery worker
+        # with its pool), at the first and last sample and at the peak: a long run's leak shows.
+        self.rss_first: dict[str, float] = {}
+        self.rss_last: dict[str, float] = {}
+        self.rss_peak: dict[str, float] = {}
 
     def _groups(self) -> dict[int, str]:
         import psutil
@@ -110,8 +115,42 @@ class CpuSampler(threading.Thread):
         if deltas:
             self.busiest += max(deltas)
             self.workers_total += sum(deltas)
+        self._sample_memory()
         self.rounds += 1
         self.t1 = time.monotonic()
+
+    def _sample_memory(self) -> None:
+        import psutil
+
+        rss: dict[str, float] = {}
+        for pid, label in self.group.items():
+            if label in ("postgres (cluster)", "locust", "gunicorn master"):
+                continue  # PostgreSQL's shared buffers are not the app's memory
+            key = "gunicorn workers" if label.startswith("gunicorn worker") else label
+            try:
+                process = psutil.Process(pid)
+                family = [process]
+                if key.startswith("celery"):
+                    family += process.children(recursive=True)
+                used = sum(p.memory_info().rss for p in family)
+            except psutil.Error:
+                continue
+            rss[key] = rss.get(key, 0.0) + used / 2**20
+        if not rss:
+            return
+        if not self.rss_first:
+            self.rss_first = dict(rss)
+        self.rss_last = rss
+        for key, value in rss.items():
+            self.rss_peak[key] = max(self.rss_peak.get(key, 0.0), value)
+
+    def memory_note(self) -> str:
+        parts = [
+            f"{key} {self.rss_first.get(key, 0.0):.0f} → {value:.0f} MB "
+            f"(peak {self.rss_peak.get(key, value):.0f})"
+            for key, value in sorted(self.rss_last.items())
+        ]
+        return "memory (RSS) at the start → the end: " + ", ".join(parts) if parts else ""
 
     def run(self) -> None:
         self.t0 = time.monotonic()
@@ -155,6 +194,9 @@ class CpuSampler(threading.Thread):
         )
         if recycled:
             notes.append(f"gunicorn workers started during the run (recycled): {recycled}")
+        memory = self.memory_note()
+        if memory:
+            notes.append(memory)
         return cpu, notes
 
 
@@ -373,6 +415,7 @@ def run_scenario(
         checks=checks,
         cpu=cpu,
         saturation=report.saturation(prefix, scenario) if scenario.find_saturation else "",
+        drift=report.drift(prefix, scenario),
         failures=report.read_failures(prefix),
         settings=settings,
         notes=notes,

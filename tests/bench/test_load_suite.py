@@ -139,3 +139,25 @@ def test_saturation_says_where_throughput_stops_growing(tmp_path):
     assert text.startswith("peak 21 req/s at 50 users;")
     assert "grew by less than half the added load from 33 users" in text
     assert "p95 above 1 s from 50 users" in text
+
+
+def test_drift_compares_the_first_and_last_5_minutes_of_a_long_run(tmp_path):
+    soak = SCENARIOS["soak"].with_overrides(users=None, duration=1200)
+    ramp = soak.ramp_seconds
+    header = "Timestamp,User Count,Type,Name,Requests/s,Failures/s,50%,95%\n"
+    rows = []
+    for second in range(1200):
+        p95 = 0 if second < 3 else 400 if second < 600 else 900  # 0: locust's empty first rows
+        rows.append(f"{5000 + second},0,,Aggregated,{30 if second < 600 else 24},0,50,{p95}\n")
+        rows.append(f"{5000 + second},0,,integrator: issue,99,0,50,99999\n")  # not aggregated
+    (tmp_path / "s_stats_history.csv").write_text(header + "".join(rows))
+    text = report.drift(tmp_path / "s", soak)
+    assert ramp < 300
+    assert text == (
+        "first 5 min of the steady part 30.0 req/s, p95 400 ms; last 5 min 24.0 req/s, "
+        "p95 900 ms (p95 +125 %)"
+    )
+    # Short or stepped runs, or no history: nothing to compare.
+    assert report.drift(tmp_path / "s", SCENARIOS["smoke"]) == ""
+    assert report.drift(tmp_path / "s", SCENARIOS["stress"]) == ""
+    assert report.drift(tmp_path / "missing", soak) == ""
