@@ -166,8 +166,11 @@ def _url(db: dict, host: str, port: int | str) -> str:
 
 
 @pytest.fixture
-def test_database(django_db_setup, django_db_blocker) -> dict:
-    """The test database's connection settings (its tables exist; the subprocess reads them)."""
+def test_database(transactional_db) -> dict:
+    """The test database's connection settings (its tables exist; the subprocess reads them).
+    Through transactional_db: pytest-django creates only the databases its tests ask for, so
+    with django_db_setup alone a run of this file by itself found no test database; and what
+    the subprocesses commit is flushed afterwards."""
     from django.db import connection
 
     return dict(connection.settings_dict)
