@@ -130,20 +130,25 @@ def judge(rows: list[Row], scenario: Scenario) -> None:
         row.verdict = "FAIL" if row.problems else "pass"
 
 
+def _aggregated_history(history: Path) -> list[tuple[int, float, float]]:
+    """Locust's per-second history of all requests: (timestamp, req/s, rolling p95); empty
+    when it wrote none."""
+    path = Path(f"{history}_stats_history.csv")
+    if not path.exists():
+        return []
+    with path.open(newline="") as handle:
+        return [
+            (int(_num(rec["Timestamp"])), _num(rec["Requests/s"]), _num(rec["95%"]))
+            for rec in csv.DictReader(handle)
+            if rec["Name"] == "Aggregated"
+        ]
+
+
 def saturation(history: Path, scenario: Scenario) -> str:
     """Per stage of a stepped run, the aggregated req/s and p95 over its last 15 s; then where
     throughput peaked, the first stage after which it grew by less than half of what the added
     users offered, and the first stage whose p95 passed 1 s."""
-    path = Path(f"{history}_stats_history.csv")
-    if not path.exists():
-        return "no history written"
-    samples = []
-    with path.open(newline="") as handle:
-        for rec in csv.DictReader(handle):
-            if rec["Name"] == "Aggregated":
-                samples.append(
-                    (int(_num(rec["Timestamp"])), _num(rec["Requests/s"]), _num(rec["95%"]))
-                )
+    samples = _aggregated_history(history)
     if not samples:
         return "no history written"
     t0 = samples[0][0]
@@ -181,16 +186,7 @@ def drift(history: Path, scenario: Scenario) -> str:
     stepped run."""
     if len(scenario.stages) != 1 or scenario.duration - scenario.ramp_seconds < DRIFT_MIN_RUN:
         return ""
-    path = Path(f"{history}_stats_history.csv")
-    if not path.exists():
-        return ""
-    samples = []
-    with path.open(newline="") as handle:
-        for rec in csv.DictReader(handle):
-            if rec["Name"] == "Aggregated":
-                samples.append(
-                    (int(_num(rec["Timestamp"])), _num(rec["Requests/s"]), _num(rec["95%"]))
-                )
+    samples = _aggregated_history(history)
     if not samples:
         return ""
     t0 = samples[0][0]
